@@ -1,0 +1,148 @@
+import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
+import type { Approval } from './approval.js';
+import { normalizeHash, shortHash } from './contract.js';
+import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
+
+/** Action ids shared by the card and the click handlers. */
+export const ACTION_APPROVE = 'approval_approve';
+export const ACTION_DENY = 'approval_deny';
+
+/** `metadata.event_type` of every card, so a retry can find a card a crashed attempt posted. */
+export const CARD_EVENT_TYPE = 'approval_card';
+
+// Slack's documented Block Kit limits (https://docs.slack.dev/reference/block-kit).
+const HEADER_MAX = 150;
+const SECTION_TEXT_MAX = 3000;
+const FIELD_MAX = 2000;
+const FALLBACK_TEXT_MAX = 500;
+
+/** What a card's buttons carry: the approval and exactly what that card was bound to. */
+export interface ButtonValue {
+  /** approval id */
+  a: string;
+  /** card id */
+  c: string;
+  /** policy snapshot (normalized hex) */
+  s: string;
+  /** job hash (normalized hex) */
+  j: string;
+}
+
+export interface RenderedCard {
+  /** Plain-text fallback for notifications and screen readers. */
+  text: string;
+  blocks: KnownBlock[];
+  metadata: { event_type: string; event_payload: { approval_id: string; card_id: string } };
+}
+
+const RISK_EMOJI: Record<string, string> = {
+  prod: ':red_circle:',
+  production: ':red_circle:',
+  write: ':pencil2:',
+  delete: ':wastebasket:',
+  schema: ':card_file_box:',
+  network: ':globe_with_meridians:',
+  egress: ':globe_with_meridians:',
+  secrets: ':key:',
+  infra: ':building_construction:',
+};
+
+/** The card for a pending approval: what is asked, why, its impact and limits, and the two buttons. */
+export function renderRequestCard(approval: Approval): RenderedCard {
+  return {
+    text: renderFallbackText(approval),
+    blocks: [...renderDetails(approval), renderButtons(approval)],
+    metadata: { event_type: CARD_EVENT_TYPE, event_payload: { approval_id: approval.id, card_id: approval.cardId } },
+  };
+}
+
+/** The request details every version of the card keeps: header, reason, impact, constraints, binding. */
+export function renderDetails(approval: Approval): KnownBlock[] {
+  const r = approval.request;
+  const title = r.workflow ? `${r.workflow} › ${r.step_id}` : r.step_id;
+  return [
+    { type: 'header', text: { type: 'plain_text', text: truncate(plain(`Approval needed: ${title}`), HEADER_MAX), emoji: true } },
+    section(`*Why:* ${escapeMrkdwn(r.reason)}`),
+    {
+      type: 'section',
+      fields: [
+        field('Risk', renderRiskTags(r.risk_tags)),
+        field('Requested by', escapeMrkdwn(r.requested_by)),
+        field('Policy rule', r.policy_rule ? escapeMrkdwn(r.policy_rule) : '_none named_'),
+        field('Run', code(r.run_id)),
+      ],
+    },
+    section(`*If approved, runs within:* ${renderConstraints(r.constraints)}`),
+    {
+      type: 'context',
+      elements: [
+        mrkdwn(
+          truncateMrkdwn(
+            `Policy snapshot ${code(shortHash(r.policy_snapshot))} · Job hash ${code(shortHash(r.job_hash))} · Step ${code(r.step_id)}`,
+            SECTION_TEXT_MAX,
+          ),
+        ),
+      ],
+    },
+  ];
+}
+
+function renderButtons(approval: Approval): ActionsBlock {
+  const value = JSON.stringify({
+    a: approval.id,
+    c: approval.cardId,
+    s: normalizeHash(approval.request.policy_snapshot),
+    j: normalizeHash(approval.request.job_hash),
+  } satisfies ButtonValue);
+  const button = (text: string, action_id: string, style: 'primary' | 'danger'): Button => ({
+    type: 'button',
+    text: { type: 'plain_text', text, emoji: true },
+    action_id,
+    style,
+    value,
+  });
+  return {
+    type: 'actions',
+    block_id: `approval_${approval.cardId}`,
+    elements: [button('Approve', ACTION_APPROVE, 'primary'), button('Deny', ACTION_DENY, 'danger')],
+  };
+}
+
+function renderRiskTags(tags: string[]): string {
+  if (tags.length === 0) return '_none tagged_';
+  return tags.map((tag) => `${RISK_EMOJI[tag.toLowerCase()] ?? ':small_orange_diamond:'} ${code(tag)}`).join('  ');
+}
+
+const CONSTRAINT_MAX = 300;
+const CONSTRAINTS_BUDGET = SECTION_TEXT_MAX - 100;
+
+/** Compact `key value · key value` pairs; what does not fit is counted, never silently dropped. */
+function renderConstraints(constraints: Record<string, string | number | boolean> | undefined): string {
+  const pairs = Object.entries(constraints ?? {}).map(([key, value]) =>
+    truncateMrkdwn(`${code(key)} ${escapeMrkdwn(String(value))}`, CONSTRAINT_MAX),
+  );
+  if (pairs.length === 0) return '_no constraints_';
+  let shown = pairs.length;
+  while (shown > 1 && pairs.slice(0, shown).join(' · ').length > CONSTRAINTS_BUDGET) shown -= 1;
+  const more = pairs.length - shown;
+  return pairs.slice(0, shown).join(' · ') + (more > 0 ? ` · _and ${more} more_` : '');
+}
+
+function renderFallbackText(approval: Approval): string {
+  const r = approval.request;
+  const tags = r.risk_tags.length > 0 ? ` [${r.risk_tags.join(', ')}]` : '';
+  return truncateMrkdwn(escapeMrkdwn(`Approval needed: ${r.workflow ?? r.run_id}/${r.step_id}${tags}: ${r.reason}`), FALLBACK_TEXT_MAX);
+}
+
+function mrkdwn(text: string): MrkdwnElement {
+  // verbatim: Slack must not auto-link names or parse mentions in requester-supplied text.
+  return { type: 'mrkdwn', text, verbatim: true };
+}
+
+function section(text: string): SectionBlock {
+  return { type: 'section', text: mrkdwn(truncateMrkdwn(text, SECTION_TEXT_MAX)) };
+}
+
+function field(label: string, value: string): MrkdwnElement {
+  return mrkdwn(truncateMrkdwn(`*${label}*\n${value}`, FIELD_MAX));
+}

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+const SLACK_ID = /^[A-Z0-9]{2,}$/;
+
+const port = z.coerce
+  .number()
+  .int()
+  .min(0, 'must be a port number from 0 to 65535')
+  .max(65535, 'must be a port number from 0 to 65535');
+
+const positiveInt = z.coerce.number().int().positive('must be a positive whole number');
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+/** The environment the bot reads, once, at start-up. */
+const EnvSchema = z
+  .object({
+    /** @defaultValue `redis://127.0.0.1:6379` */
+    REDIS_URL: z
+      .string()
+      .default('redis://127.0.0.1:6379')
+      .refine((url) => /^rediss?:\/\//.test(url), 'must start with redis:// or rediss://'),
+    SLACK_BOT_TOKEN: z
+      .string({ error: 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings' })
+      .trim()
+      .min(1, 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings'),
+    SLACK_SIGNING_SECRET: optionalText,
+    /** When set, the bot runs in Socket Mode and needs no public URL. */
+    SLACK_APP_TOKEN: optionalText.refine(
+      (token) => token === undefined || token.startsWith('xapp-'),
+      'must be an app-level token (xapp-…) with the connections:write scope, from Basic Information in your Slack app settings',
+    ),
+    /** Base URL of the Slack Web API; point it at the local emulator in tests and the sandbox. */
+    SLACK_API_URL: optionalText.refine(
+      (url) => url === undefined || /^https?:\/\//.test(url),
+      'must be an http(s) URL such as https://slack.com/api/',
+    ),
+    /** @defaultValue 3000 */
+    PORT: port.default(3000),
+    APPROVALS_CHANNEL: optionalText.refine(
+      (channel) => channel === undefined || SLACK_ID.test(channel),
+      'must be a channel ID such as C0123ABCD (not a #name): open the channel details in Slack to copy it',
+    ),
+    /** @defaultValue `approval-requests` */
+    REQUEST_QUEUE: z.string().trim().min(1).default('approval-requests'),
+    /** @defaultValue `approval-resume` */
+    RESUME_QUEUE: z.string().trim().min(1).default('approval-resume'),
+    /** @defaultValue `bull` */
+    QUEUE_PREFIX: z.string().trim().min(1).default('bull'),
+    /** @defaultValue `approvals:policy-snapshot` */
+    POLICY_SNAPSHOT_KEY: z.string().trim().min(1).default('approvals:policy-snapshot'),
+    /** Prefix of the bot's own Redis keys (approval records, leases). @defaultValue `approvals` */
+    STATE_PREFIX: z
+      .string()
+      .trim()
+      .min(1)
+      .default('approvals')
+      .refine((prefix) => !prefix.endsWith(':'), 'must not end with ":" (the bot adds it)'),
+    /** How long an approval record is kept after its last change. @defaultValue 30 days */
+    APPROVAL_RETENTION_SEC: positiveInt.default(30 * 24 * 3600),
+    /** How many requests one bot process handles at once. @defaultValue 10 */
+    INTAKE_CONCURRENCY: positiveInt.default(10),
+    /** @defaultValue `info` */
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.SLACK_APP_TOKEN === undefined && env.SLACK_SIGNING_SECRET === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message:
+          'is required in HTTP mode: the Signing Secret from Basic Information in your Slack app settings (or set SLACK_APP_TOKEN for Socket Mode)',
+      });
+    }
+  });
+
+export interface Config {
+  redisUrl: string;
+  slack: {
+    botToken: string;
+    signingSecret: string | undefined;
+    appToken: string | undefined;
+    apiUrl: string | undefined;
+  };
+  port: number;
+  approvalsChannel: string | undefined;
+  queues: { request: string; resume: string; prefix: string };
+  policySnapshotKey: string;
+  statePrefix: string;
+  approvalRetentionSec: number;
+  intakeConcurrency: number;
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+}
+
+/** A start-up setting that is missing or malformed; its message names the variable and how to fix it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads and checks the bot's environment. The only reader of `process.env`.
+ * @throws ConfigError with one line per bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new ConfigError(lines.join('\n'));
+  }
+  const e = parsed.data;
+  return {
+    redisUrl: e.REDIS_URL,
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL,
+    },
+    port: e.PORT,
+    approvalsChannel: e.APPROVALS_CHANNEL,
+    queues: { request: e.REQUEST_QUEUE, resume: e.RESUME_QUEUE, prefix: e.QUEUE_PREFIX },
+    policySnapshotKey: e.POLICY_SNAPSHOT_KEY,
+    statePrefix: e.STATE_PREFIX,
+    approvalRetentionSec: e.APPROVAL_RETENTION_SEC,
+    intakeConcurrency: e.INTAKE_CONCURRENCY,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import { z } from 'zod';
+
+/**
+ * The public contract with workflow engines: what they put on the request queue.
+ * Engines in any language rely on these names and rules exactly; the README documents them.
+ */
+
+/** The BullMQ job name of an approval request on `REQUEST_QUEUE`. */
+export const REQUEST_JOB_NAME = 'request';
+
+/** Bounds that keep one approval small in Redis; the card renderer cuts further to Slack's limits. */
+export const LIMITS = {
+  id: 200,
+  name: 200,
+  reason: 10_000,
+  riskTags: 32,
+  riskTag: 64,
+  constraints: 50,
+  constraintKey: 100,
+  constraintValue: 1_000,
+  jobCanonicalBytes: 64 * 1024,
+} as const;
+
+const HASH = /^(sha256:)?[0-9a-fA-F]{8,128}$/;
+const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
+const THREAD_TS = /^\d{1,12}\.\d{1,8}$/;
+
+const text = (max: number) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`);
+
+const hash = z
+  .string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') })
+  .regex(HASH, 'must be a hex string of 8 to 128 characters, optionally prefixed with "sha256:"');
+
+const ConstraintValue = z.union([z.string().max(LIMITS.constraintValue), z.number().finite(), z.boolean()], {
+  error: `must be a string (at most ${LIMITS.constraintValue} characters), a finite number or a boolean`,
+});
+
+/** An approval request as the engine sends it. */
+export const RequestSchema = z
+  .object({
+    run_id: text(LIMITS.id),
+    step_id: text(LIMITS.id),
+    workflow: text(LIMITS.name).optional(),
+    requested_by: text(LIMITS.name),
+    reason: text(LIMITS.reason),
+    policy_snapshot: hash,
+    policy_rule: text(LIMITS.name).optional(),
+    job_hash: hash,
+    job: z.unknown().optional(),
+    risk_tags: z
+      .array(text(LIMITS.riskTag), { error: (issue) => (issue.input === undefined ? 'required' : 'must be an array of strings') })
+      .max(LIMITS.riskTags, `must have at most ${LIMITS.riskTags} tags`),
+    constraints: z
+      .record(z.string().min(1).max(LIMITS.constraintKey), ConstraintValue)
+      .refine((c) => Object.keys(c).length <= LIMITS.constraints, `must have at most ${LIMITS.constraints} keys`)
+      .optional(),
+    channel: z.string().regex(CHANNEL_ID, 'must be a Slack channel ID such as C0123ABCD').optional(),
+    thread_ts: z.string().regex(THREAD_TS, 'must be a Slack message ts such as 1712345678.000100').optional(),
+  })
+  .superRefine((request, ctx) => {
+    if (request.job === undefined) return;
+    const canonical = canonicalize(request.job);
+    if (canonical === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['job'], message: 'must be JSON (RFC 8785 canonicalization failed)' });
+      return;
+    }
+    if (Buffer.byteLength(canonical) > LIMITS.jobCanonicalBytes) {
+      ctx.addIssue({ code: 'custom', path: ['job'], message: `must be at most ${LIMITS.jobCanonicalBytes} bytes as canonical JSON` });
+      return;
+    }
+    const expected = sha256Hex(canonical);
+    if (normalizeHash(request.job_hash) !== expected) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['job_hash'],
+        message: `does not match job: SHA-256 of its RFC 8785 canonical JSON is ${expected}`,
+      });
+    }
+  });
+
+export type ApprovalRequest = z.infer<typeof RequestSchema>;
+
+export type ParsedRequest = { ok: true; request: ApprovalRequest } | { ok: false; problems: string[] };
+
+/** Checks job data against the contract; `problems` name each bad field, e.g. `reason: required`. */
+export function parseRequest(data: unknown): ParsedRequest {
+  const parsed = RequestSchema.safeParse(data);
+  if (parsed.success) return { ok: true, request: parsed.data };
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return { ok: false, problems: ['request: must be a JSON object'] };
+  }
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`),
+  };
+}
+
+/** The hex digits of a hash, lower-case, without the optional `sha256:` prefix. */
+export function normalizeHash(value: string): string {
+  return value.replace(/^sha256:/, '').toLowerCase();
+}
+
+/** The short form shown on cards: the first 12 hex digits. */
+export function shortHash(value: string): string {
+  return normalizeHash(value).slice(0, 12);
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The approval's id, derived from (run_id, step_id). Fixed length, hex only, so it is safe
+ * as a Redis key part and as a BullMQ job id (which may not contain ':').
+ */
+export function approvalIdOf(request: Pick<ApprovalRequest, 'run_id' | 'step_id'>): string {
+  return `ap${sha256Hex(JSON.stringify([request.run_id, request.step_id])).slice(0, 32)}`;
+}

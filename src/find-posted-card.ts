@@ -1,0 +1,56 @@
+import type { WebClient } from '@slack/web-api';
+import type { Approval, CardLocation } from './approval.js';
+import { CARD_EVENT_TYPE } from './cards.js';
+import type { Logger } from './logger.js';
+import { classifySlackError } from './slack-errors.js';
+
+// How far back before the approval was created a card could carry an earlier timestamp (clock skew).
+const SKEW_SEC = 120;
+const PAGE_SIZE = 200;
+const MAX_PAGES = 10;
+
+interface MessageWithMetadata {
+  ts?: string;
+  metadata?: { event_type?: string; event_payload?: Record<string, unknown> };
+}
+
+/**
+ * Looks in the channel (or the thread) for the card an earlier, crashed attempt posted, by the
+ * message metadata every card carries. This closes the window between Slack's answer and the
+ * ts being saved, so a crash there does not leave a second card.
+ *
+ * @returns the card, or undefined when there is none, or when the app may not read history
+ *          (then a duplicate card is possible, and a warning says which scope is missing).
+ */
+export async function findPostedCard(slack: WebClient, log: Logger, approval: Approval, channel: string): Promise<CardLocation | undefined> {
+  const oldest = (approval.createdAt / 1000 - SKEW_SEC).toFixed(6);
+  const threadTs = approval.request.thread_ts;
+  let cursor: string | undefined;
+  try {
+    for (let page = 0; page < MAX_PAGES; page += 1) {
+      const common = { channel, oldest, limit: PAGE_SIZE, include_all_metadata: true, ...(cursor ? { cursor } : {}) };
+      const response = threadTs
+        ? await slack.conversations.replies({ ...common, ts: threadTs })
+        : await slack.conversations.history(common);
+      const match = (response.messages as MessageWithMetadata[] | undefined)?.find((message) => isCardOf(message, approval));
+      if (match?.ts) return { channel, ts: match.ts };
+      cursor = response.response_metadata?.next_cursor || undefined;
+      if (!cursor) return undefined;
+    }
+    log.warn({ channel, pages: MAX_PAGES }, 'stopped looking for an earlier card after many pages of history');
+    return undefined;
+  } catch (err) {
+    const fault = classifySlackError(err);
+    if (fault.kind === 'transient') throw err;
+    log.warn(
+      { channel, slack_error: fault.error },
+      'could not read channel history to look for a card an earlier attempt may have posted (needs channels:history / groups:history); posting, which may duplicate it',
+    );
+    return undefined;
+  }
+}
+
+function isCardOf(message: MessageWithMetadata, approval: Approval): boolean {
+  const payload = message.metadata?.event_payload;
+  return message.metadata?.event_type === CARD_EVENT_TYPE && payload?.approval_id === approval.id && payload?.card_id === approval.cardId;
+}

@@ -1,0 +1,199 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { WebClient } from '@slack/web-api';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { createApproval, targetChannel, type Approval, type CardLocation } from './approval.js';
+import { renderRequestCard } from './cards.js';
+import { parseRequest, REQUEST_JOB_NAME } from './contract.js';
+import { findPostedCard } from './find-posted-card.js';
+import type { Logger } from './logger.js';
+import { backoffMs, classifySlackError } from './slack-errors.js';
+import type { Claim, Store } from './store.js';
+
+/**
+ * The request worker: validate → store → render → post → save the card's ts.
+ * Every delivery of a request ends with exactly one card, or fails with a reason that says why.
+ */
+
+/** Worker lock settings that bring a request caught in a crash back within about 15 s. */
+export const INTAKE_LOCK = {
+  // Renewed every 5 s while the job runs; a healthy job never loses it unless the event loop
+  // stalls for 10 s. A crashed worker's lock is gone at most 10 s after its last renewal…
+  lockDuration: 10_000,
+  // …and the next stalled check (run once per interval across all replicas) hands the job back.
+  stalledInterval: 2_500,
+  // A request is failed (with a reason) only after its worker crashed three times in a row.
+  maxStalledCount: 2,
+} as const;
+
+/** After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error. */
+export const MAX_POST_FAILURES = 20;
+
+// While another delivery of the same request holds the post lease, check back this often, for up
+// to one lease period, before handing the job back to the queue.
+const BUSY_RECHECK_MS = 250;
+
+export interface IntakeDeps {
+  connection: ConnectionOptions;
+  queueName: string;
+  queuePrefix: string;
+  concurrency: number;
+  approvalsChannel: string | undefined;
+  store: Store;
+  slack: WebClient;
+  log: Logger;
+  now?: () => number;
+}
+
+export type IntakeResult = { outcome: 'posted' | 'duplicate' | 'recovered'; channel: string; ts: string };
+
+/** Starts the request worker. Close it with `worker.close()`. */
+export function createIntake(deps: IntakeDeps): Worker {
+  const worker = new Worker(deps.queueName, (job, token) => processRequest(deps, job, token), {
+    connection: deps.connection,
+    prefix: deps.queuePrefix,
+    concurrency: deps.concurrency,
+    ...INTAKE_LOCK,
+  });
+  worker.on('failed', (job, err) => {
+    deps.log.error({ job_id: job?.id, run_id: job?.data?.run_id, step_id: job?.data?.step_id, err: err.message }, 'request failed');
+  });
+  worker.on('error', (err) => deps.log.error({ err: err.message }, 'request worker error'));
+  return worker;
+}
+
+async function processRequest(deps: IntakeDeps, job: Job, token: string | undefined): Promise<IntakeResult> {
+  if (job.name !== REQUEST_JOB_NAME) {
+    throw new UnrecoverableError(`unknown job name "${job.name}": this queue takes jobs named "${REQUEST_JOB_NAME}"`);
+  }
+  const parsed = parseRequest(job.data);
+  if (!parsed.ok) {
+    deps.log.warn({ job_id: job.id, outcome: 'invalid', problems: parsed.problems }, 'request rejected');
+    throw new UnrecoverableError(`invalid request: ${parsed.problems.join('; ')}`);
+  }
+  const { request } = parsed;
+  const log = deps.log.child({ job_id: job.id, run_id: request.run_id, step_id: request.step_id });
+  const channel = targetChannel(request, deps.approvalsChannel);
+  if (channel === undefined) {
+    log.warn({ outcome: 'invalid' }, 'request names no channel and APPROVALS_CHANNEL is not set');
+    throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
+  }
+  try {
+    const claim = await claimWhenFree(deps, createApproval(request, deps.now?.() ?? Date.now()));
+    switch (claim.kind) {
+      case 'posted':
+        log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
+        return { outcome: 'duplicate', ...claim.card };
+      case 'conflict':
+        log.warn({ outcome: 'conflict' }, 'an approval for this run and step is bound to another policy snapshot or job hash');
+        throw new UnrecoverableError(
+          `run ${request.run_id} step ${request.step_id} already has an approval bound to another policy_snapshot or job_hash: use a new step_id for a different action`,
+        );
+      case 'busy':
+        return await retryLater(job, token, claim.retryInMs);
+      case 'claimed':
+        return await postCard(deps, log, job, token, claim.approval, claim.lease, claim.ambiguous, channel);
+    }
+  } catch (err) {
+    if (err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
+    // Redis or an unexpected fault: come back later rather than spend the engine's attempts.
+    if (job.attemptsStarted > MAX_POST_FAILURES) throw err;
+    log.warn({ outcome: 'retrying', err: String(err) }, 'request hit an error, will retry');
+    return await retryLater(job, token, backoffMs(job.attemptsStarted));
+  }
+}
+
+/** Claims the card; while a concurrent delivery of the same request holds it, waits for that one to finish. */
+async function claimWhenFree(deps: IntakeDeps, candidate: Approval): Promise<Claim> {
+  const deadline = Date.now() + deps.store.leaseMs;
+  for (;;) {
+    const claim = await deps.store.claimCard(candidate);
+    if (claim.kind !== 'busy' || Date.now() >= deadline) return claim;
+    await delay(Math.min(claim.retryInMs, BUSY_RECHECK_MS));
+  }
+}
+
+async function postCard(
+  deps: IntakeDeps,
+  log: Logger,
+  job: Job,
+  token: string | undefined,
+  approval: Approval,
+  lease: string,
+  ambiguous: boolean,
+  channel: string,
+): Promise<IntakeResult> {
+  const { store, slack } = deps;
+  const renewal = setInterval(() => {
+    store.renewLease(approval.id, lease).catch((err: unknown) => log.warn({ err: String(err) }, 'could not renew the post lease'));
+  }, store.leaseMs / 3);
+  let card: CardLocation;
+  let outcome: IntakeResult['outcome'] = 'posted';
+  try {
+    const found = ambiguous ? await findPostedCard(slack, log, approval, channel) : undefined;
+    if (found) {
+      card = found;
+      outcome = 'recovered';
+    } else {
+      const rendered = renderRequestCard(approval);
+      const response = await slack.chat.postMessage({
+        channel,
+        ...(approval.request.thread_ts ? { thread_ts: approval.request.thread_ts } : {}),
+        text: rendered.text,
+        blocks: rendered.blocks,
+        metadata: rendered.metadata,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      card = { channel: response.channel ?? channel, ts: String(response.ts) };
+    }
+  } catch (err) {
+    return await handleSlackFailure(deps, log, job, token, approval, lease, err);
+  } finally {
+    clearInterval(renewal);
+  }
+
+  const now = deps.now?.() ?? Date.now();
+  const saved = await store.saveCard(approval.id, lease, card, now);
+  if (saved.kind === 'saved') {
+    log.info({ outcome, ...card, latency_ms: now - job.timestamp }, outcome === 'recovered' ? 'card found after a crash and recorded' : 'card posted');
+    return { outcome, ...card };
+  }
+  // Another delivery recorded a card first (this one lost its lease mid-call): keep one card.
+  if (outcome === 'posted') await slack.chat.delete({ channel: card.channel, ts: card.ts });
+  if (saved.kind === 'missing') throw new Error(`approval ${approval.id} vanished while its card was posted; the card was removed`);
+  log.warn({ outcome: 'duplicate', ...saved.card, removed_ts: card.ts }, 'another delivery recorded a card first; removed this one');
+  return { outcome: 'duplicate', ...saved.card };
+}
+
+async function handleSlackFailure(
+  deps: IntakeDeps,
+  log: Logger,
+  job: Job,
+  token: string | undefined,
+  approval: Approval,
+  lease: string,
+  err: unknown,
+): Promise<never> {
+  const fault = classifySlackError(err);
+  if (fault.kind === 'permanent') {
+    await deps.store.abandon(approval.id, lease);
+    log.error({ outcome: 'failed', slack_error: fault.error }, 'Slack refused the card');
+    throw new UnrecoverableError(`Slack refused the card: ${fault.error} (${fault.hint})`);
+  }
+  const failures = await deps.store.releaseAfterFailure(approval.id, lease, fault.certainlyNotApplied);
+  if (failures >= MAX_POST_FAILURES) {
+    log.error({ outcome: 'failed', slack_error: fault.error, failures }, 'Slack kept failing; giving up on this request');
+    throw new UnrecoverableError(
+      `Slack kept failing after ${failures} attempts (last: ${fault.error}); retry this job once Slack answers again`,
+    );
+  }
+  const delayMs = fault.retryAfterMs ?? backoffMs(failures);
+  log.warn({ outcome: 'retrying', slack_error: fault.error, failures, delay_ms: delayMs }, 'Slack failed; will retry');
+  return retryLater(job, token, delayMs);
+}
+
+/** Puts the job back as delayed without spending one of the engine's attempts. */
+async function retryLater(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
+}

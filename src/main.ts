@@ -1,0 +1,130 @@
+import { App } from '@slack/bolt';
+import { WebClient, type WebClientOptions } from '@slack/web-api';
+import { Redis } from 'ioredis';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createHealthRoute } from './health.js';
+import { createIntake } from './intake.js';
+import { createLogger, toSlackLogger, type Logger } from './logger.js';
+import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
+import { createStore } from './store.js';
+
+/** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
+
+const REDIS_READY_TIMEOUT_MS = 10_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+const POST_LEASE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`approval-gate cannot start: ${err.message.split('\n').join('\n  ')}\n`);
+    process.exit(1);
+  }
+  const log = createLogger(config.logLevel);
+  const mode = config.slack.appToken ? 'socket' : 'http';
+
+  // One connection for our state and BullMQ's queue commands; workers open their own blocking ones.
+  // maxRetriesPerRequest null: commands wait for a reconnect instead of failing mid-flow.
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  await connectRedis(redis, config.redisUrl, log);
+  for (const warning of assessRedisSettings(await loadRedisSettings(redis))) log.warn({ component: 'redis' }, warning);
+
+  const slackLogger = toSlackLogger(log, 'slack');
+  const clientOptions: WebClientOptions = {
+    ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+    // Retries are BullMQ delays of our own (crash-safe, Retry-After honoured): the client must not retry.
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: 10_000,
+    logger: slackLogger,
+  };
+  const slack = new WebClient(config.slack.botToken, clientOptions);
+  await verifyBotToken(slack, log);
+  if (!config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
+
+  const app = new App({
+    token: config.slack.botToken,
+    logger: slackLogger,
+    clientOptions,
+    customRoutes: [createHealthRoute(redis)],
+    ...(mode === 'socket'
+      ? { socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port } }
+      : { signingSecret: config.slack.signingSecret }),
+  });
+  app.error(async (error) => {
+    log.error({ err: error.message, code: error.code }, 'unhandled error in a Slack listener');
+  });
+
+  const store = createStore(redis, { prefix: config.statePrefix, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
+  const intake = createIntake({
+    connection: redis,
+    queueName: config.queues.request,
+    queuePrefix: config.queues.prefix,
+    concurrency: config.intakeConcurrency,
+    approvalsChannel: config.approvalsChannel,
+    store,
+    slack,
+    log,
+  });
+
+  await app.start(config.port);
+  log.info({ mode, port: config.port, request_queue: config.queues.request }, 'approval gate started');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing requests in flight');
+    // worker.close() waits for jobs in flight and can hang while Redis is unreachable: bound it.
+    const closed = await withTimeout(intake.close().then(() => app.stop()), SHUTDOWN_TIMEOUT_MS);
+    if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
+    redis.disconnect();
+    log.info('stopped');
+    process.exit(closed ? 0 : 1);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function connectRedis(redis: Redis, url: string, log: Logger): Promise<void> {
+  const connected = await withTimeout(redis.connect(), REDIS_READY_TIMEOUT_MS).catch(() => false);
+  if (!connected) {
+    log.fatal({ redis: redactUrl(url) }, 'cannot reach Redis: check REDIS_URL and that the server is running');
+    process.exit(1);
+  }
+}
+
+async function verifyBotToken(slack: WebClient, log: Logger): Promise<void> {
+  try {
+    const auth = await slack.auth.test();
+    log.info({ team_id: auth.team_id, bot_user_id: auth.user_id }, 'connected to Slack');
+  } catch (err) {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'Slack refused SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL');
+    process.exit(1);
+  }
+}
+
+async function withTimeout(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`approval-gate crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

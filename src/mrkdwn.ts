@@ -1,0 +1,54 @@
+/**
+ * Safe text for Slack: every request field is untrusted, so it is escaped before it reaches
+ * mrkdwn and cut to the length Slack accepts without breaking an entity or a character.
+ */
+
+// Bidirectional controls can make text display in another order than it is stored, so a
+// reviewer could read something other than what is approved: they are shown as U+FFFD.
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/** Plain text for `plain_text` objects: no mrkdwn parsing happens there, only bidi controls go. */
+export function plain(value: string): string {
+  return value.replace(BIDI_CONTROLS, '\uFFFD');
+}
+
+/**
+ * Escapes the three characters Slack treats as control characters, so that no input can
+ * mention (`<!channel>`, `<@U…>`) or hide a link (`<https://…|label>`).
+ */
+export function escapeMrkdwn(value: string): string {
+  return plain(value).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Inline code for an untrusted value: escaped, and without backticks that would end the span. */
+export function code(value: string): string {
+  return `\`${escapeMrkdwn(value.replace(/`/g, 'ʹ')).replace(/\n/g, ' ')}\``;
+}
+
+const ELLIPSIS = '…';
+
+/**
+ * Cuts plain text to at most `max` UTF-16 code units (Slack's limits count characters; a code
+ * unit count is never below it), ending with "…" when cut. Never splits a surrogate pair.
+ */
+export function truncate(value: string, max: number): string {
+  if (value.length <= max) return value;
+  if (max <= ELLIPSIS.length) return ELLIPSIS.slice(0, Math.max(max, 0));
+  let end = max - ELLIPSIS.length;
+  if (isHighSurrogate(value.charCodeAt(end - 1))) end -= 1;
+  return value.slice(0, end) + ELLIPSIS;
+}
+
+/** {@link truncate} for escaped mrkdwn: never leaves half of an `&amp;`-style entity behind. */
+export function truncateMrkdwn(value: string, max: number): string {
+  const cut = truncate(value, max);
+  if (cut === value) return value;
+  const body = cut.slice(0, -ELLIPSIS.length);
+  const entityStart = body.lastIndexOf('&');
+  if (entityStart === -1 || body.slice(entityStart).includes(';')) return cut;
+  return body.slice(0, entityStart) + ELLIPSIS;
+}
+
+function isHighSurrogate(charCode: number): boolean {
+  return charCode >= 0xd800 && charCode <= 0xdbff;
+}

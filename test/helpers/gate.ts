@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { SlackEmulator, type EmulatedChannel } from '../../src/sandbox/slack-emulator.js';
+import { startBot, type BotProcess } from './bot-process.js';
+import { freePort } from './free-port.js';
+
+export const BOT_TOKEN = 'xoxb-test-token';
+export const SIGNING_SECRET = 'test-signing-secret-0123456789';
+export const APPROVALS_CHANNEL = 'C0APPROVALS';
+
+export interface Gate {
+  emulator: SlackEmulator;
+  requests: Queue;
+  redis: Redis;
+  env: Record<string, string>;
+  bot: BotProcess;
+  /** Starts another bot process with the same settings (after a kill, or as a second replica). */
+  startAnother(): Promise<BotProcess>;
+  close(): Promise<void>;
+}
+
+/**
+ * A running gate for one test: the Slack emulator, a bot process started as `npm start` starts
+ * it, and a BullMQ producer, with queue names and key prefix of its own.
+ */
+export async function startGate(redisUrl: string, options: { channels?: EmulatedChannel[]; env?: Record<string, string> } = {}): Promise<Gate> {
+  const emulator = await new SlackEmulator({
+    botToken: BOT_TOKEN,
+    channels: options.channels ?? [
+      { id: APPROVALS_CHANNEL, name: 'approvals', botIsMember: true },
+      { id: 'C0INCIDENT42', name: 'incident-42', botIsMember: true },
+      { id: 'C0PRIVATE', name: 'private', botIsMember: false },
+    ],
+  }).start();
+  const tag = randomBytes(4).toString('hex');
+  const env: Record<string, string> = {
+    REDIS_URL: redisUrl,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: emulator.apiUrl,
+    PORT: String(await freePort()),
+    APPROVALS_CHANNEL,
+    REQUEST_QUEUE: `requests-${tag}`,
+    RESUME_QUEUE: `resume-${tag}`,
+    STATE_PREFIX: `approvals-${tag}`,
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  };
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const requests = new Queue(env.REQUEST_QUEUE!, { connection: redis, prefix: env.QUEUE_PREFIX ?? 'bull' });
+  const bots: BotProcess[] = [];
+  const startAnother = async () => {
+    const bot = startBot(env);
+    bots.push(bot);
+    await bot.waitForLog((line) => line.msg === 'approval gate started');
+    return bot;
+  };
+  const bot = await startAnother();
+  return {
+    emulator,
+    requests,
+    redis,
+    env,
+    bot,
+    startAnother,
+    async close() {
+      await Promise.all(bots.map((b) => b.kill()));
+      await requests.obliterate({ force: true }).catch(() => undefined);
+      await requests.close();
+      redis.disconnect();
+      await emulator.stop();
+    },
+  };
+}
