@@ -7,9 +7,12 @@
 // reviewer could read something other than what is approved: they are shown as U+FFFD.
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
 
-/** Plain text for `plain_text` objects: no mrkdwn parsing happens there, only bidi controls go. */
+/**
+ * Untrusted text for `plain_text` objects. Angle brackets become look-alikes (‹ ›), so that no
+ * client that does parse them can read a mention or a link there; bidi controls become U+FFFD.
+ */
 export function plain(value: string): string {
-  return value.replace(BIDI_CONTROLS, '\uFFFD');
+  return value.replace(BIDI_CONTROLS, '\uFFFD').replace(/</g, '‹').replace(/>/g, '›');
 }
 
 /**
@@ -17,7 +20,7 @@ export function plain(value: string): string {
  * mention (`<!channel>`, `<@U…>`) or hide a link (`<https://…|label>`).
  */
 export function escapeMrkdwn(value: string): string {
-  return plain(value).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return value.replace(BIDI_CONTROLS, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** Inline code for an untrusted value: escaped, and without backticks that would end the span. */

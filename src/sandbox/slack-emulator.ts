@@ -35,8 +35,8 @@ export interface EmulatedMessage {
  * One injected fault for the next call of a method.
  * - `status`: answer with this HTTP status (429 carries `retryAfterSec`).
  * - `error`: answer HTTP 200 `{ok:false, error}`.
- * - `delayMs`: wait this long before answering.
- * - `applyFirst`: carry out the call, then answer with the fault (an ambiguous failure).
+ * - `delayMs`: wait this long before carrying out the call (or, with `applyFirst`, after it).
+ * - `applyFirst`: carry out the call, then answer (with the failure, if any): an ambiguous outcome.
  */
 export interface Fault {
   status?: number;
@@ -152,11 +152,13 @@ export class SlackEmulator {
     const call: ApiCall = { method, at: Date.now(), args, answered: 'ok' };
     this.calls.push(call);
     const fault = this.faults.get(method)?.shift();
-    if (fault?.delayMs) await delay(fault.delayMs);
+    const fails = fault !== undefined && (fault.status !== undefined || fault.error !== undefined);
+    if (fault?.delayMs && !fault.applyFirst) await delay(fault.delayMs);
+    if (fails && !fault.applyFirst) return this.answerFault(res, call, fault);
     const token = bearer(req.headers.authorization) ?? (typeof args.token === 'string' ? args.token : undefined);
-    if (fault && !fault.applyFirst) return this.answerFault(res, call, fault);
     const answer = this.invoke(method, args, token);
-    if (fault) return this.answerFault(res, call, fault);
+    if (fault?.delayMs && fault.applyFirst) await delay(fault.delayMs);
+    if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
     send(res, 200, answer);
   }
@@ -167,8 +169,8 @@ export class SlackEmulator {
       const headers: Record<string, string> = fault.status === 429 ? { 'retry-after': String(fault.retryAfterSec ?? 1) } : {};
       return send(res, fault.status, fault.status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' }, headers);
     }
-    call.answered = fault.error ?? 'ok';
-    send(res, 200, fault.error ? { ok: false, error: fault.error } : { ok: true });
+    call.answered = String(fault.error);
+    send(res, 200, { ok: false, error: fault.error });
   }
 
   private invoke(method: string, args: Args, token: string | undefined): Answer {

@@ -1,0 +1,102 @@
+import { WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SlackEmulator } from '../../src/sandbox/slack-emulator.js';
+
+const TOKEN = 'xoxb-emulator';
+
+describe('the Slack emulator', () => {
+  const emulator = new SlackEmulator({
+    botToken: TOKEN,
+    channels: [
+      { id: 'C0ONE', name: 'one', botIsMember: true },
+      { id: 'C0OUT', name: 'outside', botIsMember: false },
+    ],
+  });
+  let slack: WebClient;
+  beforeAll(async () => {
+    await emulator.start();
+    slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+  });
+  afterAll(() => emulator.stop());
+
+  const platformError = (promise: Promise<unknown>) => promise.then(() => 'ok', (err: { data?: { error?: string } }) => err.data?.error);
+
+  it('answers auth.test for the bot token and invalid_auth for any other', async () => {
+    expect(await slack.auth.test()).toMatchObject({ ok: true, team_id: emulator.teamId, user_id: emulator.botUserId, bot_id: emulator.botId });
+    const stranger = new WebClient('xoxb-other', { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 } });
+    expect(await platformError(stranger.auth.test())).toBe('invalid_auth');
+    expect(await platformError(new WebClient(undefined, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 } }).auth.test())).toBe('not_authed');
+  });
+
+  it('records posted messages with their blocks and metadata', async () => {
+    const response = await slack.chat.postMessage({
+      channel: 'C0ONE',
+      text: 'hello',
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '*hi*' } }],
+      metadata: { event_type: 'greeting', event_payload: { n: 1 } },
+    });
+    expect(emulator.messagesIn('C0ONE')).toContainEqual(
+      expect.objectContaining({ ts: response.ts, text: 'hello', metadata: { event_type: 'greeting', event_payload: { n: 1 } } }),
+    );
+  });
+
+  it.each([
+    ['an unknown channel', { channel: 'C0NOPE', text: 'x' }, 'channel_not_found'],
+    ['a channel the bot is not in', { channel: 'C0OUT', text: 'x' }, 'not_in_channel'],
+    ['neither text nor blocks', { channel: 'C0ONE' }, 'no_text'],
+    ['a section over 3000 characters', { channel: 'C0ONE', text: 'x', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(3001) } }] }, 'invalid_blocks'],
+    ['a header over 150 characters', { channel: 'C0ONE', text: 'x', blocks: [{ type: 'header', text: { type: 'plain_text', text: 'x'.repeat(151) } }] }, 'invalid_blocks'],
+    ['51 blocks', { channel: 'C0ONE', text: 'x', blocks: Array.from({ length: 51 }, () => ({ type: 'divider' })) }, 'invalid_blocks'],
+    ['a button value over 2000 characters', { channel: 'C0ONE', text: 'x', blocks: [{ type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Go' }, action_id: 'go', value: 'v'.repeat(2001) }] }] }, 'invalid_blocks'],
+    ['11 section fields', { channel: 'C0ONE', text: 'x', blocks: [{ type: 'section', fields: Array.from({ length: 11 }, () => ({ type: 'mrkdwn', text: 'f' })) }] }, 'invalid_blocks'],
+    ['a reply to a thread that does not exist', { channel: 'C0ONE', text: 'x', thread_ts: '1.000001' }, 'thread_not_found'],
+  ])('refuses a message with %s', async (_what, args, error) => {
+    expect(await platformError(slack.chat.postMessage(args as never))).toBe(error);
+  });
+
+  it('says which block broke which limit, as Slack does', async () => {
+    const err = await slack.chat
+      .postMessage({ channel: 'C0ONE', text: 'x', blocks: [{ type: 'divider' }, { type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(3001) } }] })
+      .catch((e: { data: { errors: string[] } }) => e.data);
+    expect(err).toMatchObject({ errors: ['must be less than 3001 characters [json-pointer:/blocks/1/text/text]'] });
+  });
+
+  it('pages through history newest first, with metadata only when asked', async () => {
+    const channel = 'C0HISTORY';
+    emulator.addChannel({ id: channel, name: 'history', botIsMember: true });
+    for (let i = 0; i < 5; i += 1) await slack.chat.postMessage({ channel, text: `m${i}`, metadata: { event_type: 'n', event_payload: { i } } });
+    const first = await slack.conversations.history({ channel, limit: 3, include_all_metadata: true });
+    expect(first.messages!.map((m) => m.text)).toEqual(['m4', 'm3', 'm2']);
+    expect(first.messages![0]!.metadata).toEqual({ event_type: 'n', event_payload: { i: 4 } });
+    const second = await slack.conversations.history({ channel, limit: 3, cursor: first.response_metadata!.next_cursor! });
+    expect(second.messages!.map((m) => [m.text, m.metadata])).toEqual([['m1', undefined], ['m0', undefined]]);
+    expect(second.has_more).toBe(false);
+  });
+
+  it('keeps thread replies out of history and returns them from conversations.replies', async () => {
+    const parent = await slack.chat.postMessage({ channel: 'C0ONE', text: 'parent' });
+    await slack.chat.postMessage({ channel: 'C0ONE', text: 'reply', thread_ts: parent.ts! });
+    const history = await slack.conversations.history({ channel: 'C0ONE', oldest: String(Number(parent.ts) - 0.000001) });
+    expect(history.messages!.map((m) => m.text)).toEqual(['parent']);
+    const replies = await slack.conversations.replies({ channel: 'C0ONE', ts: parent.ts! });
+    expect(replies.messages!.map((m) => m.text)).toEqual(['parent', 'reply']);
+  });
+
+  it('updates and deletes the bot’s messages', async () => {
+    const posted = await slack.chat.postMessage({ channel: 'C0ONE', text: 'before' });
+    await slack.chat.update({ channel: 'C0ONE', ts: posted.ts!, text: 'after' });
+    expect(emulator.messagesIn('C0ONE').find((m) => m.ts === posted.ts)?.text).toBe('after');
+    await slack.chat.delete({ channel: 'C0ONE', ts: posted.ts! });
+    expect(emulator.messagesIn('C0ONE').find((m) => m.ts === posted.ts)).toBeUndefined();
+    expect(await platformError(slack.chat.delete({ channel: 'C0ONE', ts: posted.ts! }))).toBe('message_not_found');
+  });
+
+  it('injects faults in order, and can apply a call before failing it', async () => {
+    emulator.injectFaults('chat.postMessage', { status: 500 }, { status: 429, retryAfterSec: 3 }, { status: 502, applyFirst: true });
+    const before = emulator.messagesIn('C0ONE').length;
+    const post = () => slack.chat.postMessage({ channel: 'C0ONE', text: 'faulty' }).then(() => 'ok', (e: { code: string; statusCode?: number; retryAfter?: number }) => e.statusCode ?? e.retryAfter);
+    expect([await post(), await post(), await post(), await post()]).toEqual([500, 3, 502, 'ok']);
+    expect(emulator.messagesIn('C0ONE').length - before).toBe(2);
+    expect(emulator.callsOf('chat.postMessage').slice(-4).map((c) => c.answered)).toEqual(['HTTP 500', 'HTTP 429', 'HTTP 502', 'ok']);
+  });
+});

@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createApproval, type Approval } from '../src/approval.js';
+import { parseRequest } from '../src/contract.js';
+import { createStore, type Store } from '../src/store.js';
+import { validRequest } from './helpers/requests.js';
+
+const redis = new Redis(inject('redisUrl'));
+afterAll(() => redis.disconnect());
+
+let store: Store;
+let prefix: string;
+beforeEach(() => {
+  prefix = `store-test-${randomBytes(4).toString('hex')}`;
+  store = createStore(redis, { prefix, retentionSec: 3600, leaseMs: 300 });
+});
+
+function approvalOf(overrides: Record<string, unknown> = {}): Approval {
+  const parsed = parseRequest(validRequest(overrides));
+  if (!parsed.ok) throw new Error(parsed.problems.join());
+  return createApproval(parsed.request, Date.now());
+}
+
+const card = { channel: 'C0APPROVALS', ts: '1764000000.000100' };
+
+describe('the approval store', () => {
+  it('lets exactly one of many concurrent deliveries post the card', async () => {
+    const data = validRequest();
+    const claims = await Promise.all(
+      Array.from({ length: 20 }, () => {
+        const parsed = parseRequest(data);
+        return store.claimCard(createApproval(parsed.ok ? parsed.request : (undefined as never), Date.now()));
+      }),
+    );
+    expect(claims.filter((c) => c.kind === 'claimed')).toHaveLength(1);
+    expect(claims.filter((c) => c.kind === 'busy')).toHaveLength(19);
+  });
+
+  it('answers later deliveries with the card once it is saved', async () => {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    expect(await store.saveCard(approval.id, claim.lease, card, Date.now())).toEqual({ kind: 'saved' });
+    expect(await store.claimCard({ ...approval, cardId: 'another' })).toEqual({ kind: 'posted', card });
+    expect(await store.findCard(approval.id)).toEqual(card);
+  });
+
+  it('keeps the first card recorded when a second one is saved', async () => {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    await store.saveCard(approval.id, claim.lease, card, Date.now());
+    expect(await store.saveCard(approval.id, 'stale-lease', { channel: card.channel, ts: '1764000001.000200' }, Date.now())).toEqual({ kind: 'other', card });
+  });
+
+  it('refuses a request for the same run and step bound to another job hash', async () => {
+    const approval = approvalOf({ run_id: 'run-conflict' });
+    await store.claimCard(approval);
+    const other = approvalOf({ run_id: 'run-conflict', job: { different: true } });
+    expect(await store.claimCard(other)).toEqual({ kind: 'conflict' });
+  });
+
+  it('hands the card to another delivery after the holder crashed, flagged as possibly posted', async () => {
+    const approval = approvalOf();
+    const first = await store.claimCard(approval);
+    expect(first.kind).toBe('claimed');
+    expect((await store.claimCard(approval)).kind).toBe('busy');
+    await delay(350);
+    const second = await store.claimCard({ ...approval, cardId: 'fresh-nonce' });
+    expect(second).toMatchObject({ kind: 'claimed', ambiguous: true, approval: { cardId: approval.cardId, createdAt: approval.createdAt } });
+  });
+
+  it('after a failure Slack certainly did not apply, the next attempt need not look for a card', async () => {
+    const approval = approvalOf();
+    const first = await store.claimCard(approval);
+    if (first.kind !== 'claimed') throw new Error(first.kind);
+    expect(await store.releaseAfterFailure(approval.id, first.lease, true)).toBe(1);
+    const second = await store.claimCard(approval);
+    expect(second).toMatchObject({ kind: 'claimed', ambiguous: false });
+    if (second.kind !== 'claimed') throw new Error(second.kind);
+    expect(await store.releaseAfterFailure(approval.id, second.lease, false)).toBe(2);
+    expect(await store.claimCard(approval)).toMatchObject({ kind: 'claimed', ambiguous: true });
+  });
+
+  it('renews the lease only for its holder', async () => {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    expect(await store.renewLease(approval.id, 'not-the-holder')).toBe(false);
+    expect(await store.renewLease(approval.id, claim.lease)).toBe(true);
+  });
+
+  it('forgets an approval abandoned for good, so the request can be sent again', async () => {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    expect(await store.abandon(approval.id, claim.lease)).toBe(true);
+    expect(await store.claimCard({ ...approval, cardId: 'new-card' })).toMatchObject({ kind: 'claimed', ambiguous: false, approval: { cardId: 'new-card' } });
+  });
+
+  it('keeps an approval for the retention period and no longer', async () => {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    await store.saveCard(approval.id, claim.lease, card, Date.now());
+    const ttl = await redis.ttl(`${prefix}:approval:${approval.id}`);
+    expect(ttl).toBeGreaterThan(3590);
+    expect(ttl).toBeLessThanOrEqual(3600);
+  });
+
+  it('stores a small record: the request without its job', async () => {
+    const approval = approvalOf({ job: { blob: 'x'.repeat(50_000) } });
+    await store.claimCard(approval);
+    const stored = await redis.hget(`${prefix}:approval:${approval.id}`, 'request');
+    expect(JSON.parse(stored!)).not.toHaveProperty('job');
+    expect(await redis.memory('USAGE', `${prefix}:approval:${approval.id}`)).toBeLessThan(2048);
+  });
+});
