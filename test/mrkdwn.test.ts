@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from '../src/mrkdwn.js';
 
+const hasLoneSurrogate = (text: string) => /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+
 describe('mrkdwn safety', () => {
   it.each([
     ['<!channel> deploy', '&lt;!channel&gt; deploy'],
@@ -33,7 +35,7 @@ describe('mrkdwn safety', () => {
       fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), fc.integer({ min: 1, max: 60 }), (text, max) => {
         const cut = truncate(text, max);
         expect(cut.length).toBeLessThanOrEqual(max);
-        expect(cut.isWellFormed()).toBe(text.isWellFormed());
+        expect(hasLoneSurrogate(cut)).toBe(false);
       }),
     );
   });
