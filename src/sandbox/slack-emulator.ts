@@ -85,6 +85,8 @@ export class SlackEmulator {
   private readonly methods: Record<string, Method>;
   private server: Server | undefined;
   private lastTs = 0;
+  // Ends injected delays when the emulator stops, so no timer outlives it.
+  private stopping = new AbortController();
 
   constructor(private readonly options: EmulatorOptions) {
     this.teamId = options.teamId ?? 'T0SANDBOX';
@@ -121,6 +123,8 @@ export class SlackEmulator {
 
   async stop(): Promise<void> {
     if (!this.server) return;
+    this.stopping.abort();
+    this.stopping = new AbortController();
     this.server.closeAllConnections();
     this.server.close();
     await once(this.server, 'close');
@@ -153,14 +157,19 @@ export class SlackEmulator {
     this.calls.push(call);
     const fault = this.faults.get(method)?.shift();
     const fails = fault !== undefined && (fault.status !== undefined || fault.error !== undefined);
-    if (fault?.delayMs && !fault.applyFirst) await delay(fault.delayMs);
+    if (fault?.delayMs && !fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails && !fault.applyFirst) return this.answerFault(res, call, fault);
     const token = bearer(req.headers.authorization) ?? (typeof args.token === 'string' ? args.token : undefined);
     const answer = this.invoke(method, args, token);
-    if (fault?.delayMs && fault.applyFirst) await delay(fault.delayMs);
+    if (fault?.delayMs && fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
     send(res, 200, answer);
+  }
+
+  /** @returns false when the emulator stopped during the pause (the connection is gone). */
+  private async pause(ms: number): Promise<boolean> {
+    return delay(ms, true, { signal: this.stopping.signal }).catch(() => false);
   }
 
   private answerFault(res: ServerResponse, call: ApiCall, fault: Fault): void {

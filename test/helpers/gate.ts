@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { SlackEmulator, type EmulatedChannel } from '../../src/sandbox/slack-emulator.js';
+import { CARD_EVENT_TYPE } from '../../src/cards.js';
+import { approvalIdOf } from '../../src/contract.js';
+import { SlackEmulator, type EmulatedChannel, type EmulatedMessage } from '../../src/sandbox/slack-emulator.js';
 import { startBot, type BotProcess } from './bot-process.js';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait.js';
 
 export const BOT_TOKEN = 'xoxb-test-token';
 export const SIGNING_SECRET = 'test-signing-secret-0123456789';
@@ -17,6 +20,10 @@ export interface Gate {
   bot: BotProcess;
   /** Starts another bot process with the same settings (after a kill, or as a second replica). */
   startAnother(): Promise<BotProcess>;
+  /** Waits until the job is completed or failed, and returns it as it is then. */
+  finished(job: Job, timeoutMs?: number): Promise<Job>;
+  /** The cards in the emulator for a request's approval. */
+  cardsFor(request: Record<string, unknown>): EmulatedMessage[];
   close(): Promise<void>;
 }
 
@@ -64,6 +71,20 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     env,
     bot,
     startAnother,
+    finished: (job, timeoutMs) =>
+      waitFor(
+        `job ${job.id} to finish`,
+        async () => {
+          const current = await requests.getJob(job.id!);
+          const state = await current?.getState();
+          return state === 'completed' || state === 'failed' ? current : undefined;
+        },
+        timeoutMs,
+      ),
+    cardsFor(request) {
+      const id = approvalIdOf(request as { run_id: string; step_id: string });
+      return emulator.messagesIn().filter((m) => m.metadata?.event_type === CARD_EVENT_TYPE && m.metadata.event_payload.approval_id === id);
+    },
     async close() {
       await Promise.all(bots.map((b) => b.kill()));
       await requests.obliterate({ force: true }).catch(() => undefined);
