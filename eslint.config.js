@@ -7,12 +7,17 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'error',
     },
   },
   {
     files: ['bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    // Tests may print the figures they measure.
+    files: ['test/**'],
+    rules: { 'no-console': ['error', { allow: ['info'] }] },
   },
 );

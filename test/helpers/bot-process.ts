@@ -37,7 +37,8 @@ export function startBot(env: Record<string, string>): BotProcess {
     }
     for (const wake of waiters) wake();
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': by then every line the process wrote has been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
   return {
     logs,

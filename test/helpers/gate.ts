@@ -55,7 +55,9 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     ...options.env,
   };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined); // tests that restart Redis expect the producer to reconnect
   const requests = new Queue(env.REQUEST_QUEUE!, { connection: redis, prefix: env.QUEUE_PREFIX ?? 'bull' });
+  requests.on('error', () => undefined);
   const bots: BotProcess[] = [];
   const startAnother = async () => {
     const bot = startBot(env);
@@ -75,9 +77,9 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
       waitFor(
         `job ${job.id} to finish`,
         async () => {
-          const current = await requests.getJob(job.id!);
-          const state = await current?.getState();
-          return state === 'completed' || state === 'failed' ? current : undefined;
+          // State first: a job read before it finishes would carry no returnvalue.
+          const state = await requests.getJobState(job.id!);
+          return state === 'completed' || state === 'failed' ? requests.getJob(job.id!) : undefined;
         },
         timeoutMs,
       ),
