@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startBot, type BotProcess } from './helpers/bot-process.js';
 import { BOT_TOKEN, startGate, type Gate } from './helpers/gate.js';
-import { freePort } from './helpers/free-port.js';
+import { freePort } from '../src/sandbox/free-port.js';
 
 let gate: Gate | undefined;
 let bot: BotProcess | undefined;

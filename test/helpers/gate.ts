@@ -5,7 +5,7 @@ import { CARD_EVENT_TYPE } from '../../src/cards.js';
 import { approvalIdOf } from '../../src/contract.js';
 import { SlackEmulator, type EmulatedChannel, type EmulatedMessage } from '../../src/sandbox/slack-emulator.js';
 import { startBot, type BotProcess } from './bot-process.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../../src/sandbox/free-port.js';
 import { waitFor } from './wait.js';
 
 export const BOT_TOKEN = 'xoxb-test-token';

@@ -18,8 +18,8 @@ export interface RedisServer {
 }
 
 /**
- * A private redis-server from PATH on a free port, in a temporary directory, so a test never
- * depends on (or disturbs) a server someone else started.
+ * A private redis-server from PATH on a free loopback port, in a temporary directory, for tests,
+ * benchmarks and the sandbox: it never touches a server or data that someone else started.
  */
 export async function startRedisServer(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
@@ -27,19 +27,27 @@ export async function startRedisServer(options: { appendonly?: boolean } = {}): 
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--appendonly', options.appendonly ? 'yes' : 'no'];
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    child.on('error', (err) => {
-      throw new Error(`could not start redis-server (is it installed? apt-get install redis-server): ${err.message}`);
+    const started = spawn('redis-server', args, { stdio: 'ignore' });
+    child = started;
+    const failed = new Promise<never>((_, reject) => {
+      started.once('error', (err) => reject(new Error(`could not start redis-server from PATH (install it, e.g. apt-get install redis-server): ${err.message}`)));
+      started.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} before it was ready`)));
     });
-    await waitUntilReady(port);
+    await Promise.race([waitUntilReady(port, () => started.exitCode === null && started.signalCode === null), failed]);
   };
   const kill = async () => {
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child!.once('exit', resolve));
-    child.kill('SIGKILL');
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGKILL');
     await exited;
   };
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -52,9 +60,9 @@ export async function startRedisServer(options: { appendonly?: boolean } = {}): 
   };
 }
 
-async function waitUntilReady(port: number): Promise<void> {
+async function waitUntilReady(port: number, isAlive: () => boolean): Promise<void> {
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && isAlive()) {
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => undefined); // connection refused until the server is up
     try {

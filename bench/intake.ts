@@ -1,0 +1,136 @@
+/**
+ * npm run bench:intake — request → card throughput and latency of the intake worker, next to a
+ * bare baseline measured in the same run: a plain BullMQ worker that posts the same blocks with
+ * the same Slack client settings, with no validation and no state.
+ *
+ * Both run in this process against the same private redis-server and the same Slack emulator,
+ * each on a fresh queue. Latency is enqueue → the card recorded by the emulator.
+ * Options: --requests N (default 2000), --concurrency N (default 10, the bot's default).
+ */
+import { parseArgs } from 'node:util';
+import { WebClient } from '@slack/web-api';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createApproval } from '../src/approval.js';
+import { renderRequestCard } from '../src/cards.js';
+import { approvalIdOf, parseRequest } from '../src/contract.js';
+import { createIntake } from '../src/intake.js';
+import { createLogger } from '../src/logger.js';
+import { startRedisServer } from '../src/sandbox/redis-server.js';
+import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
+import { createStore } from '../src/store.js';
+import { validRequest } from '../test/helpers/requests.js';
+
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '10' } } });
+const COUNT = Number(values.requests);
+const CONCURRENCY = Number(values.concurrency);
+const TOKEN = 'xoxb-bench';
+const CHANNEL = 'C0APPROVALS';
+
+// The baseline's cards, rendered before the clock starts: it does no validation, state or rendering.
+const prerendered = new Map<string, ReturnType<typeof renderRequestCard>>();
+
+interface Result {
+  name: string;
+  cardsPerSec: number;
+  p50: number;
+  p99: number;
+}
+
+const redisServer = await startRedisServer();
+const emulator = await new SlackEmulator({ botToken: TOKEN, channels: [{ id: CHANNEL, name: 'approvals', botIsMember: true }] }).start();
+const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+const slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 10_000 });
+const log = createLogger('silent');
+
+try {
+  // Warm up both paths (JIT, connections, script loading), then alternate them so neither
+  // always runs on a warmer or a more tired machine.
+  await measure('warm-up baseline', 200, startBaseline);
+  await measure('warm-up gate', 200, startGate);
+  const rounds: Result[] = [];
+  for (let round = 1; round <= 2; round += 1) {
+    rounds.push(await measure(`baseline, round ${round}`, COUNT, startBaseline));
+    rounds.push(await measure(`gate, round ${round}`, COUNT, startGate));
+  }
+  const baseline = mean('baseline: bare BullMQ worker + chat.postMessage', rounds.filter((r) => r.name.startsWith('baseline')));
+  const gate = mean('approval gate intake', rounds.filter((r) => r.name.startsWith('gate')));
+  printTable([...rounds, baseline, gate]);
+  console.log(
+    `\nratio gate/baseline: throughput ${(gate.cardsPerSec / baseline.cardsPerSec).toFixed(2)}×, ` +
+      `p50 latency ${(gate.p50 / baseline.p50).toFixed(2)}×, p99 latency ${(gate.p99 / baseline.p99).toFixed(2)}×`,
+  );
+} finally {
+  redis.disconnect();
+  await emulator.stop();
+  await redisServer.stop();
+}
+
+/** The product's intake worker, as main.ts wires it. */
+function startGate(queue: string): Worker {
+  const store = createStore(redis, { prefix: `bench-${queue}`, retentionSec: 3600, leaseMs: 10_000 });
+  return createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, approvalsChannel: CHANNEL, store, slack, log });
+}
+
+/** The least a worker must do: post the same card for the same job. */
+function startBaseline(queue: string): Worker {
+  return new Worker(
+    queue,
+    async (job) => {
+      const card = prerendered.get(job.data.run_id)!;
+      await slack.chat.postMessage({ channel: CHANNEL, text: card.text, blocks: card.blocks, metadata: card.metadata });
+    },
+    { connection: redis, concurrency: CONCURRENCY },
+  );
+}
+
+async function measure(name: string, count: number, start: (queue: string) => Worker): Promise<Result> {
+  const queueName = `bench-${name.replace(/\W+/g, '-')}-${Date.now()}`;
+  const queue = new Queue(queueName, { connection: redis });
+  const worker = start(queueName);
+  await worker.waitUntilReady();
+  const enqueuedAt = new Map<string, number>();
+  const jobs = Array.from({ length: count }, () => {
+    const request = validRequest();
+    const parsed = parseRequest(request);
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    prerendered.set(parsed.request.run_id, renderRequestCard(createApproval(parsed.request, Date.now())));
+    return { request, id: approvalIdOf(parsed.request) };
+  });
+  const firstMessage = emulator.messagesIn(CHANNEL).length;
+  const startedAt = performance.now();
+  for (let i = 0; i < jobs.length; i += 100) {
+    const batch = jobs.slice(i, i + 100);
+    const now = Date.now();
+    for (const job of batch) enqueuedAt.set(job.id, now);
+    await queue.addBulk(batch.map((job) => ({ name: 'request', data: job.request })));
+  }
+  while (emulator.messagesIn(CHANNEL).length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
+  const elapsedSec = (performance.now() - startedAt) / 1000;
+  const latencies = emulator
+    .messagesIn(CHANNEL)
+    .slice(firstMessage)
+    .map((message) => Number(message.ts) * 1000 - enqueuedAt.get(String(message.metadata?.event_payload.approval_id))!)
+    .sort((a, b) => a - b);
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return { name, cardsPerSec: count / elapsedSec, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+}
+
+function mean(name: string, results: Result[]): Result {
+  const avg = (pick: (r: Result) => number) => results.reduce((sum, r) => sum + pick(r), 0) / results.length;
+  return { name: `${name} (mean)`, cardsPerSec: avg((r) => r.cardsPerSec), p50: avg((r) => r.p50), p99: avg((r) => r.p99) };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+function printTable(results: Result[]): void {
+  console.log(`\n${COUNT} requests, concurrency ${CONCURRENCY}, enqueued in batches of 100 (latency: enqueue → card in the emulator)\n`);
+  console.log(['', 'cards/s', 'p50 ms', 'p99 ms'].map((h, i) => (i === 0 ? h.padEnd(58) : h.padStart(9))).join(''));
+  for (const r of results) {
+    console.log(r.name.padEnd(58) + [r.cardsPerSec.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1)].map((v) => v.padStart(9)).join(''));
+  }
+}
