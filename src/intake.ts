@@ -55,7 +55,7 @@ export function createIntake(deps: IntakeDeps): Worker {
     ...INTAKE_LOCK,
   });
   worker.on('failed', (job, err) => {
-    deps.log.error({ job_id: job?.id, run_id: job?.data?.run_id, step_id: job?.data?.step_id, err: err.message }, 'request failed');
+    deps.log.error({ job_id: job?.id, ...claimedIds(job?.data), err: err.message }, 'request failed');
   });
   worker.on('error', (err) => deps.log.error({ err: err.message }, 'request worker error'));
   return worker;
@@ -67,7 +67,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
   }
   const parsed = parseRequest(job.data);
   if (!parsed.ok) {
-    deps.log.warn({ job_id: job.id, outcome: 'invalid', problems: parsed.problems }, 'request rejected');
+    deps.log.warn({ job_id: job.id, ...claimedIds(job.data), outcome: 'invalid', problems: parsed.problems }, 'request rejected');
     throw new UnrecoverableError(`invalid request: ${parsed.problems.join('; ')}`);
   }
   const { request } = parsed;
@@ -190,6 +190,12 @@ async function handleSlackFailure(
   const delayMs = fault.retryAfterMs ?? backoffMs(failures);
   log.warn({ outcome: 'retrying', slack_error: fault.error, failures, delay_ms: delayMs }, 'Slack failed; will retry');
   return retryLater(job, token, delayMs);
+}
+
+/** The run and step an invalid request says it is for, when it says so in strings: for the log. */
+function claimedIds(data: unknown): { run_id?: string; step_id?: string } {
+  const { run_id, step_id } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+  return { ...(typeof run_id === 'string' ? { run_id } : {}), ...(typeof step_id === 'string' ? { step_id } : {}) };
 }
 
 /** Puts the job back as delayed without spending one of the engine's attempts. */
