@@ -6,6 +6,7 @@ import { createHealthRoute } from './health.js';
 import { createIntake } from './intake.js';
 import { createLogger, toSlackLogger, type Logger } from './logger.js';
 import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
+import { classifySlackError } from './slack-errors.js';
 import { createStore } from './store.js';
 
 /** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
@@ -103,7 +104,12 @@ async function verifyBotToken(slack: WebClient, log: Logger): Promise<void> {
     const auth = await slack.auth.test();
     log.info({ team_id: auth.team_id, bot_user_id: auth.user_id }, 'connected to Slack');
   } catch (err) {
-    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'Slack refused SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL');
+    const fault = classifySlackError(err);
+    if (fault.kind === 'permanent') {
+      log.fatal({ slack_error: fault.error }, `Slack refused SLACK_BOT_TOKEN (auth.test: ${fault.error}): ${fault.hint}`);
+    } else {
+      log.fatal({ slack_error: fault.error, slack_api_url: slack.slackApiUrl }, 'could not reach the Slack API (auth.test): check the network and SLACK_API_URL');
+    }
     process.exit(1);
   }
 }

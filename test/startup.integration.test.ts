@@ -23,7 +23,13 @@ describe('start-up and shutdown', () => {
     gate = await startGate(inject('redisUrl'));
     bot = startBot({ ...gate.env, SLACK_BOT_TOKEN: 'xoxb-revoked', PORT: String(await freePort()) });
     expect(await bot.exited).toBe(1);
-    expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('Slack refused SLACK_BOT_TOKEN') }));
+    expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)') }));
+  });
+
+  it('stops when the Slack API cannot be reached, naming SLACK_API_URL', async () => {
+    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
+    expect(await bot.exited).toBe(1);
+    expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('could not reach the Slack API (auth.test): check the network and SLACK_API_URL') }));
   });
 
   it('stops when Redis cannot be reached, naming REDIS_URL', async () => {
