@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { approvalIdOf, normalizeHash, type ApprovalRequest } from './contract.js';
+import { approvalIdOf, normalizeHash, type ApprovalRequest, type Decision } from './contract.js';
 
 /**
  * The domain: one approval per (run_id, step_id), bound to the policy snapshot and job hash it
@@ -39,4 +39,77 @@ export function isSameBinding(
 /** The channel a request's card goes to: the one it names, else the configured default. */
 export function targetChannel(request: Pick<ApprovalRequest, 'channel'>, approvalsChannel: string | undefined): string | undefined {
   return request.channel ?? approvalsChannel;
+}
+
+/** An approval as stored: the request, its card once posted, its decision once made. */
+export interface ApprovalRecord extends Approval {
+  card?: CardLocation;
+  decision?: Decision;
+}
+
+/** What a clicked card was bound to, as its button carries it. */
+export interface CardBinding {
+  approvalId: string;
+  cardId: string;
+  policySnapshot: string;
+  jobHash: string;
+}
+
+/** A reviewer's click, as the signed Slack payload tells it. */
+export interface Click {
+  action: 'approve' | 'deny';
+  user: { id: string; name: string };
+  card: CardBinding;
+  comment?: string;
+}
+
+/** Who may decide: anyone who can see the card, or the listed Slack user IDs. */
+export type Approvers = { kind: 'anyone' } | { kind: 'listed'; ids: ReadonlySet<string> };
+
+export type Refusal =
+  | { reason: 'unauthorized' }
+  | { reason: 'not_found' }
+  | { reason: 'stale_card' }
+  | { reason: 'already_decided'; decision: Decision }
+  | { reason: 'no_policy' };
+
+export type Outcome = { kind: 'decided'; decision: Decision } | ({ kind: 'refused' } & Refusal);
+
+/**
+ * The decision a click makes, or why it makes none. Pure: the record, the snapshot in force and the
+ * clock are read by the caller, and the result is recorded only if nothing changed meanwhile.
+ *
+ * @param snapshotInForce the value at `POLICY_SNAPSHOT_KEY`; undefined when the key is missing.
+ */
+export function decide(record: ApprovalRecord | undefined, click: Click, snapshotInForce: string | undefined, approvers: Approvers, now: number): Outcome {
+  if (approvers.kind === 'listed' && !approvers.ids.has(click.user.id)) return { kind: 'refused', reason: 'unauthorized' };
+  if (!record) return { kind: 'refused', reason: 'not_found' };
+  if (!isCurrentCard(record, click.card)) return { kind: 'refused', reason: 'stale_card' };
+  if (record.decision) return { kind: 'refused', reason: 'already_decided', decision: record.decision };
+  if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
+  const r = record.request;
+  const stale = normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
+  const decision: Decision = {
+    run_id: r.run_id,
+    step_id: r.step_id,
+    decision: stale ? 'stale' : click.action === 'approve' ? 'approved' : 'denied',
+    decided_by: click.user,
+    decided_at: new Date(now).toISOString(),
+    policy_snapshot: r.policy_snapshot,
+    job_hash: r.job_hash,
+    constraints: r.constraints ?? {},
+    ...(click.comment ? { comment: click.comment } : {}),
+    ...(stale ? { policy_snapshot_in_force: snapshotInForce } : {}),
+  };
+  return { kind: 'decided', decision };
+}
+
+/** Whether the clicked card is the approval's current card, bound to what the approval is bound to. */
+export function isCurrentCard(record: Approval, card: CardBinding): boolean {
+  return (
+    card.approvalId === record.id &&
+    card.cardId === record.cardId &&
+    normalizeHash(card.policySnapshot) === normalizeHash(record.request.policy_snapshot) &&
+    normalizeHash(card.jobHash) === normalizeHash(record.request.job_hash)
+  );
 }

@@ -1,6 +1,7 @@
 import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
-import type { Approval } from './approval.js';
-import { normalizeHash, shortHash } from './contract.js';
+import { z } from 'zod';
+import type { Approval, CardBinding } from './approval.js';
+import { normalizeHash, shortHash, type Decision } from './contract.js';
 import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
 
 /** Action ids shared by the card and the click handlers. */
@@ -16,16 +17,21 @@ const SECTION_TEXT_MAX = 3000;
 const FIELD_MAX = 2000;
 const FALLBACK_TEXT_MAX = 500;
 
-/** What a card's buttons carry: the approval and exactly what that card was bound to. */
-export interface ButtonValue {
-  /** approval id */
-  a: string;
-  /** card id */
-  c: string;
-  /** policy snapshot (normalized hex) */
-  s: string;
-  /** job hash (normalized hex) */
-  j: string;
+/** What a card's buttons carry, compactly: approval id, card id, policy snapshot and job hash. */
+const ButtonValueSchema = z.object({ a: z.string().min(1), c: z.string().min(1), s: z.string().min(1), j: z.string().min(1) });
+export type ButtonValue = z.infer<typeof ButtonValueSchema>;
+
+/** What a clicked button says its card was bound to; undefined for a value this bot did not render. */
+export function parseButtonValue(value: string | undefined): CardBinding | undefined {
+  try {
+    const parsed = ButtonValueSchema.safeParse(JSON.parse(value ?? ''));
+    if (!parsed.success) return undefined;
+    const { a, c, s, j } = parsed.data;
+    return { approvalId: a, cardId: c, policySnapshot: s, jobHash: j };
+  } catch {
+    // Not JSON: not a button of ours.
+    return undefined;
+  }
 }
 
 export interface RenderedCard {
@@ -54,6 +60,39 @@ export function renderRequestCard(approval: Approval): RenderedCard {
     blocks: [...renderDetails(approval), renderButtons(approval)],
     metadata: { event_type: CARD_EVENT_TYPE, event_payload: { approval_id: approval.id, card_id: approval.cardId } },
   };
+}
+
+/** The card once decided: the same details, the buttons replaced by the outcome, who and when. */
+export function renderDecidedCard(approval: Approval, decision: Decision): Pick<RenderedCard, 'text' | 'blocks'> {
+  const r = approval.request;
+  const title = `${r.workflow ?? r.run_id}/${r.step_id}`;
+  const outcome = renderOutcome(decision);
+  const blocks: KnownBlock[] = [...renderDetails(approval), section(outcome)];
+  if (decision.comment) blocks.push(section(`*Comment:* ${escapeMrkdwn(decision.comment)}`));
+  const headline = decision.decision === 'stale' ? 'Not decided (policy changed)' : decision.decision === 'approved' ? 'Approved' : 'Denied';
+  return { text: truncateMrkdwn(escapeMrkdwn(`${headline}: ${title}`), FALLBACK_TEXT_MAX), blocks };
+}
+
+/** One line saying how an approval ended, for the card and for later clickers. */
+export function renderOutcome(decision: Decision): string {
+  if (decision.decision === 'stale') {
+    const inForce = decision.policy_snapshot_in_force ?? '';
+    return `:warning: *Not decided: the policy changed since the request* (${code(shortHash(decision.policy_snapshot))} → ${code(shortHash(inForce))}). The run does not resume with this request.`;
+  }
+  const verb = decision.decision === 'approved' ? ':white_check_mark: *Approved*' : ':no_entry: *Denied*';
+  return `${verb} by ${mention(decision.decided_by.id)} ${slackDate(decision.decided_at, '{date_short_pretty} at {time}')}`;
+}
+
+/** A user mention, only for what is shaped like a Slack user ID (the signed payload's). */
+export function mention(userId: string): string {
+  return /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : escapeMrkdwn(userId);
+}
+
+/** Slack's date formatting, so each reader sees their own time zone; the fallback is UTC. */
+export function slackDate(iso: string, format: string): string {
+  const ms = Date.parse(iso);
+  const fallback = new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  return `<!date^${Math.floor(ms / 1000)}^${format}|${fallback}>`;
 }
 
 /** The request details every version of the card keeps: header, reason, impact, constraints, binding. */

@@ -62,6 +62,17 @@ const EnvSchema = z
       .refine((prefix) => !prefix.endsWith(':'), 'must not end with ":" (the bot adds it)'),
     /** How long an approval record is kept after its last change. @defaultValue 30 days */
     APPROVAL_RETENTION_SEC: positiveInt.default(30 * 24 * 3600),
+    /** Slack user IDs who may decide, comma-separated; unset means anyone who can see the card. */
+    APPROVERS: optionalText.transform((list, ctx) => {
+      if (list === undefined) return undefined;
+      const ids = list.split(',').map((id) => id.trim()).filter((id) => id !== '');
+      const bad = ids.filter((id) => !/^[UW][A-Z0-9]{2,}$/.test(id));
+      if (bad.length > 0 || ids.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `must be Slack user IDs such as U0123ABCD, comma-separated (not ${bad.join(', ') || 'empty'}): copy them from each profile's "Copy member ID"` });
+        return z.NEVER;
+      }
+      return ids;
+    }),
     /** How many requests one bot process handles at once. @defaultValue 10 */
     INTAKE_CONCURRENCY: positiveInt.default(10),
     /** @defaultValue `info` */
@@ -88,6 +99,8 @@ export interface Config {
   };
   port: number;
   approvalsChannel: string | undefined;
+  /** undefined: anyone who can see the card may decide. */
+  approvers: string[] | undefined;
   queues: { request: string; resume: string; prefix: string };
   policySnapshotKey: string;
   statePrefix: string;
@@ -122,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     port: e.PORT,
     approvalsChannel: e.APPROVALS_CHANNEL,
+    approvers: e.APPROVERS,
     queues: { request: e.REQUEST_QUEUE, resume: e.RESUME_QUEUE, prefix: e.QUEUE_PREFIX },
     policySnapshotKey: e.POLICY_SNAPSHOT_KEY,
     statePrefix: e.STATE_PREFIX,

@@ -123,3 +123,32 @@ export function sha256Hex(text: string): string {
 export function approvalIdOf(request: Pick<ApprovalRequest, 'run_id' | 'step_id'>): string {
   return `ap${sha256Hex(JSON.stringify([request.run_id, request.step_id])).slice(0, 32)}`;
 }
+
+/** The BullMQ job name of a decision on `RESUME_QUEUE`. */
+export const DECISION_JOB_NAME = 'decision';
+
+/**
+ * What the engine receives on the resume queue: the outcome, who decided and when, and exactly
+ * what was decided on (snapshot, job hash, constraints), so it can check on resume that it runs
+ * what was approved.
+ */
+export interface Decision {
+  run_id: string;
+  step_id: string;
+  /** `approved` and `denied` are a reviewer's; `stale` means the policy changed before anyone could decide. */
+  decision: 'approved' | 'denied' | 'stale';
+  decided_by: { id: string; name: string };
+  /** ISO 8601. */
+  decided_at: string;
+  policy_snapshot: string;
+  job_hash: string;
+  constraints: Record<string, string | number | boolean>;
+  comment?: string;
+  /** For `stale`: the snapshot in force when the click came. */
+  policy_snapshot_in_force?: string;
+}
+
+/** The id of an approval's decision job: one per approval, so a repeated push is a no-op. */
+export function decisionJobId(approvalId: string): string {
+  return `decision-${approvalId}`;
+}

@@ -1,5 +1,6 @@
 import type { CustomRoute } from '@slack/bolt';
 import type { Redis } from 'ioredis';
+import { withTimeout } from './with-timeout.js';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -19,16 +20,9 @@ export function createHealthRoute(redis: Redis): CustomRoute {
 
 async function isRedisReachable(redis: Redis): Promise<boolean> {
   if (redis.status !== 'ready') return false;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([redis.ping().then((reply) => reply === 'PONG'), timeout]);
-  } catch {
-    // An error here is the answer: Redis is not reachable.
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+  // An error or a timeout here is the answer: Redis is not reachable.
+  return withTimeout(redis.ping(), PING_TIMEOUT_MS, 'PING timed out').then(
+    (reply) => reply === 'PONG',
+    () => false,
+  );
 }

@@ -3,11 +3,14 @@ import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
+import { registerActions } from './actions.js';
 import { createIntake } from './intake.js';
 import { createLogger, toSlackLogger, type Logger } from './logger.js';
+import { createOutbox } from './outbox.js';
 import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
 import { classifySlackError } from './slack-errors.js';
 import { createStore } from './store.js';
+import { withTimeout } from './with-timeout.js';
 
 /** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
 
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
   const slack = new WebClient(config.slack.botToken, clientOptions);
   await verifyBotToken(slack, log);
   if (!config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
+  if (!config.approvers) log.warn('APPROVERS is not set: anyone who can see a card may approve or deny it');
 
   const app = new App({
     token: config.slack.botToken,
@@ -61,6 +65,22 @@ async function main(): Promise<void> {
   });
 
   const store = createStore(redis, { prefix: config.statePrefix, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
+  const outbox = createOutbox({
+    connection: redis,
+    queueName: config.queues.resume,
+    queuePrefix: config.queues.prefix,
+    retentionSec: config.approvalRetentionSec,
+    store,
+    slack,
+    log,
+  });
+  registerActions(app, {
+    store,
+    outbox,
+    policySnapshotKey: config.policySnapshotKey,
+    approvers: config.approvers ? { kind: 'listed', ids: new Set(config.approvers) } : { kind: 'anyone' },
+    log,
+  });
   const intake = createIntake({
     connection: redis,
     queueName: config.queues.request,
@@ -81,7 +101,10 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: finishing requests in flight');
     // worker.close() waits for jobs in flight and can hang while Redis is unreachable: bound it.
-    const closed = await withTimeout(intake.close().then(() => app.stop()), SHUTDOWN_TIMEOUT_MS);
+    const closed = await withTimeout(Promise.all([intake.close(), outbox.close()]).then(() => app.stop()), SHUTDOWN_TIMEOUT_MS, 'shutdown timed out').then(
+      () => true,
+      () => false,
+    );
     if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
     redis.disconnect();
     log.info('stopped');
@@ -92,7 +115,10 @@ async function main(): Promise<void> {
 }
 
 async function connectRedis(redis: Redis, url: string, log: Logger): Promise<void> {
-  const connected = await withTimeout(redis.connect(), REDIS_READY_TIMEOUT_MS).catch(() => false);
+  const connected = await withTimeout(redis.connect(), REDIS_READY_TIMEOUT_MS, 'Redis did not answer').then(
+    () => true,
+    () => false,
+  );
   if (!connected) {
     log.fatal({ redis: redactUrl(url) }, 'cannot reach Redis: check REDIS_URL and that the server is running');
     process.exit(1);
@@ -111,18 +137,6 @@ async function verifyBotToken(slack: WebClient, log: Logger): Promise<void> {
       log.fatal({ slack_error: fault.error, slack_api_url: slack.slackApiUrl }, 'could not reach the Slack API (auth.test): check the network and SLACK_API_URL');
     }
     process.exit(1);
-  }
-}
-
-async function withTimeout(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([work.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

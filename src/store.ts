@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { normalizeHash } from './contract.js';
-import type { Approval, CardLocation } from './approval.js';
+import { normalizeHash, type Decision } from './contract.js';
+import type { Approval, ApprovalRecord, CardLocation } from './approval.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -9,8 +9,11 @@ import type { Approval, CardLocation } from './approval.js';
  *
  * Keys (P = STATE_PREFIX):
  *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
- *                      channel, ts, posted_at, post_started, post_failures
+ *                      channel, ts, posted_at, post_started, post_failures,
+ *                      decision (JSON, as pushed to the engine), decided_at, delivered, settled
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
+ *   P:outbox           sorted set of approval ids whose decision is recorded but not yet settled
+ *                      (delivered to the resume queue and shown on the card), scored by decided_at
  */
 
 const CLAIM_CARD = `--[[
@@ -91,6 +94,46 @@ if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 return {'saved'}
 `;
 
+const RECORD_DECISION = `--[[
+  Records the first decision on an approval, if the click was on its current card and the policy
+  snapshot in force is still the one the decision was made under; queues it for delivery.
+  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key
+          ARGV[1] card id clicked, ARGV[2] decision JSON, ARGV[3] decided_at (ms),
+          ARGV[4] retention s, ARGV[5] snapshot in force as read, ARGV[6] approval id
+  Output: {'recorded'}; {'decided', decision JSON} when a decision was recorded first;
+          {'missing'}; {'superseded'} when the card is no longer current;
+          {'policy_changed'} when the snapshot in force changed since it was read (decide again)
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision')
+if fields[2] then return {'decided', fields[2]} end
+if fields[1] ~= ARGV[1] then return {'superseded'} end
+if redis.call('GET', KEYS[3]) ~= ARGV[5] then return {'policy_changed'} end
+redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[2], 'decided_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[6])
+return {'recorded'}
+`;
+
+const MARK_DELIVERED = `--[[
+  Notes that an approval's decision is on the resume queue (its card may still need updating).
+  Input:  KEYS[1] approval hash
+  Output: 1
+]]
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'delivered', '1') end
+return 1
+`;
+
+const MARK_SETTLED = `--[[
+  Notes that everything a decision sets off is done: delivered, and the card updated.
+  Input:  KEYS[1] approval hash, KEYS[2] outbox; ARGV[1] approval id
+  Output: 1
+]]
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'settled', '1') end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
 export type Claim =
   | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean }
   | { kind: 'posted'; card: CardLocation }
@@ -98,6 +141,19 @@ export type Claim =
   | { kind: 'busy'; retryInMs: number };
 
 export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' };
+
+export type RecordResult =
+  | { kind: 'recorded' }
+  | { kind: 'decided'; decision: Decision }
+  | { kind: 'missing' }
+  | { kind: 'superseded' }
+  | { kind: 'policy_changed' };
+
+/** A decided approval whose decision is not yet both delivered and shown on its card. */
+export interface Unsettled {
+  record: ApprovalRecord & { decision: Decision };
+  delivered: boolean;
+}
 
 export interface StoreOptions {
   prefix: string;
@@ -112,7 +168,8 @@ export type Store = ReturnType<typeof createStore>;
 export function createStore(redis: Redis, options: StoreOptions) {
   const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
-  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD });
+  const outboxKey = `${options.prefix}:outbox`;
+  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_DECISION, MARK_DELIVERED, MARK_SETTLED });
   const retention = String(options.retentionSec);
 
   return {
@@ -168,6 +225,59 @@ export function createStore(redis: Redis, options: StoreOptions) {
       const [channel, ts] = await redis.hmget(recordKey(id), 'channel', 'ts');
       return channel && ts ? { channel, ts } : undefined;
     },
+
+    /** An approval and the policy snapshot in force, read together for a click. */
+    async loadForDecision(id: string, policySnapshotKey: string): Promise<{ record: ApprovalRecord | undefined; snapshotInForce: string | undefined }> {
+      const replies = await redis.multi().hgetall(recordKey(id)).get(policySnapshotKey).exec();
+      if (!replies) throw new Error(`reading approval ${id} was aborted`);
+      const [[recordError, fields], [snapshotError, snapshot]] = replies as [[Error | null, Record<string, string>], [Error | null, string | null]];
+      if (recordError || snapshotError) throw recordError ?? snapshotError;
+      return { record: toRecord(id, fields), snapshotInForce: snapshot ?? undefined };
+    },
+
+    /** Records the decision first-writer-wins; see RECORD_DECISION for the conditions. */
+    async recordDecision(id: string, cardId: string, decision: Decision, snapshotSeen: string, policySnapshotKey: string, now: number): Promise<RecordResult> {
+      const reply = (await run.RECORD_DECISION(
+        [recordKey(id), outboxKey, policySnapshotKey],
+        [cardId, JSON.stringify(decision), String(now), retention, snapshotSeen, id],
+      )) as string[];
+      if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
+      return { kind: reply[0] as 'recorded' | 'missing' | 'superseded' | 'policy_changed' };
+    },
+
+    async markDelivered(id: string): Promise<void> {
+      await run.MARK_DELIVERED([recordKey(id)], []);
+    },
+
+    async markSettled(id: string): Promise<void> {
+      await run.MARK_SETTLED([recordKey(id), outboxKey], [id]);
+    },
+
+    /** Decisions recorded at least `olderThanMs` ago and not yet settled, oldest first. */
+    async unsettled(olderThanMs: number, limit: number, now: number): Promise<Unsettled[]> {
+      const ids = await redis.zrangebyscore(outboxKey, '-inf', now - olderThanMs, 'LIMIT', 0, limit);
+      const found: Unsettled[] = [];
+      for (const id of ids) {
+        const fields = await redis.hgetall(recordKey(id));
+        const record = toRecord(id, fields);
+        // An approval that expired before it could be settled has nothing left to do.
+        if (!record?.decision) await redis.zrem(outboxKey, id);
+        else found.push({ record: record as Unsettled['record'], delivered: fields.delivered === '1' });
+      }
+      return found;
+    },
+  };
+}
+
+function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | undefined {
+  if (!fields.request || !fields.card_id) return undefined;
+  return {
+    id,
+    cardId: fields.card_id,
+    request: JSON.parse(fields.request) as ApprovalRecord['request'],
+    createdAt: Number(fields.created_at),
+    ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),
+    ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),
   };
 }
 

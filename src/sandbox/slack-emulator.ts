@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
 import { checkBlocks } from './block-kit-rules.js';
+import { blockActionsPayload, sendInteraction, type AppResponse, type SlackUser } from './interactions.js';
 
 /**
  * A local Slack for tests and the sandbox: the Web API methods the bot calls, answering as Slack
@@ -55,10 +57,27 @@ export interface ApiCall {
 
 export interface EmulatorOptions {
   botToken: string;
+  /** The app's signing secret, to sign what the emulator sends the app. */
+  signingSecret?: string;
   channels?: EmulatedChannel[];
+  users?: SlackUser[];
   teamId?: string;
   botUserId?: string;
   botId?: string;
+}
+
+/** What an app sent to a `response_url`: an ephemeral reply, or a change to the original message. */
+export interface ResponseUrlPost {
+  user: string;
+  channel: string;
+  messageTs: string;
+  body: Record<string, unknown>;
+}
+
+interface ResponseTarget {
+  user: string;
+  channel: string;
+  messageTs: string;
 }
 
 type Args = Record<string, unknown>;
@@ -79,6 +98,10 @@ export class SlackEmulator {
   readonly botUserId: string;
   readonly botId: string;
   readonly calls: ApiCall[] = [];
+  readonly responses: ResponseUrlPost[] = [];
+  readonly users = new Map<string, SlackUser>();
+  private readonly responseTargets = new Map<string, ResponseTarget>();
+  private appUrl: string | undefined;
   private readonly channels = new Map<string, EmulatedChannel>();
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults = new Map<string, Fault[]>();
@@ -93,6 +116,8 @@ export class SlackEmulator {
     this.botUserId = options.botUserId ?? 'U0APPROVALBOT';
     this.botId = options.botId ?? 'B0APPROVALBOT';
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
+    const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({ id: `U0${name.toUpperCase()}`, username: name, team_id: this.teamId }));
+    for (const user of options.users ?? defaultUsers) this.users.set(user.id, user);
     this.methods = {
       'auth.test': () => ({ url: 'https://sandbox.slack.local/', team: 'Sandbox', user: 'approval-bot', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId }),
       'chat.postMessage': (args) => this.postMessage(args),
@@ -135,6 +160,55 @@ export class SlackEmulator {
     this.channels.set(channel.id, channel);
   }
 
+  /** Where the app takes Slack's requests (its `/slack/events` URL). */
+  connectApp(eventsUrl: string): void {
+    this.appUrl = eventsUrl;
+  }
+
+  /**
+   * A user clicks a button on a message: the emulator sends the app a signed `block_actions`
+   * payload with a `response_url` it honours, and returns the app's answer.
+   */
+  async click(options: { channel: string; ts: string; actionId: string; user: string; payload?: (payload: Record<string, unknown>) => Record<string, unknown> }): Promise<AppResponse> {
+    const payload = this.clickPayload(options);
+    return this.sendToApp(options.payload ? options.payload(payload) : payload);
+  }
+
+  /** The payload a click would send, for tests that alter, forge or replay it. */
+  clickPayload(options: { channel: string; ts: string; actionId: string; user: string }): Record<string, unknown> {
+    const message = this.messages.find((m) => m.channel === options.channel && m.ts === options.ts);
+    if (!message) throw new Error(`no message ${options.ts} in ${options.channel}`);
+    const user = this.users.get(options.user);
+    if (!user) throw new Error(`no user ${options.user} in the emulator`);
+    const found = findButton(message.blocks, options.actionId);
+    if (!found) throw new Error(`message ${options.ts} has no button ${options.actionId}`);
+    const token = randomBytes(12).toString('hex');
+    this.responseTargets.set(token, { user: user.id, channel: message.channel, messageTs: message.ts });
+    return blockActionsPayload({
+      user,
+      teamDomain: 'sandbox',
+      apiAppId: 'A0APPROVALGATE',
+      channel: { id: message.channel, name: this.channels.get(message.channel)?.name ?? message.channel },
+      message: { ts: message.ts, text: message.text, blocks: message.blocks, bot_id: message.bot_id, user: message.user, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
+      button: found,
+      responseUrl: `${this.url}/response/${token}`,
+      triggerId: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
+    });
+  }
+
+  /** Sends any interaction payload to the app, signed with the app's signing secret. */
+  async sendToApp(payload: Record<string, unknown>, options: { timestampSec?: number; signingSecret?: string; sign?: boolean } = {}): Promise<AppResponse> {
+    if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
+    const signingSecret = options.signingSecret ?? this.options.signingSecret;
+    if (signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
+    return sendInteraction(this.appUrl, payload, { ...options, signingSecret });
+  }
+
+  /** Ephemeral messages the app sent a user through response_url. */
+  ephemeralsFor(userId: string): string[] {
+    return this.responses.filter((r) => r.user === userId && isEphemeral(r.body)).map((r) => String(r.body.text ?? ''));
+  }
+
   /** Queues faults for the next calls of `method`, in order. */
   injectFaults(method: string, ...faults: Fault[]): void {
     this.faults.set(method, [...(this.faults.get(method) ?? []), ...faults]);
@@ -150,6 +224,8 @@ export class SlackEmulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const responseToken = /^\/response\/(\w+)$/.exec(req.url ?? '')?.[1];
+    if (req.method === 'POST' && responseToken) return this.handleResponseUrl(responseToken, await readBody(req), res);
     const method = /^\/api\/([\w.]+)$/.exec(req.url?.split('?')[0] ?? '')?.[1];
     if (req.method !== 'POST' || !method) return send(res, 404, { ok: false, error: 'unknown_method' });
     const args = parseArgs(req.headers['content-type'], await readBody(req));
@@ -165,6 +241,30 @@ export class SlackEmulator {
     if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
     send(res, 200, answer);
+  }
+
+  /**
+   * A `response_url` post: JSON with `replace_original` / `delete_original` changing the original
+   * message, anything else an ephemeral message to the user who clicked.
+   */
+  private handleResponseUrl(token: string, raw: string, res: ServerResponse): void {
+    const target = this.responseTargets.get(token);
+    const body = parseJson(raw) as Record<string, unknown> | undefined;
+    if (!target) return send(res, 404, { ok: false, error: 'expired_url' });
+    if (!body || typeof body !== 'object') return send(res, 400, { ok: false, error: 'invalid_payload' });
+    const original = this.messages.find((m) => m.channel === target.channel && m.ts === target.messageTs);
+    if (body.delete_original === true || body.delete_original === 'true') {
+      if (original) this.messages.splice(this.messages.indexOf(original), 1);
+    } else if ((body.replace_original === true || body.replace_original === 'true') && original) {
+      try {
+        Object.assign(original, this.messageContent({ text: body.text, blocks: body.blocks }), { edited: { ts: this.nextTs() } });
+      } catch (err) {
+        if (err instanceof PlatformError) return send(res, 400, { ok: false, error: err.error });
+        throw err;
+      }
+    }
+    this.responses.push({ ...target, body });
+    send(res, 200, { ok: true });
   }
 
   /** @returns false when the emulator stopped during the pause (the connection is gone). */
@@ -284,6 +384,23 @@ export class SlackEmulator {
     this.lastTs = Math.max(Date.now() * 1000, this.lastTs + 1);
     return `${Math.floor(this.lastTs / 1e6)}.${String(this.lastTs % 1e6).padStart(6, '0')}`;
   }
+}
+
+function findButton(blocks: unknown[], actionId: string): { action_id: string; block_id: string; value?: string; text: string; style?: string } | undefined {
+  for (const block of blocks as { type?: string; block_id?: string; elements?: unknown[] }[]) {
+    if (block.type !== 'actions') continue;
+    for (const element of (block.elements ?? []) as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string }[]) {
+      if (element.type === 'button' && element.action_id === actionId) {
+        return { action_id: actionId, block_id: block.block_id ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style };
+      }
+    }
+  }
+  return undefined;
+}
+
+function isEphemeral(body: Record<string, unknown>): boolean {
+  const changesOriginal = body.replace_original === true || body.replace_original === 'true' || body.delete_original === true || body.delete_original === 'true';
+  return !changesOriginal && body.response_type !== 'in_channel';
 }
 
 function parseArgs(contentType: string | undefined, body: string): Args {

@@ -15,11 +15,13 @@ export const APPROVALS_CHANNEL = 'C0APPROVALS';
 export interface Gate {
   emulator: SlackEmulator;
   requests: Queue;
+  /** The resume queue, as the engine sees it. */
+  resume: Queue;
   redis: Redis;
   env: Record<string, string>;
   bot: BotProcess;
-  /** Starts another bot process with the same settings (after a kill, or as a second replica). */
-  startAnother(): Promise<BotProcess>;
+  /** Starts another bot process with the same settings (after a kill, or as a second replica with its own PORT). */
+  startAnother(overrides?: Record<string, string>): Promise<BotProcess>;
   /** Waits until the job is completed or failed, and returns it as it is then. */
   finished(job: Job, timeoutMs?: number): Promise<Job>;
   /** The cards in the emulator for a request's approval. */
@@ -34,6 +36,7 @@ export interface Gate {
 export async function startGate(redisUrl: string, options: { channels?: EmulatedChannel[]; env?: Record<string, string> } = {}): Promise<Gate> {
   const emulator = await new SlackEmulator({
     botToken: BOT_TOKEN,
+    signingSecret: SIGNING_SECRET,
     channels: options.channels ?? [
       { id: APPROVALS_CHANNEL, name: 'approvals', botIsMember: true },
       { id: 'C0INCIDENT42', name: 'incident-42', botIsMember: true },
@@ -51,6 +54,7 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     REQUEST_QUEUE: `requests-${tag}`,
     RESUME_QUEUE: `resume-${tag}`,
     STATE_PREFIX: `approvals-${tag}`,
+    POLICY_SNAPSHOT_KEY: `policy-${tag}`,
     LOG_LEVEL: 'debug',
     ...options.env,
   };
@@ -58,9 +62,12 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
   redis.on('error', () => undefined); // tests that restart Redis expect the producer to reconnect
   const requests = new Queue(env.REQUEST_QUEUE!, { connection: redis, prefix: env.QUEUE_PREFIX ?? 'bull' });
   requests.on('error', () => undefined);
+  const resume = new Queue(env.RESUME_QUEUE!, { connection: redis, prefix: env.QUEUE_PREFIX ?? 'bull' });
+  resume.on('error', () => undefined);
+  emulator.connectApp(`http://127.0.0.1:${env.PORT}/slack/events`);
   const bots: BotProcess[] = [];
-  const startAnother = async () => {
-    const bot = startBot(env);
+  const startAnother = async (overrides: Record<string, string> = {}) => {
+    const bot = startBot({ ...env, ...overrides });
     bots.push(bot);
     await bot.waitForLog((line) => line.msg === 'approval gate started');
     return bot;
@@ -69,6 +76,7 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
   return {
     emulator,
     requests,
+    resume,
     redis,
     env,
     bot,
@@ -91,6 +99,8 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
       await Promise.all(bots.map((b) => b.kill()));
       await requests.obliterate({ force: true }).catch(() => undefined);
       await requests.close();
+      await resume.obliterate({ force: true }).catch(() => undefined);
+      await resume.close();
       redis.disconnect();
       await emulator.stop();
     },

@@ -1,0 +1,29 @@
+import type { Refusal } from './approval.js';
+import { mention, renderOutcome, slackDate } from './cards.js';
+
+/** Ephemeral answers to a click that decided nothing: each says why, and what to do. */
+
+export function renderRefusal(refusal: Refusal): string {
+  switch (refusal.reason) {
+    case 'unauthorized':
+      return ':no_entry_sign: You are not one of the approvers for this request, so your click changed nothing.';
+    case 'not_found':
+      return ':grey_question: This approval is no longer on record (it expired, or was never recorded here). Nothing was decided.';
+    case 'stale_card':
+      return ':arrows_counterclockwise: This card is out of date: the request was replaced. Nothing was decided; use the current card.';
+    case 'no_policy':
+      return ':lock: The policy snapshot in force cannot be read, so nothing was approved and the request stays pending. Ask the workflow owners to publish the policy snapshot, then try again.';
+    case 'already_decided': {
+      const d = refusal.decision;
+      if (d.decision === 'stale') return `:information_source: Already closed: ${renderOutcome(d)}`;
+      return `:information_source: Already ${d.decision} by ${mention(d.decided_by.id)} ${slackDate(d.decided_at, '{ago}')}.`;
+    }
+  }
+}
+
+/** When Redis could not be read: fail closed, and say so. */
+export const UNAVAILABLE_REPLY =
+  ':warning: Could not check this approval right now, so nothing was decided and it stays pending. Try again in a moment.';
+
+/** A click on a button this bot did not render (or whose value was altered). */
+export const FOREIGN_BUTTON_REPLY = ':no_entry_sign: This button does not belong to a current approval card. Nothing was decided.';

@@ -1,0 +1,95 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * Requests from Slack to an app, as Slack sends them: form-encoded `payload=<json>` bodies signed
+ * with the app's signing secret (https://docs.slack.dev/authentication/verifying-requests-from-slack).
+ */
+
+export interface SlackUser {
+  id: string;
+  username: string;
+  team_id: string;
+}
+
+/** `x-slack-request-timestamp` and `x-slack-signature` for a body: v0 HMAC-SHA256 of `v0:<ts>:<body>`. */
+export function signSlackRequest(signingSecret: string, body: string, timestampSec: number): Record<string, string> {
+  const signature = createHmac('sha256', signingSecret).update(`v0:${timestampSec}:${body}`).digest('hex');
+  return { 'x-slack-request-timestamp': String(timestampSec), 'x-slack-signature': `v0=${signature}` };
+}
+
+export interface ButtonClick {
+  user: SlackUser;
+  teamDomain: string;
+  apiAppId: string;
+  channel: { id: string; name: string };
+  /** The message as Slack would include it: the clicked card. */
+  message: { ts: string; text: string; blocks: unknown[]; bot_id: string; user: string; thread_ts?: string };
+  button: { action_id: string; block_id: string; value?: string; text: string; style?: string };
+  responseUrl: string;
+  triggerId: string;
+}
+
+/** A `block_actions` payload for a button on a message, shaped as Slack's reference documents it. */
+export function blockActionsPayload(click: ButtonClick): Record<string, unknown> {
+  const actionTs = (Date.now() / 1000).toFixed(6);
+  return {
+    type: 'block_actions',
+    user: { id: click.user.id, username: click.user.username, name: click.user.username, team_id: click.user.team_id },
+    api_app_id: click.apiAppId,
+    token: 'deprecated-verification-token',
+    container: { type: 'message', message_ts: click.message.ts, channel_id: click.channel.id, is_ephemeral: false, ...(click.message.thread_ts ? { thread_ts: click.message.thread_ts } : {}) },
+    trigger_id: click.triggerId,
+    team: { id: click.user.team_id, domain: click.teamDomain },
+    enterprise: null,
+    is_enterprise_install: false,
+    channel: click.channel,
+    message: { type: 'message', subtype: 'bot_message', ...click.message },
+    state: { values: {} },
+    response_url: click.responseUrl,
+    actions: [
+      {
+        action_id: click.button.action_id,
+        block_id: click.button.block_id,
+        text: { type: 'plain_text', text: click.button.text, emoji: true },
+        ...(click.button.value !== undefined ? { value: click.button.value } : {}),
+        ...(click.button.style ? { style: click.button.style } : {}),
+        type: 'button',
+        action_ts: actionTs,
+      },
+    ],
+  };
+}
+
+export interface AppResponse {
+  status: number;
+  body: string;
+  /** From sending the request to the app's answer. */
+  elapsedMs: number;
+}
+
+/**
+ * Sends an interaction payload to the app's request URL, signed as Slack signs it.
+ * `sign: false` sends it unsigned; `timestampSec` and `signingSecret` can be set to forge or replay.
+ */
+export async function sendInteraction(
+  url: string,
+  payload: Record<string, unknown>,
+  options: { signingSecret: string; timestampSec?: number; sign?: boolean },
+): Promise<AppResponse> {
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  return sendSigned(url, body, options);
+}
+
+/** Sends a raw form-encoded body (e.g. a replay of one already sent), signed unless told otherwise. */
+export async function sendSigned(url: string, body: string, options: { signingSecret: string; timestampSec?: number; sign?: boolean }): Promise<AppResponse> {
+  const timestampSec = options.timestampSec ?? Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = {
+    // Exactly this content type: Bolt parses form bodies only when it matches to the letter.
+    'content-type': 'application/x-www-form-urlencoded',
+    ...(options.sign === false ? {} : signSlackRequest(options.signingSecret, body, timestampSec)),
+  };
+  const started = performance.now();
+  const response = await fetch(url, { method: 'POST', headers, body });
+  const text = await response.text();
+  return { status: response.status, body: text, elapsedMs: performance.now() - started };
+}
