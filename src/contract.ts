@@ -104,7 +104,7 @@ export function parseRequest(data: unknown): ParsedRequest {
 
 /** The hex digits of a hash, lower-case, without the optional `sha256:` prefix. */
 export function normalizeHash(value: string): string {
-  return value.replace(/^sha256:/, '').toLowerCase();
+  return value.toLowerCase().replace(/^sha256:/, '');
 }
 
 /** The short form shown on cards: the first 12 hex digits. */

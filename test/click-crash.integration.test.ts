@@ -88,6 +88,28 @@ describe('a decision survives crashes', () => {
     expect(delivered).toHaveLength(recorded);
   }, 60_000);
 
+  it('while Redis is unresponsive, every click is still acked within 3 seconds, and decides once Redis answers', async () => {
+    redisServer = await startRedisServer({ debugCommand: true });
+    const g = (gate = await startGate(redisServer.url));
+    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const { card } = (await postCards(g, 1))[0]!;
+    const sleeper = new Redis(redisServer.url);
+    try {
+      const asleep = sleeper.call('DEBUG', 'SLEEP', '4');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const responses = await Promise.all(
+        ['U0ALICE', 'U0BOB', 'U0CAROL'].map((user) => g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user })),
+      );
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(Math.max(...responses.map((r) => r.elapsedMs))).toBeLessThan(3000);
+      await asleep;
+    } finally {
+      sleeper.disconnect();
+    }
+    await waitFor('the decision', async () => (await decisionsOn(g)).length === 1, 30_000);
+    await waitFor('two replies saying who decided', () => ['U0ALICE', 'U0BOB', 'U0CAROL'].flatMap((u) => g.emulator.ephemeralsFor(u)).length === 2);
+  }, 60_000);
+
   it('Redis restarted between the card and the click: the click decides, once', async () => {
     redisServer = await startRedisServer({ appendonly: true });
     const g = (gate = await startGate(redisServer.url));

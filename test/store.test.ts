@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createApproval, type Approval } from '../src/approval.js';
-import { parseRequest } from '../src/contract.js';
+import { parseRequest, type Decision } from '../src/contract.js';
 import { createStore, type Store } from '../src/store.js';
 import { validRequest } from './helpers/requests.js';
 
@@ -116,5 +116,67 @@ describe('the approval store', () => {
     const stored = await redis.hget(`${prefix}:approval:${approval.id}`, 'request');
     expect(JSON.parse(stored!)).not.toHaveProperty('job');
     expect(await redis.memory('USAGE', `${prefix}:approval:${approval.id}`)).toBeLessThan(2048);
+  });
+});
+
+describe('recording decisions', () => {
+  const SNAPSHOT_KEY = () => `${prefix}:policy`;
+
+  async function postedApproval(): Promise<Approval> {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    await store.saveCard(approval.id, claim.lease, card, Date.now());
+    await redis.set(SNAPSHOT_KEY(), 'abcdef12');
+    return approval;
+  }
+
+  function decisionBy(user: string, approval: Approval): Decision {
+    const r = approval.request;
+    return { run_id: r.run_id, step_id: r.step_id, decision: 'approved', decided_by: { id: user, name: user }, decided_at: new Date().toISOString(), policy_snapshot: r.policy_snapshot, job_hash: r.job_hash, constraints: {} };
+  }
+
+  it('the first decision wins, however many race for it', async () => {
+    const approval = await postedApproval();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.recordDecision(approval.id, approval.cardId, decisionBy(`U${i}`, approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())),
+    );
+    const recorded = results.filter((r) => r.kind === 'recorded');
+    expect(recorded).toHaveLength(1);
+    const { record } = await store.loadForDecision(approval.id, SNAPSHOT_KEY());
+    for (const result of results.filter((r) => r.kind !== 'recorded')) expect(result).toEqual({ kind: 'decided', decision: record!.decision });
+  });
+
+  it('refuses a decision for a card that is not the current one', async () => {
+    const approval = await postedApproval();
+    expect(await store.recordDecision(approval.id, 'old-card', decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'superseded' });
+  });
+
+  it('refuses when the policy snapshot changed since it was read', async () => {
+    const approval = await postedApproval();
+    await redis.set(SNAPSHOT_KEY(), 'fedcba98');
+    expect(await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
+    await redis.del(SNAPSHOT_KEY());
+    expect(await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
+  });
+
+  it('keeps a recorded decision in the outbox until it is delivered and its card updated', async () => {
+    const approval = await postedApproval();
+    const decidedAt = Date.now() - 5000;
+    await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), decidedAt);
+    expect(await store.unsettled(2000, 10, Date.now())).toEqual([{ record: expect.objectContaining({ id: approval.id, card, decision: expect.objectContaining({ decided_by: { id: 'U1', name: 'U1' } }) }), delivered: false }]);
+    expect(await store.unsettled(10_000, 10, Date.now())).toEqual([]);
+    await store.markDelivered(approval.id);
+    expect(await store.unsettled(2000, 10, Date.now())).toEqual([expect.objectContaining({ delivered: true })]);
+    await store.markSettled(approval.id);
+    expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
+  });
+
+  it('drops an outbox entry whose approval has expired', async () => {
+    const approval = await postedApproval();
+    await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now() - 5000);
+    await redis.del(`${prefix}:approval:${approval.id}`);
+    expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
+    expect(await redis.zcard(`${prefix}:outbox`)).toBe(0);
   });
 });

@@ -21,10 +21,12 @@ export interface RedisServer {
  * A private redis-server from PATH on a free loopback port, in a temporary directory, for tests,
  * benchmarks and the sandbox: it never touches a server or data that someone else started.
  */
-export async function startRedisServer(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+export async function startRedisServer(options: { appendonly?: boolean; debugCommand?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'approval-gate-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--appendonly', options.appendonly ? 'yes' : 'no'];
+  // DEBUG SLEEP makes Redis unresponsive with connections open: how tests show a slow Redis.
+  if (options.debugCommand) args.push('--enable-debug-command', 'yes');
   let child: ChildProcess | undefined;
   const launch = async () => {
     const started = spawn('redis-server', args, { stdio: 'ignore' });

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { createApproval, decide, isCurrentCard, type ApprovalRecord, type Approvers, type Click } from '../src/approval.js';
+import { parseRequest, type Decision } from '../src/contract.js';
+import { validRequest } from './helpers/requests.js';
+
+const NOW = Date.UTC(2026, 10, 25, 10, 15);
+const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
+
+function record(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
+  const parsed = parseRequest(validRequest({ policy_snapshot: `sha256:${SNAPSHOT}`, run_id: 'run_8f9a' }));
+  if (!parsed.ok) throw new Error(parsed.problems.join());
+  return { ...createApproval(parsed.request, NOW - 60_000), cardId: 'card-1', ...overrides };
+}
+
+function clickOn(r: ApprovalRecord, overrides: Partial<Click> = {}): Click {
+  return {
+    action: 'approve',
+    user: { id: 'U0ALICE', name: 'alice' },
+    card: { approvalId: r.id, cardId: r.cardId, policySnapshot: SNAPSHOT, jobHash: r.request.job_hash.replace('sha256:', '') },
+    ...overrides,
+  };
+}
+
+const anyone: Approvers = { kind: 'anyone' };
+const earlier: Decision = {
+  run_id: 'run_8f9a',
+  step_id: 'remediate',
+  decision: 'approved',
+  decided_by: { id: 'U0BOB', name: 'bob' },
+  decided_at: new Date(NOW - 120_000).toISOString(),
+  policy_snapshot: SNAPSHOT,
+  job_hash: 'abc',
+  constraints: {},
+};
+
+describe('deciding a click', () => {
+  const r = record();
+
+  it.each<[string, ApprovalRecord | undefined, Partial<Click>, string | undefined, Approvers, object]>([
+    ['Approve on the current card under the same policy approves', r, {}, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['Deny denies', r, { action: 'deny' }, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['the snapshot compares without its prefix and case', r, {}, `sha256:${SNAPSHOT.toUpperCase()}`, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['a changed policy makes it stale, even for Deny', r, { action: 'deny' }, 'ffffffffffff', anyone, { kind: 'decided', decision: { decision: 'stale', policy_snapshot_in_force: 'ffffffffffff' } }],
+    ['no snapshot in force refuses (fail closed)', r, {}, undefined, anyone, { kind: 'refused', reason: 'no_policy' }],
+    ['an unknown approval refuses', undefined, {}, SNAPSHOT, anyone, { kind: 'refused', reason: 'not_found' }],
+    ['a click on a superseded card decides nothing', r, { card: { ...clickOn(r).card, cardId: 'card-0' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
+    ['a button bound to another job hash decides nothing', r, { card: { ...clickOn(r).card, jobHash: '00000000' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
+    ['a button naming another approval decides nothing', r, { card: { ...clickOn(r).card, approvalId: 'ap-other' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
+    ['a decided approval refuses with its decision', { ...r, decision: earlier }, {}, SNAPSHOT, anyone, { kind: 'refused', reason: 'already_decided', decision: earlier }],
+    ['someone not on the approvers list is refused', r, {}, SNAPSHOT, { kind: 'listed', ids: new Set(['U0BOB']) }, { kind: 'refused', reason: 'unauthorized' }],
+    ['someone on the list decides', r, {}, SNAPSHOT, { kind: 'listed', ids: new Set(['U0ALICE']) }, { kind: 'decided' }],
+  ])('%s', (_name, rec, click, snapshot, approvers, expected) => {
+    expect(decide(rec, clickOn(r, click), snapshot, approvers, NOW)).toMatchObject(expected);
+  });
+
+  it('echoes exactly what was requested, who decided and when', () => {
+    const outcome = decide(r, clickOn(r, { comment: 'ok for INC-42' }), SNAPSHOT, anyone, NOW);
+    expect(outcome).toEqual({
+      kind: 'decided',
+      decision: {
+        run_id: 'run_8f9a',
+        step_id: 'remediate',
+        decision: 'approved',
+        decided_by: { id: 'U0ALICE', name: 'alice' },
+        decided_at: '2026-11-25T10:15:00.000Z',
+        policy_snapshot: `sha256:${SNAPSHOT}`,
+        job_hash: r.request.job_hash,
+        constraints: { max_lines_changed: 500, max_runtime_sec: 900 },
+        comment: 'ok for INC-42',
+      },
+    });
+  });
+
+  it('knows the current card only by every part of its binding', () => {
+    expect(isCurrentCard(r, clickOn(r).card)).toBe(true);
+    expect(isCurrentCard(r, { ...clickOn(r).card, policySnapshot: 'SHA256:' + SNAPSHOT.toUpperCase() })).toBe(true);
+    expect(isCurrentCard(r, { ...clickOn(r).card, policySnapshot: '0'.repeat(32) })).toBe(false);
+  });
+});
