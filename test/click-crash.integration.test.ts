@@ -110,6 +110,29 @@ describe('a decision survives crashes', () => {
     await waitFor('two replies saying who decided', () => ['U0ALICE', 'U0BOB', 'U0CAROL'].flatMap((u) => g.emulator.ephemeralsFor(u)).length === 2);
   }, 60_000);
 
+  it('when Redis cannot be read in time, nothing is decided: the reviewer is told, and the approval stays pending', async () => {
+    redisServer = await startRedisServer({ debugCommand: true });
+    const g = (gate = await startGate(redisServer.url));
+    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const { request, card } = (await postCards(g, 1))[0]!;
+    const sleeper = new Redis(redisServer.url);
+    try {
+      const asleep = sleeper.call('DEBUG', 'SLEEP', '6');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+      const [reply] = await waitFor('the reply', () => g.emulator.ephemeralsFor('U0ALICE').length > 0 && g.emulator.ephemeralsFor('U0ALICE'), 15_000);
+      expect(reply).toContain('Could not check this approval right now, so nothing was decided');
+      await asleep;
+    } finally {
+      sleeper.disconnect();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await decisionsOn(g)).toEqual([]);
+    expect(JSON.stringify(g.cardsFor(request)[0]!.blocks)).toContain(ACTION_APPROVE);
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision once Redis answers', async () => (await decisionsOn(g)).length === 1, 15_000);
+  }, 60_000);
+
   it('Redis restarted between the card and the click: the click decides, once', async () => {
     redisServer = await startRedisServer({ appendonly: true });
     const g = (gate = await startGate(redisServer.url));
