@@ -3,8 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { checkBlocks } from './block-kit-rules.js';
 import { blockActionsPayload, sendInteraction, type AppResponse, type SlackUser } from './interactions.js';
+import { parseJson, PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
+
+export type { EmulatedChannel, EmulatedMessage };
 
 /**
  * A local Slack for tests and the sandbox: the Web API methods the bot calls, answering as Slack
@@ -13,25 +15,7 @@ import { blockActionsPayload, sendInteraction, type AppResponse, type SlackUser 
  * For local use only: it binds to loopback and has no security of its own.
  */
 
-export interface EmulatedChannel {
-  id: string;
-  name: string;
-  /** Whether the bot is in the channel; posting to one it is not in fails with `not_in_channel`. */
-  botIsMember: boolean;
-}
 
-export interface EmulatedMessage {
-  channel: string;
-  ts: string;
-  text: string;
-  blocks: unknown[];
-  metadata?: { event_type: string; event_payload: Record<string, unknown> };
-  thread_ts?: string;
-  bot_id: string;
-  user: string;
-  /** Set by chat.update. */
-  edited?: { ts: string };
-}
 
 /**
  * One injected fault for the next call of a method.
@@ -84,14 +68,6 @@ type Args = Record<string, unknown>;
 type Answer = Record<string, unknown>;
 type Method = (args: Args) => Answer;
 
-class PlatformError extends Error {
-  constructor(
-    readonly error: string,
-    readonly extra: Answer = {},
-  ) {
-    super(error);
-  }
-}
 
 export class SlackEmulator {
   readonly teamId: string;
@@ -102,12 +78,10 @@ export class SlackEmulator {
   readonly users = new Map<string, SlackUser>();
   private readonly responseTargets = new Map<string, ResponseTarget>();
   private appUrl: string | undefined;
-  private readonly channels = new Map<string, EmulatedChannel>();
-  private readonly messages: EmulatedMessage[] = [];
+  private readonly workspace: Workspace;
   private readonly faults = new Map<string, Fault[]>();
   private readonly methods: Record<string, Method>;
   private server: Server | undefined;
-  private lastTs = 0;
   // Ends injected delays when the emulator stops, so no timer outlives it.
   private stopping = new AbortController();
 
@@ -115,16 +89,17 @@ export class SlackEmulator {
     this.teamId = options.teamId ?? 'T0SANDBOX';
     this.botUserId = options.botUserId ?? 'U0APPROVALBOT';
     this.botId = options.botId ?? 'B0APPROVALBOT';
+    this.workspace = new Workspace(this.botId, this.botUserId);
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
     const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({ id: `U0${name.toUpperCase()}`, username: name, team_id: this.teamId }));
     for (const user of options.users ?? defaultUsers) this.users.set(user.id, user);
     this.methods = {
       'auth.test': () => ({ url: 'https://sandbox.slack.local/', team: 'Sandbox', user: 'approval-bot', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId }),
-      'chat.postMessage': (args) => this.postMessage(args),
-      'chat.update': (args) => this.updateMessage(args),
-      'chat.delete': (args) => this.deleteMessage(args),
-      'conversations.history': (args) => this.history(args),
-      'conversations.replies': (args) => this.replies(args),
+      'chat.postMessage': (args) => this.workspace.postMessage(args),
+      'chat.update': (args) => this.workspace.updateMessage(args),
+      'chat.delete': (args) => this.workspace.deleteMessage(args),
+      'conversations.history': (args) => this.workspace.history(args),
+      'conversations.replies': (args) => this.workspace.replies(args),
     };
   }
 
@@ -157,7 +132,7 @@ export class SlackEmulator {
   }
 
   addChannel(channel: EmulatedChannel): void {
-    this.channels.set(channel.id, channel);
+    this.workspace.channels.set(channel.id, channel);
   }
 
   /** Where the app takes Slack's requests (its `/slack/events` URL). */
@@ -176,7 +151,7 @@ export class SlackEmulator {
 
   /** The payload a click would send, for tests that alter, forge or replay it. */
   clickPayload(options: { channel: string; ts: string; actionId: string; user: string }): Record<string, unknown> {
-    const message = this.messages.find((m) => m.channel === options.channel && m.ts === options.ts);
+    const message = this.workspace.messages.find((m) => m.channel === options.channel && m.ts === options.ts);
     if (!message) throw new Error(`no message ${options.ts} in ${options.channel}`);
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
@@ -188,7 +163,7 @@ export class SlackEmulator {
       user,
       teamDomain: 'sandbox',
       apiAppId: 'A0APPROVALGATE',
-      channel: { id: message.channel, name: this.channels.get(message.channel)?.name ?? message.channel },
+      channel: { id: message.channel, name: this.workspace.channels.get(message.channel)?.name ?? message.channel },
       message: { ts: message.ts, text: message.text, blocks: message.blocks, bot_id: message.bot_id, user: message.user, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
       button: found,
       responseUrl: `${this.url}/response/${token}`,
@@ -216,7 +191,7 @@ export class SlackEmulator {
 
   /** Messages that exist now (deleted ones are gone), oldest first. */
   messagesIn(channel?: string): EmulatedMessage[] {
-    return this.messages.filter((message) => channel === undefined || message.channel === channel);
+    return this.workspace.messages.filter((message) => channel === undefined || message.channel === channel);
   }
 
   callsOf(method: string): ApiCall[] {
@@ -252,16 +227,11 @@ export class SlackEmulator {
     const body = parseJson(raw) as Record<string, unknown> | undefined;
     if (!target) return send(res, 404, { ok: false, error: 'expired_url' });
     if (!body || typeof body !== 'object') return send(res, 400, { ok: false, error: 'invalid_payload' });
-    const original = this.messages.find((m) => m.channel === target.channel && m.ts === target.messageTs);
-    if (body.delete_original === true || body.delete_original === 'true') {
-      if (original) this.messages.splice(this.messages.indexOf(original), 1);
-    } else if ((body.replace_original === true || body.replace_original === 'true') && original) {
-      try {
-        Object.assign(original, this.messageContent({ text: body.text, blocks: body.blocks }), { edited: { ts: this.nextTs() } });
-      } catch (err) {
-        if (err instanceof PlatformError) return send(res, 400, { ok: false, error: err.error });
-        throw err;
-      }
+    try {
+      this.workspace.applyResponse(target.channel, target.messageTs, body);
+    } catch (err) {
+      if (err instanceof PlatformError) return send(res, 400, { ok: false, error: err.error });
+      throw err;
     }
     this.responses.push({ ...target, body });
     send(res, 200, { ok: true });
@@ -295,95 +265,6 @@ export class SlackEmulator {
     }
   }
 
-  private postMessage(args: Args): Answer {
-    const channel = this.memberChannel(args.channel);
-    const content = this.messageContent(args);
-    const message: EmulatedMessage = { channel: channel.id, ts: this.nextTs(), ...content, bot_id: this.botId, user: this.botUserId };
-    if (typeof args.thread_ts === 'string') {
-      if (!this.messages.some((m) => m.channel === channel.id && m.ts === args.thread_ts)) throw new PlatformError('thread_not_found');
-      message.thread_ts = args.thread_ts;
-    }
-    const metadata = parseJson(args.metadata);
-    if (metadata !== undefined) {
-      if (!isMetadata(metadata)) throw new PlatformError('invalid_metadata_format');
-      message.metadata = metadata;
-    }
-    this.messages.push(message);
-    return { channel: channel.id, ts: message.ts, message: { ...message, type: 'message', subtype: 'bot_message' } };
-  }
-
-  private updateMessage(args: Args): Answer {
-    const message = this.findMessage(args.channel, args.ts);
-    Object.assign(message, this.messageContent(args), { edited: { ts: this.nextTs() } });
-    return { channel: message.channel, ts: message.ts, text: message.text, message: { ...message, type: 'message' } };
-  }
-
-  private deleteMessage(args: Args): Answer {
-    const message = this.findMessage(args.channel, args.ts);
-    if (message.bot_id !== this.botId) throw new PlatformError('cant_delete_message');
-    this.messages.splice(this.messages.indexOf(message), 1);
-    return { channel: message.channel, ts: message.ts };
-  }
-
-  private history(args: Args): Answer {
-    const channel = this.memberChannel(args.channel);
-    const topLevel = this.messages.filter((m) => m.channel === channel.id && m.thread_ts === undefined).reverse();
-    return this.page(topLevel, args);
-  }
-
-  private replies(args: Args): Answer {
-    const parent = this.findMessage(args.channel, args.ts);
-    const thread = this.messages.filter((m) => m.channel === parent.channel && (m.ts === parent.ts || m.thread_ts === parent.ts));
-    return this.page(thread, args);
-  }
-
-  /** Slack's cursor pagination, with `oldest`/`latest` bounds and metadata only on request. */
-  private page(messages: EmulatedMessage[], args: Args): Answer {
-    const oldest = Number(args.oldest ?? 0);
-    const latest = args.latest === undefined ? Infinity : Number(args.latest);
-    const inRange = messages.filter((m) => Number(m.ts) > oldest && Number(m.ts) <= latest);
-    const limit = Math.min(Math.max(Number(args.limit ?? 100) || 100, 1), 1000);
-    const offset = typeof args.cursor === 'string' ? Number(Buffer.from(args.cursor, 'base64').toString()) || 0 : 0;
-    const slice = inRange.slice(offset, offset + limit);
-    const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
-    const hasMore = offset + limit < inRange.length;
-    return {
-      messages: slice.map(({ metadata, ...rest }) => ({ type: 'message', ...rest, ...(withMetadata && metadata ? { metadata } : {}) })),
-      has_more: hasMore,
-      response_metadata: { next_cursor: hasMore ? Buffer.from(String(offset + limit)).toString('base64') : '' },
-    };
-  }
-
-  private messageContent(args: Args): Pick<EmulatedMessage, 'text' | 'blocks'> {
-    const text = typeof args.text === 'string' ? args.text : '';
-    const blocks = args.blocks === undefined ? [] : parseJson(args.blocks);
-    if (!Array.isArray(blocks)) throw new PlatformError('invalid_blocks_format');
-    const problems = checkBlocks(blocks);
-    if (problems.length > 0) throw new PlatformError('invalid_blocks', { errors: problems, response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } });
-    if (text === '' && blocks.length === 0) throw new PlatformError('no_text');
-    if (text.length > 40_000) throw new PlatformError('msg_too_long');
-    return { text, blocks };
-  }
-
-  private memberChannel(id: unknown): EmulatedChannel {
-    const channel = typeof id === 'string' ? this.channels.get(id) : undefined;
-    if (!channel) throw new PlatformError('channel_not_found');
-    if (!channel.botIsMember) throw new PlatformError('not_in_channel');
-    return channel;
-  }
-
-  private findMessage(channelId: unknown, ts: unknown): EmulatedMessage {
-    const channel = this.memberChannel(channelId);
-    const message = this.messages.find((m) => m.channel === channel.id && m.ts === ts);
-    if (!message) throw new PlatformError('message_not_found');
-    return message;
-  }
-
-  /** Message timestamps are unique and increasing, as Slack's are within a channel. */
-  private nextTs(): string {
-    this.lastTs = Math.max(Date.now() * 1000, this.lastTs + 1);
-    return `${Math.floor(this.lastTs / 1e6)}.${String(this.lastTs % 1e6).padStart(6, '0')}`;
-  }
 }
 
 function findButton(blocks: unknown[], actionId: string): { action_id: string; block_id: string; value?: string; text: string; style?: string } | undefined {
@@ -408,20 +289,7 @@ function parseArgs(contentType: string | undefined, body: string): Args {
   return Object.fromEntries(new URLSearchParams(body));
 }
 
-function parseJson(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  try {
-    return JSON.parse(value);
-  } catch {
-    // Slack answers malformed JSON arguments with a format error, which the caller reports.
-    return undefined;
-  }
-}
 
-function isMetadata(value: unknown): value is EmulatedMessage['metadata'] {
-  const v = value as { event_type?: unknown; event_payload?: unknown } | null;
-  return typeof v?.event_type === 'string' && typeof v.event_payload === 'object' && v.event_payload !== null;
-}
 
 function bearer(header: string | undefined): string | undefined {
   return header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;

@@ -1,0 +1,166 @@
+import { checkBlocks } from './block-kit-rules.js';
+
+/**
+ * The emulator's workspace: channels and the bot's messages, and the Web API methods that read and
+ * change them, answering as Slack does. Errors are {@link PlatformError}s, which the server turns
+ * into HTTP 200 `{ok: false, error}`.
+ */
+
+export interface EmulatedChannel {
+  id: string;
+  name: string;
+  /** Whether the bot is in the channel; posting to one it is not in fails with `not_in_channel`. */
+  botIsMember: boolean;
+}
+
+export interface EmulatedMessage {
+  channel: string;
+  ts: string;
+  text: string;
+  blocks: unknown[];
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
+  thread_ts?: string;
+  bot_id: string;
+  user: string;
+  /** Set by chat.update. */
+  edited?: { ts: string };
+}
+
+type Args = Record<string, unknown>;
+type Answer = Record<string, unknown>;
+
+export class PlatformError extends Error {
+  constructor(
+    readonly error: string,
+    readonly extra: Answer = {},
+  ) {
+    super(error);
+  }
+}
+
+export class Workspace {
+  readonly channels = new Map<string, EmulatedChannel>();
+  readonly messages: EmulatedMessage[] = [];
+  private lastTs = 0;
+
+  constructor(
+    readonly botId: string,
+    readonly botUserId: string,
+  ) {}
+
+  postMessage(args: Args): Answer {
+    const channel = this.memberChannel(args.channel);
+    const content = this.messageContent(args);
+    const message: EmulatedMessage = { channel: channel.id, ts: this.nextTs(), ...content, bot_id: this.botId, user: this.botUserId };
+    if (typeof args.thread_ts === 'string') {
+      if (!this.messages.some((m) => m.channel === channel.id && m.ts === args.thread_ts)) throw new PlatformError('thread_not_found');
+      message.thread_ts = args.thread_ts;
+    }
+    const metadata = parseJson(args.metadata);
+    if (metadata !== undefined) {
+      if (!isMetadata(metadata)) throw new PlatformError('invalid_metadata_format');
+      message.metadata = metadata;
+    }
+    this.messages.push(message);
+    return { channel: channel.id, ts: message.ts, message: { ...message, type: 'message', subtype: 'bot_message' } };
+  }
+
+  updateMessage(args: Args): Answer {
+    const message = this.findMessage(args.channel, args.ts);
+    Object.assign(message, this.messageContent(args), { edited: { ts: this.nextTs() } });
+    return { channel: message.channel, ts: message.ts, text: message.text, message: { ...message, type: 'message' } };
+  }
+
+  deleteMessage(args: Args): Answer {
+    const message = this.findMessage(args.channel, args.ts);
+    if (message.bot_id !== this.botId) throw new PlatformError('cant_delete_message');
+    this.messages.splice(this.messages.indexOf(message), 1);
+    return { channel: message.channel, ts: message.ts };
+  }
+
+  history(args: Args): Answer {
+    const channel = this.memberChannel(args.channel);
+    const topLevel = this.messages.filter((m) => m.channel === channel.id && m.thread_ts === undefined).reverse();
+    return this.page(topLevel, args);
+  }
+
+  replies(args: Args): Answer {
+    const parent = this.findMessage(args.channel, args.ts);
+    const thread = this.messages.filter((m) => m.channel === parent.channel && (m.ts === parent.ts || m.thread_ts === parent.ts));
+    return this.page(thread, args);
+  }
+
+  /** Slack's cursor pagination, with `oldest`/`latest` bounds and metadata only on request. */
+  private page(messages: EmulatedMessage[], args: Args): Answer {
+    const oldest = Number(args.oldest ?? 0);
+    const latest = args.latest === undefined ? Infinity : Number(args.latest);
+    const inRange = messages.filter((m) => Number(m.ts) > oldest && Number(m.ts) <= latest);
+    const limit = Math.min(Math.max(Number(args.limit ?? 100) || 100, 1), 1000);
+    const offset = typeof args.cursor === 'string' ? Number(Buffer.from(args.cursor, 'base64').toString()) || 0 : 0;
+    const slice = inRange.slice(offset, offset + limit);
+    const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
+    const hasMore = offset + limit < inRange.length;
+    return {
+      messages: slice.map(({ metadata, ...rest }) => ({ type: 'message', ...rest, ...(withMetadata && metadata ? { metadata } : {}) })),
+      has_more: hasMore,
+      response_metadata: { next_cursor: hasMore ? Buffer.from(String(offset + limit)).toString('base64') : '' },
+    };
+  }
+
+  messageContent(args: Args): Pick<EmulatedMessage, 'text' | 'blocks'> {
+    const text = typeof args.text === 'string' ? args.text : '';
+    const blocks = args.blocks === undefined ? [] : parseJson(args.blocks);
+    if (!Array.isArray(blocks)) throw new PlatformError('invalid_blocks_format');
+    const problems = checkBlocks(blocks);
+    if (problems.length > 0) throw new PlatformError('invalid_blocks', { errors: problems, response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } });
+    if (text === '' && blocks.length === 0) throw new PlatformError('no_text');
+    if (text.length > 40_000) throw new PlatformError('msg_too_long');
+    return { text, blocks };
+  }
+
+  memberChannel(id: unknown): EmulatedChannel {
+    const channel = typeof id === 'string' ? this.channels.get(id) : undefined;
+    if (!channel) throw new PlatformError('channel_not_found');
+    if (!channel.botIsMember) throw new PlatformError('not_in_channel');
+    return channel;
+  }
+
+  findMessage(channelId: unknown, ts: unknown): EmulatedMessage {
+    const channel = this.memberChannel(channelId);
+    const message = this.messages.find((m) => m.channel === channel.id && m.ts === ts);
+    if (!message) throw new PlatformError('message_not_found');
+    return message;
+  }
+
+  /** Message timestamps are unique and increasing, as Slack's are within a channel. */
+  /** What a `response_url` post does to the original message: replace it, delete it, or nothing (ephemeral). */
+  applyResponse(channel: string, ts: string, body: Record<string, unknown>): void {
+    const original = this.messages.find((m) => m.channel === channel && m.ts === ts);
+    if (!original) return;
+    if (body.delete_original === true || body.delete_original === 'true') {
+      this.messages.splice(this.messages.indexOf(original), 1);
+    } else if (body.replace_original === true || body.replace_original === 'true') {
+      Object.assign(original, this.messageContent({ text: body.text, blocks: body.blocks }), { edited: { ts: this.nextTs() } });
+    }
+  }
+
+  nextTs(): string {
+    this.lastTs = Math.max(Date.now() * 1000, this.lastTs + 1);
+    return `${Math.floor(this.lastTs / 1e6)}.${String(this.lastTs % 1e6).padStart(6, '0')}`;
+  }
+}
+
+export function parseJson(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    // Slack answers malformed JSON arguments with a format error, which the caller reports.
+    return undefined;
+  }
+}
+
+function isMetadata(value: unknown): value is EmulatedMessage['metadata'] {
+  const v = value as { event_type?: unknown; event_payload?: unknown } | null;
+  return typeof v?.event_type === 'string' && typeof v.event_payload === 'object' && v.event_payload !== null;
+}
