@@ -91,7 +91,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
       case 'claimed':
-        return await postCard(deps, log, job, token, claim.approval, claim.lease, claim.ambiguous, channel);
+        return await postCard({ deps, log, job, token, approval: claim.approval, lease: claim.lease }, claim.ambiguous, channel);
     }
   } catch (err) {
     if (err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
@@ -112,16 +112,18 @@ async function claimWhenFree(deps: IntakeDeps, candidate: Approval): Promise<Cla
   }
 }
 
-async function postCard(
-  deps: IntakeDeps,
-  log: Logger,
-  job: Job,
-  token: string | undefined,
-  approval: Approval,
-  lease: string,
-  ambiguous: boolean,
-  channel: string,
-): Promise<IntakeResult> {
+/** One delivery's attempt at an approval's card, holding its post lease. */
+interface Attempt {
+  deps: IntakeDeps;
+  log: Logger;
+  job: Job;
+  token: string | undefined;
+  approval: Approval;
+  lease: string;
+}
+
+async function postCard(attempt: Attempt, ambiguous: boolean, channel: string): Promise<IntakeResult> {
+  const { deps, log, job, approval, lease } = attempt;
   const { store, slack } = deps;
   const renewal = setInterval(() => {
     store.renewLease(approval.id, lease).catch((err: unknown) => log.warn({ err: String(err) }, 'could not renew the post lease'));
@@ -147,7 +149,7 @@ async function postCard(
       card = { channel: response.channel ?? channel, ts: String(response.ts) };
     }
   } catch (err) {
-    return await handleSlackFailure(deps, log, job, token, approval, lease, err);
+    return await handleSlackFailure(attempt, err);
   } finally {
     clearInterval(renewal);
   }
@@ -165,15 +167,7 @@ async function postCard(
   return { outcome: 'duplicate', ...saved.card };
 }
 
-async function handleSlackFailure(
-  deps: IntakeDeps,
-  log: Logger,
-  job: Job,
-  token: string | undefined,
-  approval: Approval,
-  lease: string,
-  err: unknown,
-): Promise<never> {
+async function handleSlackFailure({ deps, log, job, token, approval, lease }: Attempt, err: unknown): Promise<never> {
   const fault = classifySlackError(err);
   if (fault.kind === 'permanent') {
     await deps.store.abandon(approval.id, lease);
