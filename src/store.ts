@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { normalizeHash, type Decision } from './contract.js';
 import type { Approval, ApprovalRecord, CardLocation } from './approval.js';
+import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_DECISION, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -15,124 +16,6 @@ import type { Approval, ApprovalRecord, CardLocation } from './approval.js';
  *   P:outbox           sorted set of approval ids whose decision is recorded but not yet settled
  *                      (delivered to the resume queue and shown on the card), scored by decided_at
  */
-
-const CLAIM_CARD = `--[[
-  Claims the right to post an approval's card: creates the approval if absent.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease
-          ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
-          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] retention s
-  Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted)}
-          {'posted', channel, ts}      the card exists
-          {'conflict', binding}        the approval exists bound to another snapshot or job hash
-          {'busy', lease pttl}         another delivery holds the lease
-]]
-local record, lease = KEYS[1], KEYS[2]
-if redis.call('EXISTS', record) == 0 then
-  redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
-    'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0')
-  redis.call('EXPIRE', record, ARGV[7])
-  redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
-  return {'claimed', ARGV[3], ARGV[4], '0'}
-end
-local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started')
-if fields[1] ~= ARGV[2] then return {'conflict', fields[1] or ''} end
-if fields[2] then return {'posted', fields[3], fields[2]} end
-local pttl = redis.call('PTTL', lease)
-if pttl > 0 then return {'busy', tostring(pttl)} end
-redis.call('HSET', record, 'post_started', '1')
-redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
-return {'claimed', fields[4], fields[5], fields[6] == '1' and '1' or '0'}
-`;
-
-const RENEW_LEASE = `--[[
-  Extends the post lease while its holder is still talking to Slack.
-  Input:  KEYS[1] post lease; ARGV[1] token, ARGV[2] lease ms
-  Output: 1 when extended, 0 when the lease was lost (expired or taken over)
-]]
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`;
-
-const RELEASE_AFTER_FAILURE = `--[[
-  Gives the lease back after a failed post so the next attempt (or a duplicate) can try.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease; ARGV[1] token,
-          ARGV[2] '1' when Slack certainly did not post (the next attempt need not look for the card)
-  Output: the number of failed attempts so far
-]]
-if ARGV[2] == '1' then redis.call('HDEL', KEYS[1], 'post_started') end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HINCRBY', KEYS[1], 'post_failures', 1)
-`;
-
-const ABANDON = `--[[
-  Forgets an approval whose card can never be posted as requested (say the bot is not in the
-  channel), so the same request can be sent again once the cause is fixed.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease; ARGV[1] token
-  Output: 1 when forgotten, 0 when a card exists after all (then nothing changes)
-]]
-if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then return 0 end
-redis.call('DEL', KEYS[1])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-`;
-
-const SAVE_CARD = `--[[
-  Records where the approval's card was posted. The first card recorded wins.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease
-          ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token, ARGV[5] retention s
-  Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
-          {'missing'} when the approval no longer exists
-]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local existing = redis.call('HMGET', KEYS[1], 'channel', 'ts')
-if existing[2] and existing[2] ~= ARGV[2] then return {'other', existing[1], existing[2]} end
-redis.call('HSET', KEYS[1], 'channel', ARGV[1], 'ts', ARGV[2], 'posted_at', ARGV[3])
-redis.call('HDEL', KEYS[1], 'post_started')
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-return {'saved'}
-`;
-
-const RECORD_DECISION = `--[[
-  Records the first decision on an approval, if the click was on its current card and the policy
-  snapshot in force is still the one the decision was made under; queues it for delivery.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key
-          ARGV[1] card id clicked, ARGV[2] decision JSON, ARGV[3] decided_at (ms),
-          ARGV[4] retention s, ARGV[5] snapshot in force as read, ARGV[6] approval id
-  Output: {'recorded'}; {'decided', decision JSON} when a decision was recorded first;
-          {'missing'}; {'superseded'} when the card is no longer current;
-          {'policy_changed'} when the snapshot in force changed since it was read (decide again)
-]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision')
-if fields[2] then return {'decided', fields[2]} end
-if fields[1] ~= ARGV[1] then return {'superseded'} end
-if redis.call('GET', KEYS[3]) ~= ARGV[5] then return {'policy_changed'} end
-redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[2], 'decided_at', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[6])
-return {'recorded'}
-`;
-
-const MARK_DELIVERED = `--[[
-  Notes that an approval's decision is on the resume queue (its card may still need updating).
-  Input:  KEYS[1] approval hash
-  Output: 1
-]]
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'delivered', '1') end
-return 1
-`;
-
-const MARK_SETTLED = `--[[
-  Notes that everything a decision sets off is done: delivered, and the card updated.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox; ARGV[1] approval id
-  Output: 1
-]]
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'settled', '1') end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-`;
 
 export type Claim =
   | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean }
