@@ -68,7 +68,7 @@ try {
 
 /** The product's intake worker, as main.ts wires it. */
 function startGate(queue: string): Worker {
-  const store = createStore(redis, { prefix: `bench-${queue}`, retentionSec: 3600, leaseMs: 10_000 });
+  const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   return createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, approvalsChannel: CHANNEL, store, slack, log });
 }
 

@@ -1,6 +1,7 @@
 import type { App, BlockAction, ButtonAction, RespondFn, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { decide, type ApprovalRecord, type Approvers, type Click, type Outcome } from './approval.js';
 import { ACTION_APPROVE, ACTION_DENY, parseButtonValue } from './cards.js';
+import { auditEntry, type Audit } from './audit.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
 import { FOREIGN_BUTTON_REPLY, renderRefusal, UNAVAILABLE_REPLY } from './replies.js';
@@ -19,6 +20,7 @@ const MAX_DECIDE_ROUNDS = 3;
 
 export interface ActionDeps {
   store: Store;
+  audit: Audit;
   outbox: Outbox;
   policySnapshotKey: string;
   approvers: Approvers;
@@ -56,6 +58,11 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   if (record) log = log.child({ run_id: record.request.run_id, step_id: record.request.step_id });
   if (outcome.kind === 'refused') {
     log.info({ outcome: 'refused', reason: outcome.reason }, 'click refused');
+    if (record) {
+      await deps.audit
+        .append(auditEntry(record, 'refused', user.id, deps.now?.() ?? Date.now(), { reason: outcome.reason, action: kind }))
+        .catch((err: unknown) => log.error({ err: String(err) }, 'could not append the refusal to the audit trail'));
+    }
     return reply(respond, renderRefusal(outcome), log);
   }
   const { decision } = outcome;
@@ -76,9 +83,10 @@ async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{ outcom
       `Redis did not answer within ${READ_TIMEOUT_MS} ms`,
     );
     const now = deps.now?.() ?? Date.now();
+    if (round === 1 && record) await deps.audit.append(auditEntry(record, 'clicked', click.user.id, now, { action: click.action }));
     const outcome = decide(record, click, snapshotInForce, deps.approvers, now);
     if (outcome.kind === 'refused') return { outcome, record };
-    const result = await deps.store.recordDecision(click.card.approvalId, click.card.cardId, outcome.decision, snapshotInForce!, deps.policySnapshotKey, now);
+    const result = await deps.store.recordDecision(record!, click.card.cardId, outcome.decision, snapshotInForce!, deps.policySnapshotKey, now);
     switch (result.kind) {
       case 'recorded':
         return { outcome, record };

@@ -73,6 +73,8 @@ const EnvSchema = z
       }
       return ids;
     }),
+    /** How many entries the audit stream keeps (approximately; older ones are trimmed). @defaultValue 100000 */
+    AUDIT_MAX_LEN: positiveInt.default(100_000),
     /** How many requests one bot process handles at once. @defaultValue 10 */
     INTAKE_CONCURRENCY: positiveInt.default(10),
     /** @defaultValue `info` */
@@ -104,6 +106,8 @@ export interface Config {
   queues: { request: string; resume: string; prefix: string };
   policySnapshotKey: string;
   statePrefix: string;
+  /** The audit stream: `<STATE_PREFIX>:audit`. */
+  audit: { key: string; maxLen: number };
   approvalRetentionSec: number;
   intakeConcurrency: number;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
@@ -139,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queues: { request: e.REQUEST_QUEUE, resume: e.RESUME_QUEUE, prefix: e.QUEUE_PREFIX },
     policySnapshotKey: e.POLICY_SNAPSHOT_KEY,
     statePrefix: e.STATE_PREFIX,
+    audit: { key: `${e.STATE_PREFIX}:audit`, maxLen: e.AUDIT_MAX_LEN },
     approvalRetentionSec: e.APPROVAL_RETENTION_SEC,
     intakeConcurrency: e.INTAKE_CONCURRENCY,
     logLevel: e.LOG_LEVEL,

@@ -155,7 +155,7 @@ async function postCard(attempt: Attempt, ambiguous: boolean, channel: string): 
   }
 
   const now = deps.now?.() ?? Date.now();
-  const saved = await store.saveCard(approval.id, lease, card, now);
+  const saved = await store.saveCard(approval, lease, card, now);
   if (saved.kind === 'saved') {
     log.info({ outcome, ...card, latency_ms: now - job.timestamp }, outcome === 'recovered' ? 'card found after a crash and recorded' : 'card posted');
     return { outcome, ...card };

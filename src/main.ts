@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
 import { registerActions } from './actions.js';
+import { createAudit } from './audit.js';
 import { createIntake } from './intake.js';
 import { createLogger, toSlackLogger, type Logger } from './logger.js';
 import { createOutbox } from './outbox.js';
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     log.error({ err: error.message, code: error.code }, 'unhandled error in a Slack listener');
   });
 
-  const store = createStore(redis, { prefix: config.statePrefix, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
+  const store = createStore(redis, { prefix: config.statePrefix, audit: config.audit, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
   const outbox = createOutbox({
     connection: redis,
     queueName: config.queues.resume,
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   });
   registerActions(app, {
     store,
+    audit: createAudit(redis, config.audit),
     outbox,
     policySnapshotKey: config.policySnapshotKey,
     approvers: config.approvers ? { kind: 'listed', ids: new Set(config.approvers) } : { kind: 'anyone' },

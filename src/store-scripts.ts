@@ -5,9 +5,10 @@
 
 export const CLAIM_CARD = `--[[
   Claims the right to post an approval's card: creates the approval if absent.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream
           ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
-          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] retention s
+          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] retention s,
+          ARGV[8] audit max length, ARGV[9] 'requested' audit entry (JSON field/value list)
   Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted)}
           {'posted', channel, ts}      the card exists
           {'conflict', binding}        the approval exists bound to another snapshot or job hash
@@ -19,6 +20,7 @@ if redis.call('EXISTS', record) == 0 then
     'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0')
   redis.call('EXPIRE', record, ARGV[7])
   redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(cjson.decode(ARGV[9])))
   return {'claimed', ARGV[3], ARGV[4], '0'}
 end
 local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started')
@@ -66,8 +68,9 @@ return 1
 
 export const SAVE_CARD = `--[[
   Records where the approval's card was posted. The first card recorded wins.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease
-          ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token, ARGV[5] retention s
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream
+          ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token, ARGV[5] retention s,
+          ARGV[6] audit max length, ARGV[7] 'posted' audit entry (JSON field/value list)
   Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists
 ]]
@@ -78,15 +81,17 @@ redis.call('HSET', KEYS[1], 'channel', ARGV[1], 'ts', ARGV[2], 'posted_at', ARGV
 redis.call('HDEL', KEYS[1], 'post_started')
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(cjson.decode(ARGV[7])))
 return {'saved'}
 `;
 
 export const RECORD_DECISION = `--[[
   Records the first decision on an approval, if the click was on its current card and the policy
   snapshot in force is still the one the decision was made under; queues it for delivery.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key
+  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream
           ARGV[1] card id clicked, ARGV[2] decision JSON, ARGV[3] decided_at (ms),
-          ARGV[4] retention s, ARGV[5] snapshot in force as read, ARGV[6] approval id
+          ARGV[4] retention s, ARGV[5] snapshot in force as read, ARGV[6] approval id,
+          ARGV[7] audit max length, ARGV[8] audit entry (JSON field/value list)
   Output: {'recorded'}; {'decided', decision JSON} when a decision was recorded first;
           {'missing'}; {'superseded'} when the card is no longer current;
           {'policy_changed'} when the snapshot in force changed since it was read (decide again)
@@ -99,6 +104,7 @@ if redis.call('GET', KEYS[3]) ~= ARGV[5] then return {'policy_changed'} end
 redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[2], 'decided_at', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[6])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(cjson.decode(ARGV[8])))
 return {'recorded'}
 `;
 

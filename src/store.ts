@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { normalizeHash, type Decision } from './contract.js';
 import type { Approval, ApprovalRecord, CardLocation } from './approval.js';
+import { auditEntry, auditFields, type AuditEntry } from './audit.js';
 import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_DECISION, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD } from './store-scripts.js';
 
 /**
@@ -40,6 +41,8 @@ export interface Unsettled {
 
 export interface StoreOptions {
   prefix: string;
+  /** The audit stream that the scripts append state changes to, and its cap. */
+  audit: { key: string; maxLen: number };
   retentionSec: number;
   /** How long a post lease lasts without renewal: a crashed holder blocks others this long at most. */
   leaseMs: number;
@@ -54,6 +57,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const outboxKey = `${options.prefix}:outbox`;
   const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_DECISION, MARK_DELIVERED, MARK_SETTLED });
   const retention = String(options.retentionSec);
+  const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
 
   return {
     leaseMs: options.leaseMs,
@@ -63,8 +67,17 @@ export function createStore(redis: Redis, options: StoreOptions) {
       const lease = randomBytes(12).toString('hex');
       const { request } = candidate;
       const reply = (await run.CLAIM_CARD(
-        [recordKey(candidate.id), leaseKey(candidate.id)],
-        [JSON.stringify(request), bindingOf(request), candidate.cardId, String(candidate.createdAt), lease, String(options.leaseMs), retention],
+        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key],
+        [
+          JSON.stringify(request),
+          bindingOf(request),
+          candidate.cardId,
+          String(candidate.createdAt),
+          lease,
+          String(options.leaseMs),
+          retention,
+          ...auditArgs(auditEntry(candidate, 'requested', request.requested_by, candidate.createdAt)),
+        ],
       )) as string[];
       switch (reply[0]) {
         case 'claimed':
@@ -97,8 +110,12 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return (await run.ABANDON([recordKey(id), leaseKey(id)], [lease])) === 1;
     },
 
-    async saveCard(id: string, lease: string, card: CardLocation, now: number): Promise<SaveResult> {
-      const reply = (await run.SAVE_CARD([recordKey(id), leaseKey(id)], [card.channel, card.ts, String(now), lease, retention])) as string[];
+    async saveCard(approval: Approval, lease: string, card: CardLocation, now: number): Promise<SaveResult> {
+      const { id } = approval;
+      const reply = (await run.SAVE_CARD(
+        [recordKey(id), leaseKey(id), options.audit.key],
+        [card.channel, card.ts, String(now), lease, retention, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card }))],
+      )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
       return reply[0] === 'missing' ? { kind: 'missing' } : { kind: 'saved' };
     },
@@ -119,10 +136,13 @@ export function createStore(redis: Redis, options: StoreOptions) {
     },
 
     /** Records the decision first-writer-wins; see RECORD_DECISION for the conditions. */
-    async recordDecision(id: string, cardId: string, decision: Decision, snapshotSeen: string, policySnapshotKey: string, now: number): Promise<RecordResult> {
+    async recordDecision(approval: Approval, cardId: string, decision: Decision, snapshotSeen: string, policySnapshotKey: string, now: number): Promise<RecordResult> {
+      const { id } = approval;
+      const event = decision.decision === 'stale' ? 'stale' : 'decided';
+      const detail = { decision: decision.decision, ...(decision.policy_snapshot_in_force ? { policy_snapshot_in_force: decision.policy_snapshot_in_force } : {}) };
       const reply = (await run.RECORD_DECISION(
-        [recordKey(id), outboxKey, policySnapshotKey],
-        [cardId, JSON.stringify(decision), String(now), retention, snapshotSeen, id],
+        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key],
+        [cardId, JSON.stringify(decision), String(now), retention, snapshotSeen, id, ...auditArgs(auditEntry(approval, event, decision.decided_by.id, now, detail))],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       return { kind: reply[0] as 'recorded' | 'missing' | 'superseded' | 'policy_changed' };

@@ -37,13 +37,13 @@ describe('a decision survives crashes', () => {
     await g.bot.kill();
 
     // What the dying bot had done: the decision is recorded, and queued for delivery, nothing more.
-    const store = createStore(g.redis, { prefix: g.env.STATE_PREFIX!, retentionSec: 3600, leaseMs: 10_000 });
+    const store = createStore(g.redis, { prefix: g.env.STATE_PREFIX!, audit: { key: `${g.env.STATE_PREFIX}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
     const parsed = parseRequest(request);
     if (!parsed.ok) throw new Error(parsed.problems.join());
     const id = approvalIdOf(parsed.request);
     const { record } = await store.loadForDecision(id, g.env.POLICY_SNAPSHOT_KEY!);
     const decision: Decision = { run_id: parsed.request.run_id, step_id: parsed.request.step_id, decision: 'approved', decided_by: { id: 'U0ALICE', name: 'alice' }, decided_at: new Date(Date.now() - 10_000).toISOString(), policy_snapshot: SNAPSHOT, job_hash: parsed.request.job_hash, constraints: {} };
-    expect(await store.recordDecision(id, record!.cardId, decision, SNAPSHOT, g.env.POLICY_SNAPSHOT_KEY!, Date.now() - 10_000)).toEqual({ kind: 'recorded' });
+    expect(await store.recordDecision(record!, record!.cardId, decision, SNAPSHOT, g.env.POLICY_SNAPSHOT_KEY!, Date.now() - 10_000)).toEqual({ kind: 'recorded' });
 
     await Promise.all([g.startAnother(), g.startAnother({ PORT: String(await freePort()) })]);
     await waitFor('the decision on the resume queue', async () => (await decisionsOn(g)).length > 0);
@@ -67,7 +67,7 @@ describe('a decision survives crashes', () => {
     await Promise.all(clicks);
 
     await g.startAnother();
-    const store = createStore(g.redis, { prefix: g.env.STATE_PREFIX!, retentionSec: 3600, leaseMs: 10_000 });
+    const store = createStore(g.redis, { prefix: g.env.STATE_PREFIX!, audit: { key: `${g.env.STATE_PREFIX}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
     await waitFor('the outbox to drain', async () => (await g.redis.zcard(`${g.env.STATE_PREFIX}:outbox`)) === 0, 30_000);
     const delivered = await decisionsOn(g);
     let recorded = 0;

@@ -14,7 +14,7 @@ let store: Store;
 let prefix: string;
 beforeEach(() => {
   prefix = `store-test-${randomBytes(4).toString('hex')}`;
-  store = createStore(redis, { prefix, retentionSec: 3600, leaseMs: 300 });
+  store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 300 });
 });
 
 function approvalOf(overrides: Record<string, unknown> = {}): Approval {
@@ -42,7 +42,7 @@ describe('the approval store', () => {
     const approval = approvalOf();
     const claim = await store.claimCard(approval);
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
-    expect(await store.saveCard(approval.id, claim.lease, card, Date.now())).toEqual({ kind: 'saved' });
+    expect(await store.saveCard(approval, claim.lease, card, Date.now())).toEqual({ kind: 'saved' });
     expect(await store.claimCard({ ...approval, cardId: 'another' })).toEqual({ kind: 'posted', card });
     expect(await store.findCard(approval.id)).toEqual(card);
   });
@@ -51,8 +51,8 @@ describe('the approval store', () => {
     const approval = approvalOf();
     const claim = await store.claimCard(approval);
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
-    await store.saveCard(approval.id, claim.lease, card, Date.now());
-    expect(await store.saveCard(approval.id, 'stale-lease', { channel: card.channel, ts: '1764000001.000200' }, Date.now())).toEqual({ kind: 'other', card });
+    await store.saveCard(approval, claim.lease, card, Date.now());
+    expect(await store.saveCard(approval, 'stale-lease', { channel: card.channel, ts: '1764000001.000200' }, Date.now())).toEqual({ kind: 'other', card });
   });
 
   it('refuses a request for the same run and step bound to another job hash', async () => {
@@ -104,7 +104,7 @@ describe('the approval store', () => {
     const approval = approvalOf();
     const claim = await store.claimCard(approval);
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
-    await store.saveCard(approval.id, claim.lease, card, Date.now());
+    await store.saveCard(approval, claim.lease, card, Date.now());
     const ttl = await redis.ttl(`${prefix}:approval:${approval.id}`);
     expect(ttl).toBeGreaterThan(3590);
     expect(ttl).toBeLessThanOrEqual(3600);
@@ -126,7 +126,7 @@ describe('recording decisions', () => {
     const approval = approvalOf();
     const claim = await store.claimCard(approval);
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
-    await store.saveCard(approval.id, claim.lease, card, Date.now());
+    await store.saveCard(approval, claim.lease, card, Date.now());
     await redis.set(SNAPSHOT_KEY(), 'abcdef12');
     return approval;
   }
@@ -139,7 +139,7 @@ describe('recording decisions', () => {
   it('the first decision wins, however many race for it', async () => {
     const approval = await postedApproval();
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => store.recordDecision(approval.id, approval.cardId, decisionBy(`U${i}`, approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())),
+      Array.from({ length: 20 }, (_, i) => store.recordDecision(approval, approval.cardId, decisionBy(`U${i}`, approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())),
     );
     const recorded = results.filter((r) => r.kind === 'recorded');
     expect(recorded).toHaveLength(1);
@@ -149,21 +149,21 @@ describe('recording decisions', () => {
 
   it('refuses a decision for a card that is not the current one', async () => {
     const approval = await postedApproval();
-    expect(await store.recordDecision(approval.id, 'old-card', decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'superseded' });
+    expect(await store.recordDecision(approval, 'old-card', decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'superseded' });
   });
 
   it('refuses when the policy snapshot changed since it was read', async () => {
     const approval = await postedApproval();
     await redis.set(SNAPSHOT_KEY(), 'fedcba98');
-    expect(await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
+    expect(await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
     await redis.del(SNAPSHOT_KEY());
-    expect(await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
+    expect(await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
   });
 
   it('keeps a recorded decision in the outbox until it is delivered and its card updated', async () => {
     const approval = await postedApproval();
     const decidedAt = Date.now() - 5000;
-    await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), decidedAt);
+    await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), decidedAt);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([{ record: expect.objectContaining({ id: approval.id, card, decision: expect.objectContaining({ decided_by: { id: 'U1', name: 'U1' } }) }), delivered: false }]);
     expect(await store.unsettled(10_000, 10, Date.now())).toEqual([]);
     await store.markDelivered(approval.id);
@@ -174,7 +174,7 @@ describe('recording decisions', () => {
 
   it('drops an outbox entry whose approval has expired', async () => {
     const approval = await postedApproval();
-    await store.recordDecision(approval.id, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now() - 5000);
+    await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now() - 5000);
     await redis.del(`${prefix}:approval:${approval.id}`);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
     expect(await redis.zcard(`${prefix}:outbox`)).toBe(0);

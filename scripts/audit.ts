@@ -1,0 +1,32 @@
+/**
+ * npm run audit -- <run_id> [--json]
+ * Prints the audit trail of a run, oldest first, from the stream `<STATE_PREFIX>:audit`
+ * (REDIS_URL and STATE_PREFIX as the bot reads them).
+ */
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { createAudit, formatTrail } from '../src/audit.js';
+
+const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
+const [runId] = positionals;
+if (!runId) {
+  console.error('usage: npm run audit -- <run_id> [--json]');
+  process.exit(2);
+}
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const key = `${process.env.STATE_PREFIX || 'approvals'}:audit`;
+const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+let exitCode = 0;
+try {
+  await redis.connect();
+  const trail = await createAudit(redis, { key, maxLen: 0 }).trail(runId);
+  if (values.json) console.log(JSON.stringify(trail, null, 2));
+  else if (trail.length === 0) console.log(`no audit entries for run ${runId} in ${key}`);
+  else console.log(formatTrail(trail));
+} catch (err) {
+  console.error(`could not read the audit trail from ${redisUrl}: ${err instanceof Error ? err.message : String(err)}`);
+  exitCode = 1;
+} finally {
+  redis.disconnect();
+}
+process.exit(exitCode);
