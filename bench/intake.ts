@@ -18,6 +18,7 @@ import { createIntake } from '../src/intake.js';
 import { createLogger } from '../src/logger.js';
 import { startRedisServer } from '../src/sandbox/redis-server.js';
 import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
+import { shorthandRoutes } from '../src/routes.js';
 import { createStore } from '../src/store.js';
 import { validRequest } from '../test/helpers/requests.js';
 
@@ -69,7 +70,7 @@ try {
 /** The product's intake worker, as main.ts wires it. */
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
-  return createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, approvalsChannel: CHANNEL, store, slack, log });
+  return createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes: shorthandRoutes(CHANNEL, undefined), store, slack, log });
 }
 
 /** The least a worker must do: post the same card for the same job. */

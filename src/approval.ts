@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { approvalIdOf, normalizeHash, type ApprovalRequest, type Decision } from './contract.js';
+import { approvalIdOf, normalizeHash, type ApprovalRequest, type Decision, type Vote } from './contract.js';
 
 /**
  * The domain: one approval per (run_id, step_id), bound to the policy snapshot and job hash it
@@ -36,14 +36,11 @@ export function isSameBinding(
   return normalizeHash(a.policy_snapshot) === normalizeHash(b.policy_snapshot) && normalizeHash(a.job_hash) === normalizeHash(b.job_hash);
 }
 
-/** The channel a request's card goes to: the one it names, else the configured default. */
-export function targetChannel(request: Pick<ApprovalRequest, 'channel'>, approvalsChannel: string | undefined): string | undefined {
-  return request.channel ?? approvalsChannel;
-}
-
-/** An approval as stored: the request, its card once posted, its decision once made. */
+/** An approval as stored: the request, its card once posted, the approvals counted, its decision once made. */
 export interface ApprovalRecord extends Approval {
   card?: CardLocation;
+  /** Approvals counted so far, when the route needs more than one. */
+  votes: Vote[];
   decision?: Decision;
 }
 
@@ -63,47 +60,66 @@ export interface Click {
   comment?: string;
 }
 
-/** Who may decide: anyone who can see the card, or the listed Slack user IDs. */
-export type Approvers = { kind: 'anyone' } | { kind: 'listed'; ids: ReadonlySet<string> };
+/** What the approval's route says about this click. */
+export interface Rules {
+  /** Whether the clicker is one of the route's approvers (resolved by the caller, user groups included). */
+  isApprover: boolean;
+  requiredApprovals: number;
+  denySelfApproval: boolean;
+}
 
 export type Refusal =
   | { reason: 'unauthorized' }
+  | { reason: 'self_approval' }
   | { reason: 'not_found' }
   | { reason: 'stale_card' }
+  | { reason: 'already_counted'; votes: Vote[]; required: number }
   | { reason: 'already_decided'; decision: Decision }
   | { reason: 'no_policy' };
 
-export type Outcome = { kind: 'decided'; decision: Decision } | ({ kind: 'refused' } & Refusal);
+export type Outcome =
+  | { kind: 'decided'; decision: Decision }
+  | { kind: 'counted'; votes: Vote[]; required: number }
+  | ({ kind: 'refused' } & Refusal);
 
 /**
- * The decision a click makes, or why it makes none. Pure: the record, the snapshot in force and the
- * clock are read by the caller, and the result is recorded only if nothing changed meanwhile.
+ * What a click does: decide, count an approval towards the N a route needs, or nothing (and why).
+ * Pure: the record, the snapshot in force, the route's rules and the clock are the caller's, and the
+ * result is recorded only if none of them changed meanwhile.
  *
  * @param snapshotInForce the value at `POLICY_SNAPSHOT_KEY`; undefined when the key is missing.
  */
-export function decide(record: ApprovalRecord | undefined, click: Click, snapshotInForce: string | undefined, approvers: Approvers, now: number): Outcome {
-  if (approvers.kind === 'listed' && !approvers.ids.has(click.user.id)) return { kind: 'refused', reason: 'unauthorized' };
+export function decide(record: ApprovalRecord | undefined, click: Click, snapshotInForce: string | undefined, rules: Rules, now: number): Outcome {
+  if (!rules.isApprover) return { kind: 'refused', reason: 'unauthorized' };
   if (!record) return { kind: 'refused', reason: 'not_found' };
   if (!isCurrentCard(record, click.card)) return { kind: 'refused', reason: 'stale_card' };
   if (record.decision) return { kind: 'refused', reason: 'already_decided', decision: record.decision };
-  if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
   const r = record.request;
+  if (click.action === 'approve' && rules.denySelfApproval && r.initiated_by === click.user.id) return { kind: 'refused', reason: 'self_approval' };
+  if (click.action === 'approve' && record.votes.some((vote) => vote.id === click.user.id)) {
+    return { kind: 'refused', reason: 'already_counted', votes: record.votes, required: rules.requiredApprovals };
+  }
+  if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
   const stale = normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
+  const at = new Date(now).toISOString();
+  const votes = click.action === 'approve' && !stale ? [...record.votes, { id: click.user.id, name: click.user.name, at }] : record.votes;
+  if (click.action === 'approve' && !stale && votes.length < rules.requiredApprovals) return { kind: 'counted', votes, required: rules.requiredApprovals };
+  const outcome = stale ? 'stale' : click.action === 'approve' ? 'approved' : 'denied';
   const decision: Decision = {
     run_id: r.run_id,
     step_id: r.step_id,
-    decision: stale ? 'stale' : click.action === 'approve' ? 'approved' : 'denied',
+    decision: outcome,
     decided_by: click.user,
-    decided_at: new Date(now).toISOString(),
+    decided_at: at,
     policy_snapshot: r.policy_snapshot,
     job_hash: r.job_hash,
     constraints: r.constraints ?? {},
     ...(click.comment ? { comment: click.comment } : {}),
+    ...(outcome === 'approved' ? { approvals: votes } : {}),
     ...(stale ? { policy_snapshot_in_force: snapshotInForce } : {}),
   };
   return { kind: 'decided', decision };
 }
-
 /** Whether the clicked card is the approval's current card, bound to what the approval is bound to. */
 export function isCurrentCard(record: Approval, card: CardBinding): boolean {
   return (

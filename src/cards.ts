@@ -1,7 +1,7 @@
 import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
 import { z } from 'zod';
 import type { Approval, CardBinding } from './approval.js';
-import { normalizeHash, shortHash, type Decision } from './contract.js';
+import { normalizeHash, shortHash, type Decision, type Vote } from './contract.js';
 import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
 
 /** Action ids shared by the card and the click handlers. */
@@ -53,13 +53,43 @@ const RISK_EMOJI: Record<string, string> = {
   infra: ':building_construction:',
 };
 
+/** What the route adds to a pending card: who is asked, how many approvals it needs, and those counted. */
+export interface CardContext {
+  requiredApprovals: number;
+  /** Trusted user and user group IDs from the routes file, @-mentioned on the card. */
+  mention?: string[];
+  votes?: Vote[];
+  /** Trusted mrkdwn from the bot (built from validated IDs only), above the details: e.g. why the card is not where the request asked. */
+  note?: string;
+}
+
 /** The card for a pending approval: what is asked, why, its impact and limits, and the two buttons. */
-export function renderRequestCard(approval: Approval): RenderedCard {
+export function renderRequestCard(approval: Approval, context: CardContext = { requiredApprovals: 1 }): RenderedCard {
+  const [header, ...details] = renderDetails(approval);
+  const note: KnownBlock[] = context.note ? [{ type: 'context', elements: [mrkdwn(`:warning: ${context.note}`)] }] : [];
+  const asks = renderAsks(context);
+  const mentions = (context.mention ?? []).map(mentionOf).join(' ');
   return {
-    text: renderFallbackText(approval),
-    blocks: [...renderDetails(approval), renderButtons(approval)],
+    text: truncateMrkdwn(`${mentions ? `${mentions} ` : ''}${renderFallbackText(approval)}`, FALLBACK_TEXT_MAX),
+    blocks: [header!, ...note, ...details, ...(asks ? [section(asks)] : []), renderButtons(approval)],
     metadata: { event_type: CARD_EVENT_TYPE, event_payload: { approval_id: approval.id, card_id: approval.cardId } },
   };
+}
+
+function renderAsks(context: CardContext): string | undefined {
+  const parts: string[] = [];
+  if (context.mention?.length) parts.push(`*For:* ${context.mention.map(mentionOf).join(' ')}`);
+  if (context.requiredApprovals > 1) {
+    const votes = context.votes ?? [];
+    const who = votes.length ? `: ${votes.map((vote) => mention(vote.id)).join(', ')}` : '';
+    parts.push(`*Approvals:* ${votes.length} of ${context.requiredApprovals}${who}`);
+  }
+  return parts.length ? parts.join('   ') : undefined;
+}
+
+/** A routes-file ID as a mention that notifies: users as <@U…>, user groups as <!subteam^S…>. */
+function mentionOf(id: string): string {
+  return /^S[A-Z0-9]{2,}$/.test(id) ? `<!subteam^${id}>` : mention(id);
 }
 
 /** The card once decided: the same details, the buttons replaced by the outcome, who and when. */
@@ -79,8 +109,11 @@ export function renderOutcome(decision: Decision): string {
     const inForce = decision.policy_snapshot_in_force ?? '';
     return `:warning: *Not decided: the policy changed since the request* (${code(shortHash(decision.policy_snapshot))} → ${code(shortHash(inForce))}). The run does not resume with this request.`;
   }
-  const verb = decision.decision === 'approved' ? ':white_check_mark: *Approved*' : ':no_entry: *Denied*';
-  return `${verb} by ${mention(decision.decided_by.id)} ${slackDate(decision.decided_at, '{date_short_pretty} at {time}')}`;
+  const when = slackDate(decision.decided_at, '{date_short_pretty} at {time}');
+  if (decision.decision === 'denied') return `:no_entry: *Denied* by ${mention(decision.decided_by.id)} ${when}`;
+  const approvals = decision.approvals ?? [];
+  if (approvals.length > 1) return `:white_check_mark: *Approved* (${approvals.length} approvals) by ${approvals.map((vote) => mention(vote.id)).join(', ')}, last ${when}`;
+  return `:white_check_mark: *Approved* by ${mention(decision.decided_by.id)} ${when}`;
 }
 
 /** A user mention, only for what is shaped like a Slack user ID (the signed payload's). */

@@ -62,6 +62,8 @@ const EnvSchema = z
       .refine((prefix) => !prefix.endsWith(':'), 'must not end with ":" (the bot adds it)'),
     /** How long an approval record is kept after its last change. @defaultValue 30 days */
     APPROVAL_RETENTION_SEC: positiveInt.default(30 * 24 * 3600),
+    /** Path of the routes file (YAML): channels, mentions and approvers per route. */
+    APPROVALS_CONFIG: optionalText,
     /** Slack user IDs who may decide, comma-separated; unset means anyone who can see the card. */
     APPROVERS: optionalText.transform((list, ctx) => {
       if (list === undefined) return undefined;
@@ -81,6 +83,11 @@ const EnvSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
+    if (env.APPROVALS_CONFIG !== undefined) {
+      for (const name of ['APPROVERS', 'APPROVALS_CHANNEL'] as const) {
+        if (env[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'must not be set with APPROVALS_CONFIG: the routes file names channels and approvers' });
+      }
+    }
     if (env.SLACK_APP_TOKEN === undefined && env.SLACK_SIGNING_SECRET === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -103,6 +110,8 @@ export interface Config {
   approvalsChannel: string | undefined;
   /** undefined: anyone who can see the card may decide. */
   approvers: string[] | undefined;
+  /** The routes file, when there is one (else APPROVERS and APPROVALS_CHANNEL make one route). */
+  routesFile: string | undefined;
   queues: { request: string; resume: string; prefix: string };
   policySnapshotKey: string;
   statePrefix: string;
@@ -140,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     approvalsChannel: e.APPROVALS_CHANNEL,
     approvers: e.APPROVERS,
+    routesFile: e.APPROVALS_CONFIG,
     queues: { request: e.REQUEST_QUEUE, resume: e.RESUME_QUEUE, prefix: e.QUEUE_PREFIX },
     policySnapshotKey: e.POLICY_SNAPSHOT_KEY,
     statePrefix: e.STATE_PREFIX,

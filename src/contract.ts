@@ -63,6 +63,7 @@ export const RequestSchema = z
       .optional(),
     channel: z.string().regex(CHANNEL_ID, 'must be a Slack channel ID such as C0123ABCD').optional(),
     thread_ts: z.string().regex(THREAD_TS, 'must be a Slack message ts such as 1712345678.000100').optional(),
+    initiated_by: z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be the Slack user ID (U…) of the person who started the run').optional(),
   })
   .superRefine((request, ctx) => {
     if (request.job === undefined) return;
@@ -144,8 +145,18 @@ export interface Decision {
   job_hash: string;
   constraints: Record<string, string | number | boolean>;
   comment?: string;
+  /** For `approved`: every approval that counted, in order (more than one when the route needs N of M). */
+  approvals?: Vote[];
   /** For `stale`: the snapshot in force when the click came. */
   policy_snapshot_in_force?: string;
+}
+
+/** One reviewer's approval, counted towards the approvals a route requires. */
+export interface Vote {
+  id: string;
+  name: string;
+  /** ISO 8601. */
+  at: string;
 }
 
 /** The id of an approval's decision job: one per approval, so a repeated push is a no-op. */

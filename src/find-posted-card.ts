@@ -15,16 +15,30 @@ interface MessageWithMetadata {
 }
 
 /**
- * Looks in the channel (or the thread) for the card an earlier, crashed attempt posted, by the
+ * Looks in each place the card may be (a channel, a thread, a fallback channel) for the card an
+ * earlier, crashed attempt posted, by the
  * message metadata every card carries. This closes the window between Slack's answer and the
  * ts being saved, so a crash there does not leave a second card.
  *
  * @returns the card, or undefined when there is none, or when the app may not read history
  *          (then a duplicate card is possible, and a warning says which scope is missing).
  */
-export async function findPostedCard(slack: WebClient, log: Logger, approval: Approval, channel: string): Promise<CardLocation | undefined> {
+export async function findPostedCard(slack: WebClient, log: Logger, approval: Approval, targets: CardTarget[]): Promise<CardLocation | undefined> {
+  for (const target of targets) {
+    const found = await findIn(slack, log, approval, target);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A place a card may be: a channel, or a thread in it. */
+export interface CardTarget {
+  channel: string;
+  threadTs?: string;
+}
+
+async function findIn(slack: WebClient, log: Logger, approval: Approval, { channel, threadTs }: CardTarget): Promise<CardLocation | undefined> {
   const oldest = (approval.createdAt / 1000 - SKEW_SEC).toFixed(6);
-  const threadTs = approval.request.thread_ts;
   let cursor: string | undefined;
   try {
     for (let page = 0; page < MAX_PAGES; page += 1) {

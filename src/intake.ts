@@ -1,11 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { WebClient } from '@slack/web-api';
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { createApproval, targetChannel, type Approval, type CardLocation } from './approval.js';
-import { renderRequestCard } from './cards.js';
-import { parseRequest, REQUEST_JOB_NAME } from './contract.js';
+import { createApproval, type Approval, type CardLocation } from './approval.js';
+import { renderRequestCard, type CardContext } from './cards.js';
+import { parseRequest, REQUEST_JOB_NAME, type ApprovalRequest } from './contract.js';
+import type { CardTarget } from './find-posted-card.js';
 import { findPostedCard } from './find-posted-card.js';
 import type { Logger } from './logger.js';
+import { matchRoute, type Route } from './routes.js';
 import { backoffMs, classifySlackError } from './slack-errors.js';
 import type { Claim, Store } from './store.js';
 
@@ -37,7 +39,7 @@ export interface IntakeDeps {
   queueName: string;
   queuePrefix: string;
   concurrency: number;
-  approvalsChannel: string | undefined;
+  routes: Route[];
   store: Store;
   slack: WebClient;
   log: Logger;
@@ -72,8 +74,9 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
   }
   const { request } = parsed;
   const log = deps.log.child({ job_id: job.id, run_id: request.run_id, step_id: request.step_id });
-  const channel = targetChannel(request, deps.approvalsChannel);
-  if (channel === undefined) {
+  const route = matchRoute(deps.routes, request);
+  const targets = cardTargets(request, route);
+  if (targets.length === 0) {
     log.warn({ outcome: 'invalid' }, 'request names no channel and APPROVALS_CHANNEL is not set');
     throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
   }
@@ -91,7 +94,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
       case 'claimed':
-        return await postCard({ deps, log, job, token, approval: claim.approval, lease: claim.lease }, claim.ambiguous, channel);
+        return await postCard({ deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route }, claim.ambiguous, targets);
     }
   } catch (err) {
     if (err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
@@ -120,9 +123,22 @@ interface Attempt {
   token: string | undefined;
   approval: Approval;
   lease: string;
+  route: Route;
 }
 
-async function postCard(attempt: Attempt, ambiguous: boolean, channel: string): Promise<IntakeResult> {
+// Errors after which a route that allows it takes the card to its own channel instead.
+const FALLBACK_ERRORS = new Set(['not_in_channel', 'channel_not_found', 'is_archived']);
+
+/** Where the card may go, in order: the channel the request names (or the route's), then the route's as a fallback. */
+function cardTargets(request: ApprovalRequest, route: Route): CardTarget[] {
+  const primary = request.channel ?? route.channel;
+  if (primary === undefined) return [];
+  const targets: CardTarget[] = [{ channel: primary, ...(request.thread_ts ? { threadTs: request.thread_ts } : {}) }];
+  if (route.fallback_to_route_channel && route.channel && route.channel !== primary) targets.push({ channel: route.channel });
+  return targets;
+}
+
+async function postCard(attempt: Attempt, ambiguous: boolean, targets: CardTarget[]): Promise<IntakeResult> {
   const { deps, log, job, approval, lease } = attempt;
   const { store, slack } = deps;
   const renewal = setInterval(() => {
@@ -131,22 +147,12 @@ async function postCard(attempt: Attempt, ambiguous: boolean, channel: string): 
   let card: CardLocation;
   let outcome: IntakeResult['outcome'] = 'posted';
   try {
-    const found = ambiguous ? await findPostedCard(slack, log, approval, channel) : undefined;
+    const found = ambiguous ? await findPostedCard(slack, log, approval, targets) : undefined;
     if (found) {
       card = found;
       outcome = 'recovered';
     } else {
-      const rendered = renderRequestCard(approval);
-      const response = await slack.chat.postMessage({
-        channel,
-        ...(approval.request.thread_ts ? { thread_ts: approval.request.thread_ts } : {}),
-        text: rendered.text,
-        blocks: rendered.blocks,
-        metadata: rendered.metadata,
-        unfurl_links: false,
-        unfurl_media: false,
-      });
-      card = { channel: response.channel ?? channel, ts: String(response.ts) };
+      card = await postToFirstThatTakesIt(attempt, targets);
     }
   } catch (err) {
     return await handleSlackFailure(attempt, err);
@@ -165,6 +171,33 @@ async function postCard(attempt: Attempt, ambiguous: boolean, channel: string): 
   if (saved.kind === 'missing') throw new Error(`approval ${approval.id} vanished while its card was posted; the card was removed`);
   log.warn({ outcome: 'duplicate', ...saved.card, removed_ts: card.ts }, 'another delivery recorded a card first; removed this one');
   return { outcome: 'duplicate', ...saved.card };
+}
+
+/** Posts to the first target; when the bot cannot post there and the route has a fallback, posts there with a note. */
+async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, targets: CardTarget[]): Promise<CardLocation> {
+  const context: CardContext = { requiredApprovals: route.required_approvals, ...(route.mention ? { mention: route.mention } : {}) };
+  let refusal = '';
+  for (const [index, target] of targets.entries()) {
+    const note = index === 0 ? {} : { note: `Posted here because the bot could not post in <#${targets[0]!.channel}> (${refusal}). Invite the bot there to keep cards with the incident.` };
+    const rendered = renderRequestCard(approval, { ...context, ...note });
+    try {
+      const response = await deps.slack.chat.postMessage({
+        channel: target.channel,
+        ...(target.threadTs ? { thread_ts: target.threadTs } : {}),
+        ...rendered,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      return { channel: response.channel ?? target.channel, ts: String(response.ts) };
+    } catch (err) {
+      const fault = classifySlackError(err);
+      const next = targets[index + 1];
+      if (!next || fault.kind !== 'permanent' || !FALLBACK_ERRORS.has(fault.error)) throw err;
+      log.warn({ channel: target.channel, slack_error: fault.error, fallback_channel: next.channel }, 'cannot post the card where the request asked; posting to the route’s channel');
+      refusal = fault.error;
+    }
+  }
+  throw new Error('no channel to post the card to');
 }
 
 async function handleSlackFailure({ deps, log, job, token, approval, lease }: Attempt, err: unknown): Promise<never> {

@@ -4,12 +4,14 @@ import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
 import { registerActions } from './actions.js';
+import { createApproverDirectory } from './approvers.js';
 import { createAudit } from './audit.js';
 import { createIntake } from './intake.js';
 import { createLogger, toSlackLogger, type Logger } from './logger.js';
 import { createOutbox } from './outbox.js';
 import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
 import { classifySlackError } from './slack-errors.js';
+import { loadRoutes, RoutesConfigError, type Route } from './routes.js';
 import { createStore } from './store.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -26,6 +28,14 @@ async function main(): Promise<void> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`approval-gate cannot start: ${err.message.split('\n').join('\n  ')}\n`);
+    process.exit(1);
+  }
+  let routes: Route[];
+  try {
+    routes = loadRoutes(config);
+  } catch (err) {
+    if (!(err instanceof RoutesConfigError)) throw err;
+    process.stderr.write(`approval-gate cannot start: APPROVALS_CONFIG is not valid:\n  ${err.message.split('\n').join('\n  ')}\n`);
     process.exit(1);
   }
   const log = createLogger(config.logLevel);
@@ -49,8 +59,10 @@ async function main(): Promise<void> {
   };
   const slack = new WebClient(config.slack.botToken, clientOptions);
   await verifyBotToken(slack, log);
-  if (!config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
-  if (!config.approvers) log.warn('APPROVERS is not set: anyone who can see a card may approve or deny it');
+  if (!config.routesFile && !config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
+  for (const route of routes.filter((r) => r.approvers === 'anyone')) {
+    log.warn({ route: route.name }, `route "${route.name}" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)`);
+  }
 
   const app = new App({
     token: config.slack.botToken,
@@ -79,8 +91,10 @@ async function main(): Promise<void> {
     store,
     audit: createAudit(redis, config.audit),
     outbox,
+    slack,
+    routes,
+    directory: createApproverDirectory(slack),
     policySnapshotKey: config.policySnapshotKey,
-    approvers: config.approvers ? { kind: 'listed', ids: new Set(config.approvers) } : { kind: 'anyone' },
     log,
   });
   const intake = createIntake({
@@ -88,7 +102,7 @@ async function main(): Promise<void> {
     queueName: config.queues.request,
     queuePrefix: config.queues.prefix,
     concurrency: config.intakeConcurrency,
-    approvalsChannel: config.approvalsChannel,
+    routes,
     store,
     slack,
     log,

@@ -7,6 +7,10 @@ export function renderRefusal(refusal: Refusal): string {
   switch (refusal.reason) {
     case 'unauthorized':
       return ':no_entry_sign: You are not one of the approvers for this request, so your click changed nothing.';
+    case 'self_approval':
+      return ':no_entry_sign: You started this run, so you cannot approve it: someone else has to. (You can still deny it.)';
+    case 'already_counted':
+      return `:information_source: Your approval is already counted (${refusal.votes.length} of ${refusal.required}); it needs someone else now.`;
     case 'not_found':
       return ':grey_question: This approval is no longer on record (it expired, or was never recorded here). Nothing was decided.';
     case 'stale_card':
@@ -19,6 +23,11 @@ export function renderRefusal(refusal: Refusal): string {
       return `:information_source: Already ${d.decision} by ${mention(d.decided_by.id)} ${slackDate(d.decided_at, '{ago}')}.`;
     }
   }
+}
+
+/** An approval counted towards the N a route needs. */
+export function renderCounted(votes: number, required: number): string {
+  return `:ballot_box_with_check: Your approval is counted: ${votes} of ${required}. The run resumes once ${required - votes} more approve.`;
 }
 
 /** When Redis could not be read: fail closed, and say so. */

@@ -85,26 +85,35 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(cjson.decode(ARG
 return {'saved'}
 `;
 
-export const RECORD_DECISION = `--[[
-  Records the first decision on an approval, if the click was on its current card and the policy
-  snapshot in force is still the one the decision was made under; queues it for delivery.
+export const RECORD_CLICK = `--[[
+  Records what a click decided: one more approval counted, or the decision. Only if nothing it was
+  decided on has changed since it was read: the card is still current, the policy snapshot in force
+  and the approvals counted are still those read, and no decision was recorded first.
+  A decision is queued in the outbox for delivery in the same step.
   Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream
-          ARGV[1] card id clicked, ARGV[2] decision JSON, ARGV[3] decided_at (ms),
-          ARGV[4] retention s, ARGV[5] snapshot in force as read, ARGV[6] approval id,
-          ARGV[7] audit max length, ARGV[8] audit entry (JSON field/value list)
-  Output: {'recorded'}; {'decided', decision JSON} when a decision was recorded first;
+          ARGV[1] card id clicked, ARGV[2] 'vote' or 'decision', ARGV[3] the votes JSON (vote) or
+          the decision JSON (decision), ARGV[4] now (ms), ARGV[5] retention s,
+          ARGV[6] snapshot in force as read, ARGV[7] votes JSON as read ('' for none),
+          ARGV[8] approval id, ARGV[9] audit max length, ARGV[10] audit entry (JSON field/value list)
+  Output: {'recorded'}; {'counted'}; {'decided', decision JSON} when a decision was recorded first;
           {'missing'}; {'superseded'} when the card is no longer current;
-          {'policy_changed'} when the snapshot in force changed since it was read (decide again)
+          {'changed'} when the snapshot in force or the votes changed since they were read (decide again)
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision')
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'votes')
 if fields[2] then return {'decided', fields[2]} end
 if fields[1] ~= ARGV[1] then return {'superseded'} end
-if redis.call('GET', KEYS[3]) ~= ARGV[5] then return {'policy_changed'} end
-redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[2], 'decided_at', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[6])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(cjson.decode(ARGV[8])))
+if redis.call('GET', KEYS[3]) ~= ARGV[6] then return {'changed'} end
+if (fields[3] or '') ~= ARGV[7] then return {'changed'} end
+if ARGV[2] == 'vote' then
+  redis.call('HSET', KEYS[1], 'votes', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[3], 'decided_at', ARGV[4])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[8])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(cjson.decode(ARGV[10])))
+if ARGV[2] == 'vote' then return {'counted'} end
 return {'recorded'}
 `;
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { normalizeHash, type Decision } from './contract.js';
+import { normalizeHash, type Decision, type Vote } from './contract.js';
 import type { Approval, ApprovalRecord, CardLocation } from './approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
-import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_DECISION, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD } from './store-scripts.js';
+import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -12,7 +12,8 @@ import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_DECISION, REL
  * Keys (P = STATE_PREFIX):
  *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
  *                      channel, ts, posted_at, post_started, post_failures,
- *                      decision (JSON, as pushed to the engine), decided_at, delivered, settled
+ *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
+ *                      decided_at, delivered, settled
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
  *   P:outbox           sorted set of approval ids whose decision is recorded but not yet settled
  *                      (delivered to the resume queue and shown on the card), scored by decided_at
@@ -28,10 +29,22 @@ export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation
 
 export type RecordResult =
   | { kind: 'recorded' }
+  | { kind: 'counted' }
   | { kind: 'decided'; decision: Decision }
   | { kind: 'missing' }
   | { kind: 'superseded' }
-  | { kind: 'policy_changed' };
+  | { kind: 'changed' };
+
+/** What a click read, for recording only if it still holds. */
+export interface ReadForClick {
+  record: ApprovalRecord | undefined;
+  snapshotInForce: string | undefined;
+  /** The votes field exactly as stored ('' when none). */
+  votesRaw: string;
+}
+
+/** What a click changes: one more approval counted, or the decision. */
+export type ClickChange = { kind: 'vote'; votes: Vote[] } | { kind: 'decision'; decision: Decision };
 
 /** A decided approval whose decision is not yet both delivered and shown on its card. */
 export interface Unsettled {
@@ -55,7 +68,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
   const outboxKey = `${options.prefix}:outbox`;
-  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_DECISION, MARK_DELIVERED, MARK_SETTLED });
+  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED });
   const retention = String(options.retentionSec);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
 
@@ -126,26 +139,25 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return channel && ts ? { channel, ts } : undefined;
     },
 
-    /** An approval and the policy snapshot in force, read together for a click. */
-    async loadForDecision(id: string, policySnapshotKey: string): Promise<{ record: ApprovalRecord | undefined; snapshotInForce: string | undefined }> {
+    /** An approval, the policy snapshot in force and the votes, read together for a click. */
+    async loadForClick(id: string, policySnapshotKey: string): Promise<ReadForClick> {
       const replies = await redis.multi().hgetall(recordKey(id)).get(policySnapshotKey).exec();
       if (!replies) throw new Error(`reading approval ${id} was aborted`);
       const [[recordError, fields], [snapshotError, snapshot]] = replies as [[Error | null, Record<string, string>], [Error | null, string | null]];
       if (recordError || snapshotError) throw recordError ?? snapshotError;
-      return { record: toRecord(id, fields), snapshotInForce: snapshot ?? undefined };
+      return { record: toRecord(id, fields), snapshotInForce: snapshot ?? undefined, votesRaw: fields.votes ?? '' };
     },
 
-    /** Records the decision first-writer-wins; see RECORD_DECISION for the conditions. */
-    async recordDecision(approval: Approval, cardId: string, decision: Decision, snapshotSeen: string, policySnapshotKey: string, now: number): Promise<RecordResult> {
+    /** Records a click's change first-writer-wins; see RECORD_CLICK for the conditions. */
+    async recordClick(approval: Approval, cardId: string, change: ClickChange, read: ReadForClick, policySnapshotKey: string, entry: AuditEntry, now: number): Promise<RecordResult> {
       const { id } = approval;
-      const event = decision.decision === 'stale' ? 'stale' : 'decided';
-      const detail = { decision: decision.decision, ...(decision.policy_snapshot_in_force ? { policy_snapshot_in_force: decision.policy_snapshot_in_force } : {}) };
-      const reply = (await run.RECORD_DECISION(
+      const payload = change.kind === 'vote' ? JSON.stringify(change.votes) : JSON.stringify(change.decision);
+      const reply = (await run.RECORD_CLICK(
         [recordKey(id), outboxKey, policySnapshotKey, options.audit.key],
-        [cardId, JSON.stringify(decision), String(now), retention, snapshotSeen, id, ...auditArgs(auditEntry(approval, event, decision.decided_by.id, now, detail))],
+        [cardId, change.kind, payload, String(now), retention, read.snapshotInForce ?? '', read.votesRaw, id, ...auditArgs(entry)],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
-      return { kind: reply[0] as 'recorded' | 'missing' | 'superseded' | 'policy_changed' };
+      return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' };
     },
 
     async markDelivered(id: string): Promise<void> {
@@ -179,6 +191,7 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     cardId: fields.card_id,
     request: JSON.parse(fields.request) as ApprovalRecord['request'],
     createdAt: Number(fields.created_at),
+    votes: fields.votes ? (JSON.parse(fields.votes) as Vote[]) : [],
     ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),
     ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),
   };

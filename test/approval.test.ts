@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApproval, decide, isCurrentCard, type ApprovalRecord, type Approvers, type Click } from '../src/approval.js';
+import { createApproval, decide, isCurrentCard, type ApprovalRecord, type Click, type Rules } from '../src/approval.js';
 import { parseRequest, type Decision } from '../src/contract.js';
 import { validRequest } from './helpers/requests.js';
 
@@ -7,9 +7,9 @@ const NOW = Date.UTC(2026, 10, 25, 10, 15);
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
 function record(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
-  const parsed = parseRequest(validRequest({ policy_snapshot: `sha256:${SNAPSHOT}`, run_id: 'run_8f9a' }));
+  const parsed = parseRequest(validRequest({ policy_snapshot: `sha256:${SNAPSHOT}`, run_id: 'run_8f9a', initiated_by: 'U0CAROL' }));
   if (!parsed.ok) throw new Error(parsed.problems.join());
-  return { ...createApproval(parsed.request, NOW - 60_000), cardId: 'card-1', ...overrides };
+  return { ...createApproval(parsed.request, NOW - 60_000), cardId: 'card-1', votes: [], ...overrides };
 }
 
 function clickOn(r: ApprovalRecord, overrides: Partial<Click> = {}): Click {
@@ -21,7 +21,9 @@ function clickOn(r: ApprovalRecord, overrides: Partial<Click> = {}): Click {
   };
 }
 
-const anyone: Approvers = { kind: 'anyone' };
+const anyone: Rules = { isApprover: true, requiredApprovals: 1, denySelfApproval: true };
+const twoOf: Rules = { ...anyone, requiredApprovals: 2 };
+const vote = (id: string) => ({ id, name: id.toLowerCase(), at: new Date(NOW - 30_000).toISOString() });
 const earlier: Decision = {
   run_id: 'run_8f9a',
   step_id: 'remediate',
@@ -36,7 +38,7 @@ const earlier: Decision = {
 describe('deciding a click', () => {
   const r = record();
 
-  it.each<[string, ApprovalRecord | undefined, Partial<Click>, string | undefined, Approvers, object]>([
+  it.each<[string, ApprovalRecord | undefined, Partial<Click>, string | undefined, Rules, object]>([
     ['Approve on the current card under the same policy approves', r, {}, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
     ['Deny denies', r, { action: 'deny' }, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'denied' } }],
     ['the snapshot compares without its prefix and case', r, {}, `sha256:${SNAPSHOT.toUpperCase()}`, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
@@ -47,8 +49,15 @@ describe('deciding a click', () => {
     ['a button bound to another job hash decides nothing', r, { card: { ...clickOn(r).card, jobHash: '00000000' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
     ['a button naming another approval decides nothing', r, { card: { ...clickOn(r).card, approvalId: 'ap-other' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
     ['a decided approval refuses with its decision', { ...r, decision: earlier }, {}, SNAPSHOT, anyone, { kind: 'refused', reason: 'already_decided', decision: earlier }],
-    ['someone not on the approvers list is refused', r, {}, SNAPSHOT, { kind: 'listed', ids: new Set(['U0BOB']) }, { kind: 'refused', reason: 'unauthorized' }],
-    ['someone on the list decides', r, {}, SNAPSHOT, { kind: 'listed', ids: new Set(['U0ALICE']) }, { kind: 'decided' }],
+    ['someone who is not an approver is refused', r, {}, SNAPSHOT, { ...anyone, isApprover: false }, { kind: 'refused', reason: 'unauthorized' }],
+    ['the person who started the run cannot approve it', r, { user: { id: 'U0CAROL', name: 'carol' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'self_approval' }],
+    ['…but can deny it', r, { action: 'deny', user: { id: 'U0CAROL', name: 'carol' } }, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['…and can approve it where the route allows self-approval', r, { user: { id: 'U0CAROL', name: 'carol' } }, SNAPSHOT, { ...anyone, denySelfApproval: false }, { kind: 'decided' }],
+    ['the first of two approvals is counted, not decided', r, {}, SNAPSHOT, twoOf, { kind: 'counted', votes: [{ id: 'U0ALICE', name: 'alice' }], required: 2 }],
+    ['the second distinct approval approves, listing both', { ...r, votes: [vote('U0BOB')] }, {}, SNAPSHOT, twoOf, { kind: 'decided', decision: { decision: 'approved', approvals: [{ id: 'U0BOB' }, { id: 'U0ALICE' }] } }],
+    ['the same person never counts twice', { ...r, votes: [vote('U0ALICE')] }, {}, SNAPSHOT, twoOf, { kind: 'refused', reason: 'already_counted', required: 2 }],
+    ['one deny denies, whatever was approved before', { ...r, votes: [vote('U0BOB')] }, { action: 'deny' }, SNAPSHOT, twoOf, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['a changed policy ends a half-approved request as stale', { ...r, votes: [vote('U0BOB')] }, {}, 'ffffffffffff', twoOf, { kind: 'decided', decision: { decision: 'stale' } }],
   ])('%s', (_name, rec, click, snapshot, approvers, expected) => {
     expect(decide(rec, clickOn(r, click), snapshot, approvers, NOW)).toMatchObject(expected);
   });
@@ -67,6 +76,7 @@ describe('deciding a click', () => {
         job_hash: r.request.job_hash,
         constraints: { max_lines_changed: 500, max_runtime_sec: 900 },
         comment: 'ok for INC-42',
+        approvals: [{ id: 'U0ALICE', name: 'alice', at: '2026-11-25T10:15:00.000Z' }],
       },
     });
   });

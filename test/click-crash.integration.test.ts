@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { auditEntry } from '../src/audit.js';
 import { ACTION_APPROVE, ACTION_DENY } from '../src/cards.js';
 import { approvalIdOf, parseRequest, type Decision } from '../src/contract.js';
 import { freePort } from '../src/sandbox/free-port.js';
@@ -41,9 +42,11 @@ describe('a decision survives crashes', () => {
     const parsed = parseRequest(request);
     if (!parsed.ok) throw new Error(parsed.problems.join());
     const id = approvalIdOf(parsed.request);
-    const { record } = await store.loadForDecision(id, g.env.POLICY_SNAPSHOT_KEY!);
+    const read = await store.loadForClick(id, g.env.POLICY_SNAPSHOT_KEY!);
+    const record = read.record!;
     const decision: Decision = { run_id: parsed.request.run_id, step_id: parsed.request.step_id, decision: 'approved', decided_by: { id: 'U0ALICE', name: 'alice' }, decided_at: new Date(Date.now() - 10_000).toISOString(), policy_snapshot: SNAPSHOT, job_hash: parsed.request.job_hash, constraints: {} };
-    expect(await store.recordDecision(record!, record!.cardId, decision, SNAPSHOT, g.env.POLICY_SNAPSHOT_KEY!, Date.now() - 10_000)).toEqual({ kind: 'recorded' });
+    const entry = auditEntry(record, 'decided', 'U0ALICE', Date.now() - 10_000, { decision: 'approved' });
+    expect(await store.recordClick(record, record.cardId, { kind: 'decision', decision }, read, g.env.POLICY_SNAPSHOT_KEY!, entry, Date.now() - 10_000)).toEqual({ kind: 'recorded' });
 
     await Promise.all([g.startAnother(), g.startAnother({ PORT: String(await freePort()) })]);
     await waitFor('the decision on the resume queue', async () => (await decisionsOn(g)).length > 0);
@@ -72,7 +75,7 @@ describe('a decision survives crashes', () => {
     const delivered = await decisionsOn(g);
     let recorded = 0;
     for (const { request } of cards) {
-      const { record } = await store.loadForDecision(approvalIdOf(request as { run_id: string; step_id: string }), g.env.POLICY_SNAPSHOT_KEY!);
+      const { record } = await store.loadForClick(approvalIdOf(request as { run_id: string; step_id: string }), g.env.POLICY_SNAPSHOT_KEY!);
       const mine = delivered.filter((d) => d.run_id === request.run_id);
       const shown = JSON.stringify(g.cardsFor(request)[0]!.blocks);
       if (record?.decision) {

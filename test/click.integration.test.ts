@@ -58,6 +58,7 @@ describe('a click on the card', () => {
       policy_snapshot: SNAPSHOT,
       job_hash: request.job_hash,
       constraints: { max_lines_changed: 500, max_runtime_sec: 900 },
+      approvals: [{ id: 'U0ALICE', name: 'alice', at: decision!.decided_at }],
     });
     const job = await gate.resume.getJob(decisionJobId(approvalIdOf(request as { run_id: string; step_id: string })));
     expect(job?.name).toBe('decision');
@@ -171,7 +172,9 @@ describe('a click on the card', () => {
 
   it('warns at start-up when APPROVERS is not set', async () => {
     const gate = await openGate();
-    expect(gate.bot.logs).toContainEqual(expect.objectContaining({ level: 40, msg: 'APPROVERS is not set: anyone who can see a card may approve or deny it' }));
+    expect(gate.bot.logs).toContainEqual(
+      expect.objectContaining({ level: 40, msg: 'route "default" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)' }),
+    );
   });
 
   it('a click whose button names another card of the approval decides nothing', async () => {

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createApproval, type Approval } from '../src/approval.js';
+import { auditEntry } from '../src/audit.js';
 import { parseRequest, type Decision } from '../src/contract.js';
 import { createStore, type Store } from '../src/store.js';
 import { validRequest } from './helpers/requests.js';
@@ -131,6 +132,11 @@ describe('recording decisions', () => {
     return approval;
   }
 
+  async function record(approval: Approval, cardId: string, decision: Decision, now = Date.now()) {
+    const read = await store.loadForClick(approval.id, SNAPSHOT_KEY());
+    return store.recordClick(approval, cardId, { kind: 'decision', decision }, read, SNAPSHOT_KEY(), auditEntry(approval, 'decided', decision.decided_by.id, now), now);
+  }
+
   function decisionBy(user: string, approval: Approval): Decision {
     const r = approval.request;
     return { run_id: r.run_id, step_id: r.step_id, decision: 'approved', decided_by: { id: user, name: user }, decided_at: new Date().toISOString(), policy_snapshot: r.policy_snapshot, job_hash: r.job_hash, constraints: {} };
@@ -139,31 +145,40 @@ describe('recording decisions', () => {
   it('the first decision wins, however many race for it', async () => {
     const approval = await postedApproval();
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => store.recordDecision(approval, approval.cardId, decisionBy(`U${i}`, approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())),
+      Array.from({ length: 20 }, (_, i) => record(approval, approval.cardId, decisionBy(`U${i}`, approval), Date.now())),
     );
     const recorded = results.filter((r) => r.kind === 'recorded');
     expect(recorded).toHaveLength(1);
-    const { record } = await store.loadForDecision(approval.id, SNAPSHOT_KEY());
-    for (const result of results.filter((r) => r.kind !== 'recorded')) expect(result).toEqual({ kind: 'decided', decision: record!.decision });
+    const { record: stored } = await store.loadForClick(approval.id, SNAPSHOT_KEY());
+    for (const result of results.filter((r) => r.kind !== 'recorded')) expect(result).toEqual({ kind: 'decided', decision: stored!.decision });
   });
 
   it('refuses a decision for a card that is not the current one', async () => {
     const approval = await postedApproval();
-    expect(await store.recordDecision(approval, 'old-card', decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'superseded' });
+    expect(await record(approval, 'old-card', decisionBy('U1', approval), Date.now())).toEqual({ kind: 'superseded' });
   });
 
-  it('refuses when the policy snapshot changed since it was read', async () => {
+  it('refuses when the policy snapshot or the approvals counted changed since they were read', async () => {
     const approval = await postedApproval();
+    const decide = (read: Awaited<ReturnType<Store['loadForClick']>>) =>
+      store.recordClick(approval, approval.cardId, { kind: 'decision', decision: decisionBy('U1', approval) }, read, SNAPSHOT_KEY(), auditEntry(approval, 'decided', 'U1', Date.now()), Date.now());
+    const before = await store.loadForClick(approval.id, SNAPSHOT_KEY());
     await redis.set(SNAPSHOT_KEY(), 'fedcba98');
-    expect(await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
-    await redis.del(SNAPSHOT_KEY());
-    expect(await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now())).toEqual({ kind: 'policy_changed' });
+    expect(await decide(before)).toEqual({ kind: 'changed' });
+
+    const read = await store.loadForClick(approval.id, SNAPSHOT_KEY());
+    const vote = { id: 'U2', name: 'u2', at: new Date().toISOString() };
+    expect(await store.recordClick(approval, approval.cardId, { kind: 'vote', votes: [vote] }, read, SNAPSHOT_KEY(), auditEntry(approval, 'approval_counted', 'U2', Date.now()), Date.now())).toEqual({ kind: 'counted' });
+    expect(await decide(read)).toEqual({ kind: 'changed' });
+    const after = await store.loadForClick(approval.id, SNAPSHOT_KEY());
+    expect(after.record!.votes).toEqual([vote]);
+    expect(await decide(after)).toEqual({ kind: 'recorded' });
   });
 
   it('keeps a recorded decision in the outbox until it is delivered and its card updated', async () => {
     const approval = await postedApproval();
     const decidedAt = Date.now() - 5000;
-    await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), decidedAt);
+    await record(approval, approval.cardId, decisionBy('U1', approval), decidedAt);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([{ record: expect.objectContaining({ id: approval.id, card, decision: expect.objectContaining({ decided_by: { id: 'U1', name: 'U1' } }) }), delivered: false }]);
     expect(await store.unsettled(10_000, 10, Date.now())).toEqual([]);
     await store.markDelivered(approval.id);
@@ -174,7 +189,7 @@ describe('recording decisions', () => {
 
   it('drops an outbox entry whose approval has expired', async () => {
     const approval = await postedApproval();
-    await store.recordDecision(approval, approval.cardId, decisionBy('U1', approval), 'abcdef12', SNAPSHOT_KEY(), Date.now() - 5000);
+    await record(approval, approval.cardId, decisionBy('U1', approval), Date.now() - 5000);
     await redis.del(`${prefix}:approval:${approval.id}`);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
     expect(await redis.zcard(`${prefix}:outbox`)).toBe(0);

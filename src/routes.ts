@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { ApprovalRequest } from './contract.js';
+
+/**
+ * Routing: which channel a request's card goes to, who is told, and who may decide. Routes come
+ * from the YAML file named by APPROVALS_CONFIG (or, without one, from APPROVERS and
+ * APPROVALS_CHANNEL); they are matched in order and the first match wins.
+ */
+
+const USER_ID = /^[UW][A-Z0-9]{2,}$/;
+const GROUP_ID = /^S[A-Z0-9]{2,}$/;
+const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
+
+const Id = (pattern: RegExp, what: string) => z.string().regex(pattern, `must be ${what}`);
+const UserOrGroup = z.string().refine((id) => USER_ID.test(id) || GROUP_ID.test(id), 'must be a Slack user ID (U…/W…) or user group ID (S…)');
+
+const RouteSchema = z.strictObject({
+  /** Shown in logs and the audit trail. */
+  name: z.string().min(1, 'must not be empty'),
+  /** Omitted: the route matches every request (the default route, which must come last). */
+  match: z
+    .strictObject({
+      /** The request must carry every one of these tags. */
+      risk_tags: z.array(z.string().min(1)).min(1, 'must list at least one tag').optional(),
+      /** The request's workflow must be one of these. */
+      workflow: z.array(z.string().min(1)).min(1, 'must list at least one workflow').optional(),
+    })
+    .refine((m) => m.risk_tags !== undefined || m.workflow !== undefined, 'must name risk_tags, workflow or both (omit match for the default route)')
+    .optional(),
+  /** Where cards go unless the request names a channel. */
+  channel: Id(CHANNEL_ID, 'a channel ID such as C0123ABCD'),
+  /** Users and user groups @-mentioned on the card. */
+  mention: z.array(UserOrGroup).optional(),
+  /** Who may decide: user and user group IDs, or `anyone` said explicitly. */
+  approvers: z.union([z.literal('anyone'), z.array(UserOrGroup).min(1, 'must list at least one approver, or say "anyone"')], {
+    error: (issue) => (issue.input === undefined ? 'required: list user and user group IDs, or say "approvers: anyone"' : 'must be a list of user and user group IDs, or "anyone"'),
+  }),
+  /** Distinct approvals needed; one deny denies. @defaultValue 1 */
+  required_approvals: z.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(1),
+  /** The person who started the run (`initiated_by`) may not approve it. @defaultValue true */
+  deny_self_approval: z.boolean().default(true),
+  /** When the bot cannot post in the channel a request names, post to this route's channel with a note. @defaultValue false */
+  fallback_to_route_channel: z.boolean().default(false),
+});
+
+const RoutesFileSchema = z.strictObject({
+  routes: z
+    .array(RouteSchema)
+    .min(1, 'must list at least one route')
+    .superRefine((routes, ctx) => {
+      const last = routes.at(-1);
+      if (last && last.match !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [routes.length - 1, 'match'], message: 'the last route must be the default route: remove its match' });
+      }
+      routes.slice(0, -1).forEach((route, index) => {
+        if (route.match === undefined) ctx.addIssue({ code: 'custom', path: [index], message: 'only the last route may omit match (it is the default route)' });
+      });
+      const names = routes.map((route) => route.name);
+      names.forEach((name, index) => {
+        if (names.indexOf(name) !== index) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicate route name "${name}"` });
+      });
+    }),
+});
+
+/** A route; `channel` is undefined only for the APPROVERS shorthand without APPROVALS_CHANNEL. */
+export type Route = Omit<z.infer<typeof RouteSchema>, 'channel'> & { channel: string | undefined };
+
+/** A routes file that cannot be used; the message names the file, the line and the problem. */
+export class RoutesConfigError extends Error {
+  override name = 'RoutesConfigError';
+}
+
+/** Parses a routes file. @throws RoutesConfigError with `path:line:col: where: problem` lines. */
+export function parseRoutes(text: string, path: string): Route[] {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new RoutesConfigError(doc.errors.map((e) => `${path}:${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`).join('\n'));
+  }
+  const parsed = RoutesFileSchema.safeParse(doc.toJS());
+  if (parsed.success) return parsed.data.routes;
+  const lines = parsed.error.issues.map((issue) => {
+    const where = ['routes', ...issue.path].slice(issue.path[0] === 'routes' ? 1 : 0).map(String);
+    const node = nearestNode(doc, where);
+    const position = node ? `${lineCounter.linePos(node).line}:${lineCounter.linePos(node).col}` : '1:1';
+    return `${path}:${position}: ${where.join('.')}: ${issue.message}`;
+  });
+  throw new RoutesConfigError(lines.join('\n'));
+}
+
+/** The offset of the deepest node along `path` that exists in the document. */
+function nearestNode(doc: ReturnType<typeof parseDocument>, path: string[]): number | undefined {
+  for (let depth = path.length; depth > 0; depth -= 1) {
+    const keys = path.slice(0, depth).map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+    const node = doc.getIn(keys, true) as { range?: [number, number, number] } | undefined;
+    if (node?.range) return node.range[0];
+  }
+  return undefined;
+}
+
+/** The routes in force: from the routes file when there is one, else from the shorthand variables. */
+export function loadRoutes(config: { routesFile: string | undefined; approvalsChannel: string | undefined; approvers: string[] | undefined }): Route[] {
+  if (config.routesFile === undefined) return shorthandRoutes(config.approvalsChannel, config.approvers);
+  let text: string;
+  try {
+    text = readFileSync(config.routesFile, 'utf8');
+  } catch (err) {
+    throw new RoutesConfigError(`${config.routesFile}: cannot read APPROVALS_CONFIG: ${(err as Error).message}`);
+  }
+  return parseRoutes(text, config.routesFile);
+}
+
+/** The one route that APPROVERS and APPROVALS_CHANNEL describe when there is no routes file. */
+export function shorthandRoutes(approvalsChannel: string | undefined, approvers: string[] | undefined): Route[] {
+  return [
+    {
+      name: 'default',
+      channel: approvalsChannel,
+      approvers: approvers ?? 'anyone',
+      required_approvals: 1,
+      deny_self_approval: true,
+      fallback_to_route_channel: false,
+    },
+  ];
+}
+
+/** The first route that matches the request; the last route matches everything. */
+export function matchRoute(routes: Route[], request: Pick<ApprovalRequest, 'risk_tags' | 'workflow'>): Route {
+  const tags = new Set(request.risk_tags.map((tag) => tag.toLowerCase()));
+  return (
+    routes.find(({ match }) => {
+      if (!match) return true;
+      const tagsMatch = match.risk_tags?.every((tag) => tags.has(tag.toLowerCase())) ?? true;
+      const workflowMatches = match.workflow === undefined || (request.workflow !== undefined && match.workflow.includes(request.workflow));
+      return tagsMatch && workflowMatches;
+    }) ?? routes.at(-1)!
+  );
+}
