@@ -100,6 +100,7 @@ export class SlackEmulator {
       'chat.delete': (args) => this.workspace.deleteMessage(args),
       'conversations.history': (args) => this.workspace.history(args),
       'conversations.replies': (args) => this.workspace.replies(args),
+      'usergroups.users.list': (args) => this.workspace.userGroupMembers(args),
     };
   }
 
@@ -182,6 +183,11 @@ export class SlackEmulator {
   /** Ephemeral messages the app sent a user through response_url. */
   ephemeralsFor(userId: string): string[] {
     return this.responses.filter((r) => r.user === userId && isEphemeral(r.body)).map((r) => String(r.body.text ?? ''));
+  }
+
+  /** Creates or replaces a user group (S…) and its members. */
+  setUserGroup(id: string, members: string[]): void {
+    this.workspace.userGroups.set(id, members);
   }
 
   /** Queues faults for the next calls of `method`, in order. */

@@ -41,6 +41,7 @@ export class PlatformError extends Error {
 export class Workspace {
   readonly channels = new Map<string, EmulatedChannel>();
   readonly messages: EmulatedMessage[] = [];
+  readonly userGroups = new Map<string, string[]>();
   private lastTs = 0;
 
   constructor(
@@ -133,6 +134,12 @@ export class Workspace {
   }
 
   /** Message timestamps are unique and increasing, as Slack's are within a channel. */
+  userGroupMembers(args: Args): Answer {
+    const members = typeof args.usergroup === 'string' ? this.userGroups.get(args.usergroup) : undefined;
+    if (!members) throw new PlatformError('no_such_subteam');
+    return { users: [...members] };
+  }
+
   /** What a `response_url` post does to the original message: replace it, delete it, or nothing (ephemeral). */
   applyResponse(channel: string, ts: string, body: Record<string, unknown>): void {
     const original = this.messages.find((m) => m.channel === channel && m.ts === ts);

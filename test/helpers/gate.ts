@@ -41,8 +41,12 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
       { id: APPROVALS_CHANNEL, name: 'approvals', botIsMember: true },
       { id: 'C0INCIDENT42', name: 'incident-42', botIsMember: true },
       { id: 'C0PRIVATE', name: 'private', botIsMember: false },
+      { id: 'C0SECURITY', name: 'security-approvals', botIsMember: true },
+      { id: 'C0PRODAPPROVALS', name: 'prod-approvals', botIsMember: true },
     ],
   }).start();
+  emulator.setUserGroup('S0ONCALL', ['U0ALICE', 'U0BOB']);
+  emulator.setUserGroup('S0SECURITY', ['U0ALICE', 'U0BOB', 'U0CAROL']);
   const tag = randomBytes(4).toString('hex');
   const env: Record<string, string> = {
     REDIS_URL: redisUrl,
