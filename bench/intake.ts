@@ -16,6 +16,7 @@ import { renderRequestCard } from '../src/cards.js';
 import { approvalIdOf, parseRequest } from '../src/contract.js';
 import { createIntake } from '../src/intake.js';
 import { createLogger } from '../src/logger.js';
+import { createOutbox } from '../src/outbox.js';
 import { startRedisServer } from '../src/sandbox/redis-server.js';
 import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/routes.js';
@@ -70,7 +71,10 @@ try {
 /** The product's intake worker, as main.ts wires it. */
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
-  return createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes: shorthandRoutes(CHANNEL, undefined), store, slack, log });
+  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, log });
+  const worker = createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes: shorthandRoutes(CHANNEL, undefined), store, outbox, slack, policySnapshotKey: `bench-${queue}:policy`, log });
+  worker.on('closed', () => void outbox.close());
+  return worker;
 }
 
 /** The least a worker must do: post the same card for the same job. */

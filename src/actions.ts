@@ -80,7 +80,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
       const { decision } = outcome;
       log.info({ outcome: decision.decision, policy_snapshot: decision.policy_snapshot, job_hash: decision.job_hash }, 'decision recorded');
       try {
-        await deps.outbox.settle(record!, decision, { fallback: (rendered) => respond({ replace_original: true, ...rendered }) });
+        await deps.outbox.settle({ ...record!, decision }, { fallback: (rendered) => respond({ replace_original: true, ...rendered }) });
       } catch (err) {
         log.warn({ err: String(err) }, 'decision recorded but not yet settled; the outbox drain will finish it');
       }
@@ -121,6 +121,8 @@ async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{ outcom
         return { outcome, record };
       case 'decided':
         return { outcome: { kind: 'refused', reason: 'already_decided', decision: result.decision }, record };
+      case 'cancelled':
+        return { outcome: { kind: 'refused', reason: 'cancelled', cancellation: result.cancellation }, record };
       case 'superseded':
         return { outcome: { kind: 'refused', reason: 'stale_card' }, record };
       case 'missing':

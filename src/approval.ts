@@ -42,6 +42,14 @@ export interface ApprovalRecord extends Approval {
   /** Approvals counted so far, when the route needs more than one. */
   votes: Vote[];
   decision?: Decision;
+  /** Set when the engine cancelled the approval: no decision is pushed. */
+  cancelled?: Cancellation;
+}
+
+export interface Cancellation {
+  reason: string;
+  /** ISO 8601. */
+  at: string;
 }
 
 /** What a clicked card was bound to, as its button carries it. */
@@ -75,6 +83,7 @@ export type Refusal =
   | { reason: 'stale_card' }
   | { reason: 'already_counted'; votes: Vote[]; required: number }
   | { reason: 'already_decided'; decision: Decision }
+  | { reason: 'cancelled'; cancellation: Cancellation }
   | { reason: 'no_policy' };
 
 export type Outcome =
@@ -94,6 +103,7 @@ export function decide(record: ApprovalRecord | undefined, click: Click, snapsho
   if (!record) return { kind: 'refused', reason: 'not_found' };
   if (!isCurrentCard(record, click.card)) return { kind: 'refused', reason: 'stale_card' };
   if (record.decision) return { kind: 'refused', reason: 'already_decided', decision: record.decision };
+  if (record.cancelled) return { kind: 'refused', reason: 'cancelled', cancellation: record.cancelled };
   const r = record.request;
   if (click.action === 'approve' && rules.denySelfApproval && r.initiated_by === click.user.id) return { kind: 'refused', reason: 'self_approval' };
   if (click.action === 'approve' && record.votes.some((vote) => vote.id === click.user.id)) {
@@ -101,24 +111,43 @@ export function decide(record: ApprovalRecord | undefined, click: Click, snapsho
   }
   if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
   const stale = normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
-  const at = new Date(now).toISOString();
-  const votes = click.action === 'approve' && !stale ? [...record.votes, { id: click.user.id, name: click.user.name, at }] : record.votes;
+  const votes = click.action === 'approve' && !stale ? [...record.votes, { id: click.user.id, name: click.user.name, at: new Date(now).toISOString() }] : record.votes;
   if (click.action === 'approve' && !stale && votes.length < rules.requiredApprovals) return { kind: 'counted', votes, required: rules.requiredApprovals };
   const outcome = stale ? 'stale' : click.action === 'approve' ? 'approved' : 'denied';
-  const decision: Decision = {
-    run_id: r.run_id,
-    step_id: r.step_id,
-    decision: outcome,
-    decided_by: click.user,
-    decided_at: at,
-    policy_snapshot: r.policy_snapshot,
-    job_hash: r.job_hash,
-    constraints: r.constraints ?? {},
+  const decision = decisionOf(record, outcome, click.user, now, {
     ...(click.comment ? { comment: click.comment } : {}),
     ...(outcome === 'approved' ? { approvals: votes } : {}),
     ...(stale ? { policy_snapshot_in_force: snapshotInForce } : {}),
-  };
+  });
   return { kind: 'decided', decision };
+}
+
+/** Who ends an approval as stale when a `policy` job changes the snapshot in force. */
+export const POLICY_CHANGE_ACTOR = { id: 'policy', name: 'policy change' };
+
+/**
+ * The stale decision for a pending approval bound to another snapshot than the one now in force,
+ * or undefined when it is bound to that one (or is no longer pending).
+ */
+export function staleUnderPolicy(record: ApprovalRecord, snapshotInForce: string, now: number): Decision | undefined {
+  if (record.decision || record.cancelled) return undefined;
+  if (normalizeHash(record.request.policy_snapshot) === normalizeHash(snapshotInForce)) return undefined;
+  return decisionOf(record, 'stale', POLICY_CHANGE_ACTOR, now, { policy_snapshot_in_force: snapshotInForce });
+}
+
+function decisionOf(record: Approval, outcome: Decision['decision'], by: Decision['decided_by'], now: number, extras: Partial<Decision>): Decision {
+  const r = record.request;
+  return {
+    run_id: r.run_id,
+    step_id: r.step_id,
+    decision: outcome,
+    decided_by: by,
+    decided_at: new Date(now).toISOString(),
+    policy_snapshot: r.policy_snapshot,
+    job_hash: r.job_hash,
+    constraints: r.constraints ?? {},
+    ...extras,
+  };
 }
 /** Whether the clicked card is the approval's current card, bound to what the approval is bound to. */
 export function isCurrentCard(record: Approval, card: CardBinding): boolean {

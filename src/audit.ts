@@ -8,7 +8,7 @@ import type { Approval } from './approval.js';
  * nothing, are appended from here.
  */
 
-export type AuditEvent = 'requested' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'decided' | 'stale';
+export type AuditEvent = 'requested' | 'superseded' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'decided' | 'stale' | 'cancelled';
 
 export interface AuditEntry {
   event: AuditEvent;

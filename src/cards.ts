@@ -1,6 +1,6 @@
 import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
 import { z } from 'zod';
-import type { Approval, CardBinding } from './approval.js';
+import type { Approval, Cancellation, CardBinding, CardLocation } from './approval.js';
 import { normalizeHash, shortHash, type Decision, type Vote } from './contract.js';
 import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
 
@@ -101,6 +101,27 @@ export function renderDecidedCard(approval: Approval, decision: Decision): Pick<
   if (decision.comment) blocks.push(section(`*Comment:* ${escapeMrkdwn(decision.comment)}`));
   const headline = decision.decision === 'stale' ? 'Not decided (policy changed)' : decision.decision === 'approved' ? 'Approved' : 'Denied';
   return { text: truncateMrkdwn(escapeMrkdwn(`${headline}: ${title}`), FALLBACK_TEXT_MAX), blocks };
+}
+
+/** The card of an approval the engine cancelled: the details stay, the buttons go. */
+export function renderCancelledCard(approval: Approval, cancellation: Cancellation): Pick<RenderedCard, 'text' | 'blocks'> {
+  const r = approval.request;
+  return {
+    text: truncateMrkdwn(escapeMrkdwn(`Cancelled: ${r.workflow ?? r.run_id}/${r.step_id}: ${cancellation.reason}`), FALLBACK_TEXT_MAX),
+    blocks: [...renderDetails(approval), section(`:no_entry_sign: *Cancelled* by the workflow ${slackDate(cancellation.at, '{date_short_pretty} at {time}')}: ${escapeMrkdwn(cancellation.reason)}`)],
+  };
+}
+
+/** The card of a request replaced by a newer one for the same run and step. */
+export function renderSupersededCard(approval: Approval, newer: CardLocation): Pick<RenderedCard, 'text' | 'blocks'> {
+  const r = approval.request;
+  return {
+    text: truncateMrkdwn(escapeMrkdwn(`Superseded: ${r.workflow ?? r.run_id}/${r.step_id}`), FALLBACK_TEXT_MAX),
+    blocks: [
+      ...renderDetails(approval),
+      section(`:arrows_counterclockwise: *Superseded* by a newer request for this step (another job hash or policy snapshot). Decide on the new card${newer.channel ? ` in <#${newer.channel}>` : ''}.`),
+    ],
+  };
 }
 
 /** One line saying how an approval ended, for the card and for later clickers. */

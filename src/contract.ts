@@ -125,6 +125,23 @@ export function approvalIdOf(request: Pick<ApprovalRequest, 'run_id' | 'step_id'
   return `ap${sha256Hex(JSON.stringify([request.run_id, request.step_id])).slice(0, 32)}`;
 }
 
+/** A job named `cancel` on the request queue: the engine no longer needs the approval. */
+export const CANCEL_JOB_NAME = 'cancel';
+export const CancelSchema = z.object({ run_id: text(LIMITS.id), step_id: text(LIMITS.id), reason: text(2000) });
+export type CancelRequest = z.infer<typeof CancelSchema>;
+
+/** A job named `policy` on the request queue: the policy snapshot now in force. */
+export const POLICY_JOB_NAME = 'policy';
+export const PolicySchema = z.object({ policy_snapshot: hash });
+export type PolicyChange = z.infer<typeof PolicySchema>;
+
+/** Checks a cancel or policy job against its schema; `problems` name each bad field. */
+export function parseJob<T>(schema: z.ZodType<T>, data: unknown): { ok: true; value: T } | { ok: false; problems: string[] } {
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'data'}: ${issue.message}`) };
+}
+
 /** The BullMQ job name of a decision on `RESUME_QUEUE`. */
 export const DECISION_JOB_NAME = 'decision';
 

@@ -2,11 +2,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { WebClient } from '@slack/web-api';
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { createApproval, type Approval, type CardLocation } from './approval.js';
-import { renderRequestCard, type CardContext } from './cards.js';
-import { parseRequest, REQUEST_JOB_NAME, type ApprovalRequest } from './contract.js';
+import { renderRequestCard, renderSupersededCard, type CardContext } from './cards.js';
+import { CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type ApprovalRequest } from './contract.js';
 import type { CardTarget } from './find-posted-card.js';
 import { findPostedCard } from './find-posted-card.js';
+import { processCancel, processPolicy } from './lifecycle.js';
 import type { Logger } from './logger.js';
+import type { Outbox } from './outbox.js';
 import { matchRoute, type Route } from './routes.js';
 import { backoffMs, classifySlackError } from './slack-errors.js';
 import type { Claim, Store } from './store.js';
@@ -14,6 +16,7 @@ import type { Claim, Store } from './store.js';
 /**
  * The request worker: validate → store → render → post → save the card's ts.
  * Every delivery of a request ends with exactly one card, or fails with a reason that says why.
+ * The same queue carries `cancel` and `policy` jobs from the engines (see lifecycle.ts).
  */
 
 /** Worker lock settings that bring a request caught in a crash back within about 15 s. */
@@ -41,16 +44,19 @@ export interface IntakeDeps {
   concurrency: number;
   routes: Route[];
   store: Store;
+  outbox: Outbox;
   slack: WebClient;
+  policySnapshotKey: string;
   log: Logger;
   now?: () => number;
 }
 
-export type IntakeResult = { outcome: 'posted' | 'duplicate' | 'recovered'; channel: string; ts: string };
+type PostedResult = { outcome: 'posted' | 'duplicate' | 'recovered'; channel: string; ts: string };
+export type IntakeResult = PostedResult | { outcome: 'cancelled' | 'superseded' };
 
 /** Starts the request worker. Close it with `worker.close()`. */
 export function createIntake(deps: IntakeDeps): Worker {
-  const worker = new Worker(deps.queueName, (job, token) => processRequest(deps, job, token), {
+  const worker = new Worker(deps.queueName, (job, token) => processJob(deps, job, token), {
     connection: deps.connection,
     prefix: deps.queuePrefix,
     concurrency: deps.concurrency,
@@ -63,10 +69,20 @@ export function createIntake(deps: IntakeDeps): Worker {
   return worker;
 }
 
-async function processRequest(deps: IntakeDeps, job: Job, token: string | undefined): Promise<IntakeResult> {
-  if (job.name !== REQUEST_JOB_NAME) {
-    throw new UnrecoverableError(`unknown job name "${job.name}": this queue takes jobs named "${REQUEST_JOB_NAME}"`);
+async function processJob(deps: IntakeDeps, job: Job, token: string | undefined): Promise<unknown> {
+  switch (job.name) {
+    case REQUEST_JOB_NAME:
+      return processRequest(deps, job, token);
+    case CANCEL_JOB_NAME:
+      return processCancel(deps, job);
+    case POLICY_JOB_NAME:
+      return processPolicy(deps, job);
+    default:
+      throw new UnrecoverableError(`unknown job name "${job.name}": this queue takes jobs named "${REQUEST_JOB_NAME}", "${CANCEL_JOB_NAME}" and "${POLICY_JOB_NAME}"`);
   }
+}
+
+async function processRequest(deps: IntakeDeps, job: Job, token: string | undefined): Promise<IntakeResult> {
   const parsed = parseRequest(job.data);
   if (!parsed.ok) {
     deps.log.warn({ job_id: job.id, ...claimedIds(job.data), outcome: 'invalid', problems: parsed.problems }, 'request rejected');
@@ -81,11 +97,17 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
     throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
   }
   try {
-    const claim = await claimWhenFree(deps, createApproval(request, deps.now?.() ?? Date.now()));
+    const claim = await claimWhenFree(deps, createApproval(request, deps.now?.() ?? Date.now()), job.timestamp);
     switch (claim.kind) {
       case 'posted':
         log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
         return { outcome: 'duplicate', ...claim.card };
+      case 'cancelled':
+        log.info({ outcome: 'cancelled' }, 'the engine cancelled this approval; no card');
+        return { outcome: 'cancelled' };
+      case 'outdated':
+        log.info({ outcome: 'superseded' }, 'a request enqueued later for this step is in force; this one posts nothing');
+        return { outcome: 'superseded' };
       case 'conflict':
         log.warn({ outcome: 'conflict' }, 'an approval for this run and step is bound to another policy snapshot or job hash');
         throw new UnrecoverableError(
@@ -93,8 +115,11 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
         );
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
-      case 'claimed':
-        return await postCard({ deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route }, claim.ambiguous, targets);
+      case 'claimed': {
+        const posted = await postCard({ deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route }, claim.ambiguous, targets);
+        if (claim.superseded && posted.outcome !== 'superseded') await markSuperseded(deps, log, claim.superseded, posted);
+        return posted;
+      }
     }
   } catch (err) {
     if (err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
@@ -105,11 +130,20 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
   }
 }
 
+/** Marks a replaced request's card as superseded, pointing to the new one; its buttons already decide nothing. */
+async function markSuperseded(deps: IntakeDeps, log: Logger, old: { card: CardLocation; approval: Approval }, newer: CardLocation): Promise<void> {
+  const rendered = renderSupersededCard(old.approval, newer);
+  await deps.slack.chat
+    .update({ channel: old.card.channel, ts: old.card.ts, ...rendered })
+    .then(() => log.info({ outcome: 'superseded', old_ts: old.card.ts, ...newer }, 'older card marked superseded'))
+    .catch((err: unknown) => log.warn({ err: String(err), ...old.card }, 'could not mark the older card superseded; clicks on it still decide nothing'));
+}
+
 /** Claims the card; while a concurrent delivery of the same request holds it, waits for that one to finish. */
-async function claimWhenFree(deps: IntakeDeps, candidate: Approval): Promise<Claim> {
+async function claimWhenFree(deps: IntakeDeps, candidate: Approval, version: number): Promise<Claim> {
   const deadline = Date.now() + deps.store.leaseMs;
   for (;;) {
-    const claim = await deps.store.claimCard(candidate);
+    const claim = await deps.store.claimCard(candidate, version);
     if (claim.kind !== 'busy' || Date.now() >= deadline) return claim;
     await delay(Math.min(claim.retryInMs, BUSY_RECHECK_MS));
   }
@@ -138,14 +172,14 @@ function cardTargets(request: ApprovalRequest, route: Route): CardTarget[] {
   return targets;
 }
 
-async function postCard(attempt: Attempt, ambiguous: boolean, targets: CardTarget[]): Promise<IntakeResult> {
+async function postCard(attempt: Attempt, ambiguous: boolean, targets: CardTarget[]): Promise<PostedResult | { outcome: 'superseded' }> {
   const { deps, log, job, approval, lease } = attempt;
   const { store, slack } = deps;
   const renewal = setInterval(() => {
     store.renewLease(approval.id, lease).catch((err: unknown) => log.warn({ err: String(err) }, 'could not renew the post lease'));
   }, store.leaseMs / 3);
   let card: CardLocation;
-  let outcome: IntakeResult['outcome'] = 'posted';
+  let outcome: PostedResult['outcome'] = 'posted';
   try {
     const found = ambiguous ? await findPostedCard(slack, log, approval, targets) : undefined;
     if (found) {
@@ -166,8 +200,13 @@ async function postCard(attempt: Attempt, ambiguous: boolean, targets: CardTarge
     log.info({ outcome, ...card, latency_ms: now - job.timestamp }, outcome === 'recovered' ? 'card found after a crash and recorded' : 'card posted');
     return { outcome, ...card };
   }
-  // Another delivery recorded a card first (this one lost its lease mid-call): keep one card.
+  // Another delivery recorded a card first (this one lost its lease mid-call), or a newer request
+  // replaced this one meanwhile: keep only the card that counts.
   if (outcome === 'posted') await slack.chat.delete({ channel: card.channel, ts: card.ts });
+  if (saved.kind === 'replaced') {
+    log.info({ outcome: 'superseded', removed_ts: card.ts }, 'a newer request replaced this one while its card was posted; removed this card');
+    return { outcome: 'superseded' };
+  }
   if (saved.kind === 'missing') throw new Error(`approval ${approval.id} vanished while its card was posted; the card was removed`);
   log.warn({ outcome: 'duplicate', ...saved.card, removed_ts: card.ts }, 'another delivery recorded a card first; removed this one');
   return { outcome: 'duplicate', ...saved.card };

@@ -20,8 +20,11 @@ const REDACT_PATHS = [
   'headers["x-slack-signature"]',
 ];
 
-/** The process logger: pino JSON lines on stdout (or `destination`, for tests). */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * The process logger: pino JSON lines on stdout (or `destination`, for tests). Writes are
+ * synchronous, so the last lines before an exit (a fatal start-up error, "stopped") are never lost.
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: true })): Logger {
   return pino(
     {
       level,

@@ -104,7 +104,9 @@ async function main(): Promise<void> {
     concurrency: config.intakeConcurrency,
     routes,
     store,
+    outbox,
     slack,
+    policySnapshotKey: config.policySnapshotKey,
     log,
   });
 

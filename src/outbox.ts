@@ -1,16 +1,16 @@
 import type { WebClient } from '@slack/web-api';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { ApprovalRecord } from './approval.js';
-import { renderDecidedCard } from './cards.js';
-import { DECISION_JOB_NAME, decisionJobId, type Decision } from './contract.js';
+import { renderCancelledCard, renderDecidedCard } from './cards.js';
+import { DECISION_JOB_NAME, decisionJobId } from './contract.js';
 import type { Logger } from './logger.js';
 import { classifySlackError } from './slack-errors.js';
 import type { Store } from './store.js';
 
 /**
- * What a recorded decision sets off, made crash-safe: the push onto the resume queue, then the
- * card update. A decision is recorded together with an outbox entry; the entry goes only once both
- * are done. The click settles its decision at once; a drain on every bot process settles whatever
+ * What an approval's ending sets off, made crash-safe: for a decision, the push onto the resume
+ * queue, then the card update; for a cancellation, the card update. The ending is recorded together
+ * with an outbox entry; the entry goes only once all of it is done. The click settles its decision at once; a drain on every bot process settles whatever
  * a crash left behind. The decision job's id is derived from the approval and the job is kept as
  * long as approvals are, so pushing it again adds nothing.
  */
@@ -21,17 +21,18 @@ const DRAIN_INTERVAL_MS = 5000;
 const DRAIN_BATCH = 100;
 const DRAIN_CONCURRENCY = 10;
 
-export type RenderedDecision = ReturnType<typeof renderDecidedCard>;
+export type RenderedEnding = ReturnType<typeof renderDecidedCard>;
 
 export interface Outbox {
   /** The resume queue, as the engine consumes it. */
   queue: Queue;
   /**
-   * Delivers the decision (unless `delivered`) and updates the card. `fallback` shows the card
-   * another way when chat.update fails (the click's response_url).
+   * Delivers the record's decision (unless `delivered`) and updates its card to show the decision
+   * or the cancellation. `fallback` shows the card another way when chat.update fails (the
+   * click's response_url).
    * @throws when delivery or a transient card update failed; the outbox entry stays for the drain.
    */
-  settle(record: ApprovalRecord, decision: Decision, options?: { delivered?: boolean; fallback?: (card: RenderedDecision) => Promise<unknown> }): Promise<void>;
+  settle(record: ApprovalRecord, options?: { delivered?: boolean; fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<void>;
   /** Settles every decision recorded before the grace period that is not settled yet. */
   drain(): Promise<number>;
   close(): Promise<void>;
@@ -53,9 +54,10 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   const queue = new Queue(deps.queueName, { connection: deps.connection, prefix: deps.queuePrefix });
   queue.on('error', (err) => deps.log.warn({ err: err.message }, 'resume queue error'));
 
-  const settle: Outbox['settle'] = async (record, decision, options = {}) => {
-    const log = deps.log.child({ run_id: decision.run_id, step_id: decision.step_id, decision: decision.decision });
-    if (!options.delivered) {
+  const settle: Outbox['settle'] = async (record, options = {}) => {
+    const { decision, cancelled } = record;
+    const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, ending: decision?.decision ?? 'cancelled' });
+    if (decision && !options.delivered) {
       await queue.add(DECISION_JOB_NAME, decision, {
         jobId: decisionJobId(record.id),
         removeOnComplete: { age: deps.retentionSec },
@@ -64,7 +66,8 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       await deps.store.markDelivered(record.id);
       log.info('decision on the resume queue');
     }
-    await updateCard(deps, record, decision, log, options.fallback);
+    const rendered = decision ? renderDecidedCard(record, decision) : cancelled ? renderCancelledCard(record, cancelled) : undefined;
+    if (rendered) await updateCard(deps, record, rendered, log, options.fallback);
     await deps.store.markSettled(record.id);
   };
 
@@ -73,8 +76,8 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     for (let i = 0; i < unsettled.length; i += DRAIN_CONCURRENCY) {
       const results = await Promise.allSettled(
         unsettled.slice(i, i + DRAIN_CONCURRENCY).map(({ record, delivered }) => {
-          deps.log.info({ run_id: record.request.run_id, step_id: record.request.step_id, delivered }, 'settling a decision a crash left behind');
-          return settle(record, record.decision, { delivered });
+          deps.log.info({ run_id: record.request.run_id, step_id: record.request.step_id, delivered }, 'settling an ending left unsettled');
+          return settle(record, { delivered });
         }),
       );
       for (const result of results) {
@@ -110,11 +113,10 @@ export function createOutbox(deps: OutboxDeps): Outbox {
 async function updateCard(
   deps: OutboxDeps,
   record: ApprovalRecord,
-  decision: Decision,
+  rendered: RenderedEnding,
   log: Logger,
-  fallback: ((card: RenderedDecision) => Promise<unknown>) | undefined,
+  fallback: ((card: RenderedEnding) => Promise<unknown>) | undefined,
 ): Promise<void> {
-  const rendered = renderDecidedCard(record, decision);
   if (!record.card) {
     log.warn('the approval has no recorded card to update');
     return;
@@ -134,6 +136,6 @@ async function updateCard(
       if (shown) return;
     }
     if (fault.kind === 'transient') throw err;
-    log.error({ slack_error: fault.error, ...record.card }, 'the card cannot be updated; the decision stands and was delivered');
+    log.error({ slack_error: fault.error, ...record.card }, 'the card cannot be updated; the ending stands (a decision was delivered)');
   }
 }

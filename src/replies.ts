@@ -1,5 +1,6 @@
 import type { Refusal } from './approval.js';
 import { mention, renderOutcome, slackDate } from './cards.js';
+import { escapeMrkdwn } from './mrkdwn.js';
 
 /** Ephemeral answers to a click that decided nothing: each says why, and what to do. */
 
@@ -17,6 +18,8 @@ export function renderRefusal(refusal: Refusal): string {
       return ':arrows_counterclockwise: This card is out of date: the request was replaced. Nothing was decided; use the current card.';
     case 'no_policy':
       return ':lock: The policy snapshot in force cannot be read, so nothing was approved and the request stays pending. Ask the workflow owners to publish the policy snapshot, then try again.';
+    case 'cancelled':
+      return `:no_entry_sign: This approval was cancelled by the workflow (${escapeMrkdwn(refusal.cancellation.reason)}). Nothing was decided.`;
     case 'already_decided': {
       const d = refusal.decision;
       if (d.decision === 'stale') return `:information_source: Already closed: ${renderOutcome(d)}`;

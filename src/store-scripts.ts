@@ -4,27 +4,49 @@
  */
 
 export const CLAIM_CARD = `--[[
-  Claims the right to post an approval's card: creates the approval if absent.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream
+  Claims the right to post an approval's card: creates the approval if absent, or replaces a
+  pending one bound to another snapshot or job hash (the old card is superseded).
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] pending index
           ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
-          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] retention s,
-          ARGV[8] audit max length, ARGV[9] 'requested' audit entry (JSON field/value list)
+          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] retention s, ARGV[8] audit max length,
+          ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
+          ARGV[11] approval id, ARGV[12] the request's version (its job's enqueue time, ms)
   Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted)}
+          {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id}
+                                       claimed, replacing an older pending card
           {'posted', channel, ts}      the card exists
-          {'conflict', binding}        the approval exists bound to another snapshot or job hash
+          {'cancelled'}                the engine cancelled this approval
+          {'conflict'}                 decided already, under another snapshot or job hash
+          {'outdated'}                 a request enqueued later for this step is in force
           {'busy', lease pttl}         another delivery holds the lease
 ]]
 local record, lease = KEYS[1], KEYS[2]
-if redis.call('EXISTS', record) == 0 then
+local function create(event)
   redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
-    'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0')
+    'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0', 'version', ARGV[12])
   redis.call('EXPIRE', record, ARGV[7])
   redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(cjson.decode(ARGV[9])))
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[11])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(cjson.decode(event)))
+end
+if redis.call('EXISTS', record) == 0 then
+  create(ARGV[9])
   return {'claimed', ARGV[3], ARGV[4], '0'}
 end
-local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started')
-if fields[1] ~= ARGV[2] then return {'conflict', fields[1] or ''} end
+local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version')
+-- A cancel for this request (or one that came before any request: a tombstone) stands.
+if fields[8] and (not fields[1] or fields[1] == ARGV[2]) then return {'cancelled'} end
+if fields[1] ~= ARGV[2] then
+  if fields[7] then return {'conflict'} end
+  -- Only a request enqueued later replaces one: a late retry of an older request changes nothing.
+  if tonumber(fields[10] or '0') >= tonumber(ARGV[12]) then return {'outdated'} end
+  -- A cancelled card already says so; only a pending one is marked superseded.
+  local old_channel, old_ts = '', ''
+  if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
+  redis.call('DEL', record)
+  create(ARGV[10])
+  return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or ''}
+end
 if fields[2] then return {'posted', fields[3], fields[2]} end
 local pttl = redis.call('PTTL', lease)
 if pttl > 0 then return {'busy', tostring(pttl)} end
@@ -57,11 +79,12 @@ return redis.call('HINCRBY', KEYS[1], 'post_failures', 1)
 export const ABANDON = `--[[
   Forgets an approval whose card can never be posted as requested (say the bot is not in the
   channel), so the same request can be sent again once the cause is fixed.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease; ARGV[1] token
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] pending index; ARGV[1] token, ARGV[2] approval id
   Output: 1 when forgotten, 0 when a card exists after all (then nothing changes)
 ]]
 if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then return 0 end
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `;
@@ -70,11 +93,14 @@ export const SAVE_CARD = `--[[
   Records where the approval's card was posted. The first card recorded wins.
   Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream
           ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token, ARGV[5] retention s,
-          ARGV[6] audit max length, ARGV[7] 'posted' audit entry (JSON field/value list)
+          ARGV[6] audit max length, ARGV[7] 'posted' audit entry (JSON field/value list),
+          ARGV[8] the card id this card was rendered for
   Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
-          {'missing'} when the approval no longer exists
+          {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local card_id = redis.call('HGET', KEYS[1], 'card_id')
+if not card_id then return {'missing'} end
+if card_id ~= ARGV[8] then return {'replaced'} end
 local existing = redis.call('HMGET', KEYS[1], 'channel', 'ts')
 if existing[2] and existing[2] ~= ARGV[2] then return {'other', existing[1], existing[2]} end
 redis.call('HSET', KEYS[1], 'channel', ARGV[1], 'ts', ARGV[2], 'posted_at', ARGV[3])
@@ -90,18 +116,20 @@ export const RECORD_CLICK = `--[[
   decided on has changed since it was read: the card is still current, the policy snapshot in force
   and the approvals counted are still those read, and no decision was recorded first.
   A decision is queued in the outbox for delivery in the same step.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream
+  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream,
+          KEYS[5] pending index
           ARGV[1] card id clicked, ARGV[2] 'vote' or 'decision', ARGV[3] the votes JSON (vote) or
           the decision JSON (decision), ARGV[4] now (ms), ARGV[5] retention s,
           ARGV[6] snapshot in force as read, ARGV[7] votes JSON as read ('' for none),
           ARGV[8] approval id, ARGV[9] audit max length, ARGV[10] audit entry (JSON field/value list)
   Output: {'recorded'}; {'counted'}; {'decided', decision JSON} when a decision was recorded first;
-          {'missing'}; {'superseded'} when the card is no longer current;
+          {'cancelled', cancellation JSON}; {'missing'}; {'superseded'} when the card is no longer current;
           {'changed'} when the snapshot in force or the votes changed since they were read (decide again)
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
-local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'votes')
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'votes', 'cancelled')
 if fields[2] then return {'decided', fields[2]} end
+if fields[4] then return {'cancelled', fields[4]} end
 if fields[1] ~= ARGV[1] then return {'superseded'} end
 if redis.call('GET', KEYS[3]) ~= ARGV[6] then return {'changed'} end
 if (fields[3] or '') ~= ARGV[7] then return {'changed'} end
@@ -110,6 +138,7 @@ if ARGV[2] == 'vote' then
 else
   redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[3], 'decided_at', ARGV[4])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[8])
+  redis.call('ZREM', KEYS[5], ARGV[8])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(cjson.decode(ARGV[10])))
@@ -133,5 +162,38 @@ export const MARK_SETTLED = `--[[
 ]]
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'settled', '1') end
 redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+export const CANCEL = `--[[
+  Closes an approval the engine cancelled: no decision is pushed; its card is updated through the
+  outbox. A cancel that comes before the request leaves a tombstone, so the request posts nothing.
+  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] audit stream, KEYS[4] pending index
+          ARGV[1] cancellation JSON, ARGV[2] now (ms), ARGV[3] retention s, ARGV[4] approval id,
+          ARGV[5] audit max length, ARGV[6] 'cancelled' audit entry (JSON field/value list)
+  Output: {'cancelled'}; {'decided', decision JSON} when it was decided first; {'already'}
+]]
+local fields = redis.call('HMGET', KEYS[1], 'decision', 'cancelled')
+if fields[1] then return {'decided', fields[1]} end
+if fields[2] then return {'already'} end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled', ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'created_at') == 0 then redis.call('HSET', KEYS[1], 'created_at', ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[4])
+if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARGV[6])))
+return {'cancelled'}
+`;
+
+export const SET_POLICY = `--[[
+  Sets the policy snapshot in force, unless a newer policy job already set it (jobs may finish out
+  of order when several run at once).
+  Input:  KEYS[1] policy snapshot key, KEYS[2] policy version key; ARGV[1] snapshot, ARGV[2] version (ms)
+  Output: 1 when set, 0 when a newer one is in force
+]]
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) < current then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
 return 1
 `;

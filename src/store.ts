@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { normalizeHash, type Decision, type Vote } from './contract.js';
-import type { Approval, ApprovalRecord, CardLocation } from './approval.js';
+import type { Approval, ApprovalRecord, Cancellation, CardLocation } from './approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
-import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD } from './store-scripts.js';
+import { ABANDON, CANCEL, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -15,25 +15,33 @@ import { ABANDON, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEAS
  *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
  *                      decided_at, delivered, settled
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
- *   P:outbox           sorted set of approval ids whose decision is recorded but not yet settled
- *                      (delivered to the resume queue and shown on the card), scored by decided_at
+ *   P:outbox           sorted set of approval ids whose ending (a decision, a cancellation) is
+ *                      recorded but not yet settled (delivered to the resume queue and shown on
+ *                      the card), scored by when it was recorded
+ *   P:pending          sorted set of approval ids waiting for a decision, scored by created_at
+ *   P:policy-version   the enqueue time of the policy job that set the snapshot in force
  */
 
 export type Claim =
-  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean }
+  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: { card: CardLocation; approval: Approval } }
   | { kind: 'posted'; card: CardLocation }
+  | { kind: 'cancelled' }
+  | { kind: 'outdated' }
   | { kind: 'conflict' }
   | { kind: 'busy'; retryInMs: number };
 
-export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' };
+export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
 
 export type RecordResult =
   | { kind: 'recorded' }
   | { kind: 'counted' }
   | { kind: 'decided'; decision: Decision }
+  | { kind: 'cancelled'; cancellation: Cancellation }
   | { kind: 'missing' }
   | { kind: 'superseded' }
   | { kind: 'changed' };
+
+export type CancelResult = { kind: 'cancelled' } | { kind: 'decided'; decision: Decision } | { kind: 'already' };
 
 /** What a click read, for recording only if it still holds. */
 export interface ReadForClick {
@@ -46,9 +54,9 @@ export interface ReadForClick {
 /** What a click changes: one more approval counted, or the decision. */
 export type ClickChange = { kind: 'vote'; votes: Vote[] } | { kind: 'decision'; decision: Decision };
 
-/** A decided approval whose decision is not yet both delivered and shown on its card. */
+/** A decided or cancelled approval whose ending is not yet delivered and shown on its card. */
 export interface Unsettled {
-  record: ApprovalRecord & { decision: Decision };
+  record: ApprovalRecord;
   delivered: boolean;
 }
 
@@ -68,7 +76,9 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
   const outboxKey = `${options.prefix}:outbox`;
-  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED });
+  const pendingKey = `${options.prefix}:pending`;
+  const policyVersionKey = `${options.prefix}:policy-version`;
+  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY });
   const retention = String(options.retentionSec);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
 
@@ -76,11 +86,12 @@ export function createStore(redis: Redis, options: StoreOptions) {
     leaseMs: options.leaseMs,
 
     /** Creates the approval if new and decides which delivery of its request posts the card. */
-    async claimCard(candidate: Approval): Promise<Claim> {
+    /** @param version the request's job enqueue time: a later request for the step replaces an earlier one, never the reverse. */
+    async claimCard(candidate: Approval, version: number): Promise<Claim> {
       const lease = randomBytes(12).toString('hex');
       const { request } = candidate;
       const reply = (await run.CLAIM_CARD(
-        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key],
+        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey],
         [
           JSON.stringify(request),
           bindingOf(request),
@@ -89,7 +100,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
           lease,
           String(options.leaseMs),
           retention,
-          ...auditArgs(auditEntry(candidate, 'requested', request.requested_by, candidate.createdAt)),
+          String(options.audit.maxLen),
+          JSON.stringify(auditFields(auditEntry(candidate, 'requested', request.requested_by, candidate.createdAt))),
+          JSON.stringify(auditFields(auditEntry(candidate, 'superseded', request.requested_by, candidate.createdAt))),
+          candidate.id,
+          String(version),
         ],
       )) as string[];
       switch (reply[0]) {
@@ -100,8 +115,27 @@ export function createStore(redis: Redis, options: StoreOptions) {
             approval: { ...candidate, cardId: reply[1]!, createdAt: Number(reply[2]) },
             ambiguous: reply[3] === '1',
           };
+        case 'superseded':
+          return {
+            kind: 'claimed',
+            lease,
+            approval: candidate,
+            ambiguous: false,
+            ...(reply[4] && reply[5]
+              ? {
+                  superseded: {
+                    card: { channel: reply[3]!, ts: reply[4] },
+                    approval: { id: candidate.id, cardId: reply[6]!, request: JSON.parse(reply[5]) as Approval['request'], createdAt: candidate.createdAt },
+                  },
+                }
+              : {}),
+          };
         case 'posted':
           return { kind: 'posted', card: { channel: reply[1]!, ts: reply[2]! } };
+        case 'cancelled':
+          return { kind: 'cancelled' };
+        case 'outdated':
+          return { kind: 'outdated' };
         case 'conflict':
           return { kind: 'conflict' };
         default:
@@ -120,17 +154,17 @@ export function createStore(redis: Redis, options: StoreOptions) {
 
     /** @returns false when a card exists after all. */
     async abandon(id: string, lease: string): Promise<boolean> {
-      return (await run.ABANDON([recordKey(id), leaseKey(id)], [lease])) === 1;
+      return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id])) === 1;
     },
 
     async saveCard(approval: Approval, lease: string, card: CardLocation, now: number): Promise<SaveResult> {
       const { id } = approval;
       const reply = (await run.SAVE_CARD(
         [recordKey(id), leaseKey(id), options.audit.key],
-        [card.channel, card.ts, String(now), lease, retention, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card }))],
+        [card.channel, card.ts, String(now), lease, retention, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId],
       )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
-      return reply[0] === 'missing' ? { kind: 'missing' } : { kind: 'saved' };
+      return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };
     },
 
     /** The card of an approval, when one was recorded. */
@@ -153,11 +187,37 @@ export function createStore(redis: Redis, options: StoreOptions) {
       const { id } = approval;
       const payload = change.kind === 'vote' ? JSON.stringify(change.votes) : JSON.stringify(change.decision);
       const reply = (await run.RECORD_CLICK(
-        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key],
+        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey],
         [cardId, change.kind, payload, String(now), retention, read.snapshotInForce ?? '', read.votesRaw, id, ...auditArgs(entry)],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
+      if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
       return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' };
+    },
+
+    /** Closes an approval the engine cancelled (or leaves a tombstone for a request yet to come). */
+    async cancel(approval: Pick<Approval, 'id'>, cancellation: Cancellation, entry: AuditEntry, now: number): Promise<CancelResult> {
+      const reply = (await run.CANCEL(
+        [recordKey(approval.id), outboxKey, options.audit.key, pendingKey],
+        [JSON.stringify(cancellation), String(now), retention, approval.id, ...auditArgs(entry)],
+      )) as string[];
+      if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
+      return { kind: reply[0] as 'cancelled' | 'already' };
+    },
+
+    /** Sets the policy snapshot in force, unless a policy job enqueued later already did. */
+    async setPolicy(policySnapshotKey: string, snapshot: string, version: number): Promise<boolean> {
+      return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, String(version)])) === 1;
+    },
+
+    /** Ids of the approvals waiting for a decision, oldest first. */
+    async pendingIds(): Promise<string[]> {
+      return redis.zrange(pendingKey, 0, -1);
+    },
+
+    /** An approval as stored, or undefined. */
+    async load(id: string): Promise<ApprovalRecord | undefined> {
+      return toRecord(id, await redis.hgetall(recordKey(id)));
     },
 
     async markDelivered(id: string): Promise<void> {
@@ -175,8 +235,8 @@ export function createStore(redis: Redis, options: StoreOptions) {
       for (const id of ids) {
         const fields = await redis.hgetall(recordKey(id));
         const record = toRecord(id, fields);
-        // An approval that expired before it could be settled has nothing left to do.
-        if (!record?.decision) await redis.zrem(outboxKey, id);
+        // An approval that expired (or was replaced) before it could be settled has nothing left to do.
+        if (!record?.decision && !record?.cancelled) await redis.zrem(outboxKey, id);
         else found.push({ record: record as Unsettled['record'], delivered: fields.delivered === '1' });
       }
       return found;
@@ -194,6 +254,7 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     votes: fields.votes ? (JSON.parse(fields.votes) as Vote[]) : [],
     ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),
     ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),
+    ...(fields.cancelled ? { cancelled: JSON.parse(fields.cancelled) as Cancellation } : {}),
   };
 }
 
