@@ -17,6 +17,7 @@ import { approvalIdOf, parseRequest } from '../src/contract.js';
 import { createIntake } from '../src/intake.js';
 import { createLogger } from '../src/logger.js';
 import { createOutbox } from '../src/outbox.js';
+import { createTimers } from '../src/timers.js';
 import { startRedisServer } from '../src/sandbox/redis-server.js';
 import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/routes.js';
@@ -72,8 +73,11 @@ try {
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, log });
-  const worker = createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes: shorthandRoutes(CHANNEL, undefined), store, outbox, slack, policySnapshotKey: `bench-${queue}:policy`, log });
-  worker.on('closed', () => void outbox.close());
+  const routes = shorthandRoutes(CHANNEL, undefined);
+  const policySnapshotKey = `bench-${queue}:policy`;
+  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
+  const worker = createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, slack, policySnapshotKey, log });
+  worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;
 }
 

@@ -3,7 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import { decide, type ApprovalRecord, type Click, type Outcome } from './approval.js';
 import type { ApproverDirectory } from './approvers.js';
 import { auditEntry, type Audit } from './audit.js';
-import { ACTION_APPROVE, ACTION_DENY, parseButtonValue, renderRequestCard } from './cards.js';
+import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderRequestCard } from './cards.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
 import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY } from './replies.js';
@@ -137,7 +137,7 @@ async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{ outcom
 async function showProgress(deps: ActionDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger): Promise<void> {
   if (!record.card) return;
   const route = matchRoute(deps.routes, record.request);
-  const { text, blocks } = renderRequestCard(record, { requiredApprovals: route.required_approvals, ...(route.mention ? { mention: route.mention } : {}), votes });
+  const { text, blocks } = renderRequestCard(record, cardContext(route, record, votes));
   await deps.slack.chat
     .update({ channel: record.card.channel, ts: record.card.ts, text, blocks })
     .catch((err: unknown) => log.warn({ err: String(err) }, 'could not show the approvals counted on the card'));

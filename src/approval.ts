@@ -124,6 +124,14 @@ export function decide(record: ApprovalRecord | undefined, click: Click, snapsho
 
 /** Who ends an approval as stale when a `policy` job changes the snapshot in force. */
 export const POLICY_CHANGE_ACTOR = { id: 'policy', name: 'policy change' };
+/** Who ends an approval nobody decided in time. */
+export const EXPIRY_ACTOR = { id: 'expiry', name: 'expiry' };
+
+/** The expired decision for an approval still pending on the given card, or undefined. */
+export function expireIfPending(record: ApprovalRecord, cardId: string, now: number): Decision | undefined {
+  if (record.decision || record.cancelled || record.cardId !== cardId) return undefined;
+  return decisionOf(record, 'expired', EXPIRY_ACTOR, now, {});
+}
 
 /**
  * The stale decision for a pending approval bound to another snapshot than the one now in force,

@@ -8,7 +8,7 @@ import type { Approval } from './approval.js';
  * nothing, are appended from here.
  */
 
-export type AuditEvent = 'requested' | 'superseded' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'decided' | 'stale' | 'cancelled';
+export type AuditEvent = 'requested' | 'superseded' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'decided' | 'stale' | 'expired' | 'cancelled';
 
 export interface AuditEntry {
   event: AuditEvent;

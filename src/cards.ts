@@ -2,6 +2,7 @@ import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } fr
 import { z } from 'zod';
 import type { Approval, Cancellation, CardBinding, CardLocation } from './approval.js';
 import { normalizeHash, shortHash, type Decision, type Vote } from './contract.js';
+import { expiresAt, type Route } from './routes.js';
 import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
 
 /** Action ids shared by the card and the click handlers. */
@@ -59,8 +60,21 @@ export interface CardContext {
   /** Trusted user and user group IDs from the routes file, @-mentioned on the card. */
   mention?: string[];
   votes?: Vote[];
+  /** When the approval expires (ms since the epoch); undefined: it waits until someone decides. */
+  expiresAt?: number;
   /** Trusted mrkdwn from the bot (built from validated IDs only), above the details: e.g. why the card is not where the request asked. */
   note?: string;
+}
+
+/** What the route adds to the card of a pending approval. */
+export function cardContext(route: Route, approval: Approval, votes?: Vote[]): CardContext {
+  const expiry = expiresAt(route, approval.request, approval.createdAt);
+  return {
+    requiredApprovals: route.required_approvals,
+    ...(route.mention ? { mention: route.mention } : {}),
+    ...(votes ? { votes } : {}),
+    ...(expiry !== undefined ? { expiresAt: expiry } : {}),
+  };
 }
 
 /** The card for a pending approval: what is asked, why, its impact and limits, and the two buttons. */
@@ -84,6 +98,7 @@ function renderAsks(context: CardContext): string | undefined {
     const who = votes.length ? `: ${votes.map((vote) => mention(vote.id)).join(', ')}` : '';
     parts.push(`*Approvals:* ${votes.length} of ${context.requiredApprovals}${who}`);
   }
+  if (context.expiresAt !== undefined) parts.push(`*Expires* ${slackDate(new Date(context.expiresAt).toISOString(), '{date_short_pretty} at {time}')}`);
   return parts.length ? parts.join('   ') : undefined;
 }
 
@@ -99,7 +114,7 @@ export function renderDecidedCard(approval: Approval, decision: Decision): Pick<
   const outcome = renderOutcome(decision);
   const blocks: KnownBlock[] = [...renderDetails(approval), section(outcome)];
   if (decision.comment) blocks.push(section(`*Comment:* ${escapeMrkdwn(decision.comment)}`));
-  const headline = decision.decision === 'stale' ? 'Not decided (policy changed)' : decision.decision === 'approved' ? 'Approved' : 'Denied';
+  const headline = { stale: 'Not decided (policy changed)', expired: 'Expired', approved: 'Approved', denied: 'Denied' }[decision.decision];
   return { text: truncateMrkdwn(escapeMrkdwn(`${headline}: ${title}`), FALLBACK_TEXT_MAX), blocks };
 }
 
@@ -131,6 +146,7 @@ export function renderOutcome(decision: Decision): string {
     return `:warning: *Not decided: the policy changed since the request* (${code(shortHash(decision.policy_snapshot))} → ${code(shortHash(inForce))}). The run does not resume with this request.`;
   }
   const when = slackDate(decision.decided_at, '{date_short_pretty} at {time}');
+  if (decision.decision === 'expired') return `:hourglass: *Expired* ${when}: nobody decided in time. The run does not resume with this request.`;
   if (decision.decision === 'denied') return `:no_entry: *Denied* by ${mention(decision.decided_by.id)} ${when}`;
   const approvals = decision.approvals ?? [];
   if (approvals.length > 1) return `:white_check_mark: *Approved* (${approvals.length} approvals) by ${approvals.map((vote) => mention(vote.id)).join(', ')}, last ${when}`;

@@ -64,6 +64,7 @@ export const RequestSchema = z
     channel: z.string().regex(CHANNEL_ID, 'must be a Slack channel ID such as C0123ABCD').optional(),
     thread_ts: z.string().regex(THREAD_TS, 'must be a Slack message ts such as 1712345678.000100').optional(),
     initiated_by: z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be the Slack user ID (U…) of the person who started the run').optional(),
+    expires_in_sec: z.number().int().positive('must be a positive whole number of seconds').optional(),
   })
   .superRefine((request, ctx) => {
     if (request.job === undefined) return;
@@ -153,8 +154,11 @@ export const DECISION_JOB_NAME = 'decision';
 export interface Decision {
   run_id: string;
   step_id: string;
-  /** `approved` and `denied` are a reviewer's; `stale` means the policy changed before anyone could decide. */
-  decision: 'approved' | 'denied' | 'stale';
+  /**
+   * `approved` and `denied` are a reviewer's; `stale` means the policy changed before anyone could
+   * decide; `expired` that nobody decided in time.
+   */
+  decision: 'approved' | 'denied' | 'stale' | 'expired';
   decided_by: { id: string; name: string };
   /** ISO 8601. */
   decided_at: string;

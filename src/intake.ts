@@ -2,8 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { WebClient } from '@slack/web-api';
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { createApproval, type Approval, type CardLocation } from './approval.js';
-import { renderRequestCard, renderSupersededCard, type CardContext } from './cards.js';
-import { CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type ApprovalRequest } from './contract.js';
+import { cardContext, renderRequestCard, renderSupersededCard } from './cards.js';
+import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type ApprovalRequest } from './contract.js';
 import type { CardTarget } from './find-posted-card.js';
 import { findPostedCard } from './find-posted-card.js';
 import { processCancel, processPolicy } from './lifecycle.js';
@@ -12,6 +12,7 @@ import type { Outbox } from './outbox.js';
 import { matchRoute, type Route } from './routes.js';
 import { backoffMs, classifySlackError } from './slack-errors.js';
 import type { Claim, Store } from './store.js';
+import type { Timers } from './timers.js';
 
 /**
  * The request worker: validate → store → render → post → save the card's ts.
@@ -45,6 +46,7 @@ export interface IntakeDeps {
   routes: Route[];
   store: Store;
   outbox: Outbox;
+  timers: Timers;
   slack: WebClient;
   policySnapshotKey: string;
   log: Logger;
@@ -99,9 +101,13 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
   try {
     const claim = await claimWhenFree(deps, createApproval(request, deps.now?.() ?? Date.now()), job.timestamp);
     switch (claim.kind) {
-      case 'posted':
+      case 'posted': {
         log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
+        // Scheduling is idempotent: this covers a crash between saving the card and scheduling.
+        const record = await deps.store.load(approvalIdOf(request));
+        if (record) await deps.timers.schedule(record, route);
         return { outcome: 'duplicate', ...claim.card };
+      }
       case 'cancelled':
         log.info({ outcome: 'cancelled' }, 'the engine cancelled this approval; no card');
         return { outcome: 'cancelled' };
@@ -117,7 +123,9 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
         return await retryLater(job, token, claim.retryInMs);
       case 'claimed': {
         const posted = await postCard({ deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route }, claim.ambiguous, targets);
-        if (claim.superseded && posted.outcome !== 'superseded') await markSuperseded(deps, log, claim.superseded, posted);
+        if (posted.outcome === 'superseded') return posted;
+        await deps.timers.schedule(claim.approval, route);
+        if (claim.superseded) await markSuperseded(deps, log, claim.superseded, posted);
         return posted;
       }
     }
@@ -214,7 +222,7 @@ async function postCard(attempt: Attempt, ambiguous: boolean, targets: CardTarge
 
 /** Posts to the first target; when the bot cannot post there and the route has a fallback, posts there with a note. */
 async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, targets: CardTarget[]): Promise<CardLocation> {
-  const context: CardContext = { requiredApprovals: route.required_approvals, ...(route.mention ? { mention: route.mention } : {}) };
+  const context = cardContext(route, approval);
   let refusal = '';
   for (const [index, target] of targets.entries()) {
     const note = index === 0 ? {} : { note: `Posted here because the bot could not post in <#${targets[0]!.channel}> (${refusal}). Invite the bot there to keep cards with the incident.` };

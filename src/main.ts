@@ -13,6 +13,7 @@ import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
 import { classifySlackError } from './slack-errors.js';
 import { loadRoutes, RoutesConfigError, type Route } from './routes.js';
 import { createStore } from './store.js';
+import { createTimers } from './timers.js';
 import { withTimeout } from './with-timeout.js';
 
 /** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
@@ -97,6 +98,17 @@ async function main(): Promise<void> {
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
+  const timers = createTimers({
+    connection: redis,
+    queueName: `${config.queues.request}-timers`,
+    queuePrefix: config.queues.prefix,
+    routes,
+    store,
+    outbox,
+    slack,
+    policySnapshotKey: config.policySnapshotKey,
+    log,
+  });
   const intake = createIntake({
     connection: redis,
     queueName: config.queues.request,
@@ -105,6 +117,7 @@ async function main(): Promise<void> {
     routes,
     store,
     outbox,
+    timers,
     slack,
     policySnapshotKey: config.policySnapshotKey,
     log,
@@ -119,7 +132,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: finishing requests in flight');
     // worker.close() waits for jobs in flight and can hang while Redis is unreachable: bound it.
-    const closed = await withTimeout(Promise.all([intake.close(), outbox.close()]).then(() => app.stop()), SHUTDOWN_TIMEOUT_MS, 'shutdown timed out').then(
+    const closed = await withTimeout(Promise.all([intake.close(), timers.close(), outbox.close()]).then(() => app.stop()), SHUTDOWN_TIMEOUT_MS, 'shutdown timed out').then(
       () => true,
       () => false,
     );

@@ -22,7 +22,7 @@ export function renderRefusal(refusal: Refusal): string {
       return `:no_entry_sign: This approval was cancelled by the workflow (${escapeMrkdwn(refusal.cancellation.reason)}). Nothing was decided.`;
     case 'already_decided': {
       const d = refusal.decision;
-      if (d.decision === 'stale') return `:information_source: Already closed: ${renderOutcome(d)}`;
+      if (d.decision === 'stale' || d.decision === 'expired') return `:information_source: Already closed: ${renderOutcome(d)}`;
       return `:information_source: Already ${d.decision} by ${mention(d.decided_by.id)} ${slackDate(d.decided_at, '{ago}')}.`;
     }
   }

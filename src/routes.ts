@@ -13,6 +13,13 @@ const USER_ID = /^[UW][A-Z0-9]{2,}$/;
 const GROUP_ID = /^S[A-Z0-9]{2,}$/;
 const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
 
+/** A duration: seconds as a number, or `30s`, `15m`, `4h`, `2d`. */
+const Duration = z.union([z.number().int().positive(), z.string().regex(/^\d+[smhd]$/)], { error: 'must be a duration such as 30s, 15m, 4h or 2d' }).transform((value) => {
+  if (typeof value === 'number') return value;
+  const amount = Number(value.slice(0, -1));
+  return amount * { s: 1, m: 60, h: 3600, d: 86_400 }[value.at(-1) as 's' | 'm' | 'h' | 'd'];
+});
+
 const Id = (pattern: RegExp, what: string) => z.string().regex(pattern, `must be ${what}`);
 const UserOrGroup = z.string().refine((id) => USER_ID.test(id) || GROUP_ID.test(id), 'must be a Slack user ID (U…/W…) or user group ID (S…)');
 
@@ -43,6 +50,16 @@ const RouteSchema = z.strictObject({
   deny_self_approval: z.boolean().default(true),
   /** When the bot cannot post in the channel a request names, post to this route's channel with a note. @defaultValue false */
   fallback_to_route_channel: z.boolean().default(false),
+  /** How long an approval waits (seconds), the default and the maximum for the route, or `never`. @defaultValue 24h */
+  expires_in: z.union([z.literal('never'), Duration]).default(86_400),
+  /** Remind the approvers this long before expiry. */
+  remind_before: Duration.optional(),
+  /** Remind the approvers this often while the approval waits (for long or never-expiring ones). */
+  remind_every: Duration.optional(),
+}).superRefine((route, ctx) => {
+  if (route.remind_before !== undefined && (route.expires_in === 'never' || route.remind_before >= route.expires_in)) {
+    ctx.addIssue({ code: 'custom', path: ['remind_before'], message: 'must be shorter than expires_in (and expires_in must not be never)' });
+  }
 });
 
 const RoutesFileSchema = z.strictObject({
@@ -122,8 +139,28 @@ export function shorthandRoutes(approvalsChannel: string | undefined, approvers:
       required_approvals: 1,
       deny_self_approval: true,
       fallback_to_route_channel: false,
+      expires_in: 86_400,
     },
   ];
+}
+
+/** When an approval expires: the request's `expires_in_sec`, bounded by the route's `expires_in`; undefined for never. */
+export function expiresAt(route: Route, request: Pick<ApprovalRequest, 'expires_in_sec'>, createdAt: number): number | undefined {
+  const max = route.expires_in === 'never' ? Infinity : route.expires_in;
+  const seconds = Math.min(request.expires_in_sec ?? max, max);
+  return Number.isFinite(seconds) ? createdAt + seconds * 1000 : undefined;
+}
+
+/** The next reminder after `now`, or undefined when none is due before the approval expires. */
+export function nextReminderAt(route: Route, createdAt: number, expiry: number | undefined, now: number): number | undefined {
+  const candidates: number[] = [];
+  if (route.remind_before !== undefined && expiry !== undefined) candidates.push(expiry - route.remind_before * 1000);
+  if (route.remind_every !== undefined) {
+    const every = route.remind_every * 1000;
+    candidates.push(createdAt + (Math.floor((now - createdAt) / every) + 1) * every);
+  }
+  const next = Math.min(...candidates.filter((at) => at > now));
+  return Number.isFinite(next) && (expiry === undefined || next < expiry) ? next : undefined;
 }
 
 /** The first route that matches the request; the last route matches everything. */

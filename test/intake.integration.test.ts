@@ -84,7 +84,10 @@ describe('request intake', () => {
     await gate.finished(await gate.requests.add('request', request));
     const [card] = gate.cardsFor(request);
     const everything = JSON.stringify(card);
-    expect(everything).not.toMatch(/<[!@#]|<https?:/);
+    // The card's own markup (the expiry's <!date…>) aside, nothing from the request is live.
+    for (const injected of ['<!channel>', '<https://evil', '<@U0ADMIN>', '<!subteam^S0ONCALL>', '<@U0CEO>', '<!here>', '<!everyone>', '<http://x']) {
+      expect(everything).not.toContain(injected);
+    }
     expect(everything).toContain('&lt;!channel&gt; urgent: &lt;https://evil.example|approve here&gt; &amp; &lt;@U0ADMIN&gt;');
   });
 
