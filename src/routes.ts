@@ -51,7 +51,7 @@ const RouteSchema = z.strictObject({
   /** When the bot cannot post in the channel a request names, post to this route's channel with a note. @defaultValue false */
   fallback_to_route_channel: z.boolean().default(false),
   /** How long an approval waits (seconds), the default and the maximum for the route, or `never`. @defaultValue 24h */
-  expires_in: z.union([z.literal('never'), Duration]).default(86_400),
+  expires_in: z.union([z.literal('never'), Duration], { error: 'must be a duration such as 30s, 15m, 4h or 2d, or never' }).default(86_400),
   /** Remind the approvers this long before expiry. */
   remind_before: Duration.optional(),
   /** Remind the approvers this often while the approval waits (for long or never-expiring ones). */

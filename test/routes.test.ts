@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApproverDirectory } from '../src/approvers.js';
-import { matchRoute, parseRoutes, shorthandRoutes, type Route } from '../src/routes.js';
+import { expiresAt, matchRoute, nextReminderAt, parseRoutes, shorthandRoutes, type Route } from '../src/routes.js';
 import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
 
 const example = parseRoutes(readFileSync('examples/approvals.yml', 'utf8'), 'examples/approvals.yml');
@@ -61,6 +61,43 @@ describe('the routes file', () => {
       { name: 'default', channel: 'C0APPROVALS', approvers: ['U0ALICE'], required_approvals: 1, deny_self_approval: true, fallback_to_route_channel: false, expires_in: 86_400 },
     ]);
     expect(shorthandRoutes(undefined, undefined)[0]!.approvers).toBe('anyone');
+  });
+});
+
+describe('expiry and reminders', () => {
+  const route = (keys: string): Route => parseRoutes(`routes:\n  - name: r\n    channel: C0A\n    approvers: anyone\n${keys}`, 'r.yml')[0]!;
+  const T0 = Date.UTC(2026, 10, 25, 10, 0);
+
+  it('reads durations as seconds, minutes, hours and days, and defaults to 24 hours', () => {
+    expect(route('    expires_in: 90s\n').expires_in).toBe(90);
+    expect(route('    expires_in: 15m\n').expires_in).toBe(900);
+    expect(route('    expires_in: 4h\n').expires_in).toBe(14_400);
+    expect(route('    expires_in: 2d\n').expires_in).toBe(172_800);
+    expect(route('    expires_in: never\n').expires_in).toBe('never');
+    expect(route('').expires_in).toBe(86_400);
+    expect(() => route('    expires_in: soon\n')).toThrow('must be a duration such as 30s, 15m, 4h or 2d');
+    expect(() => route('    expires_in: 1h\n    remind_before: 2h\n')).toThrow('remind_before: must be shorter than expires_in');
+  });
+
+  it.each<[string, string, number | undefined, number | undefined]>([
+    ['the route default', '    expires_in: 1h\n', undefined, T0 + 3_600_000],
+    ['less time when the request asks', '    expires_in: 1h\n', 60, T0 + 60_000],
+    ['never more than the route allows', '    expires_in: 1h\n', 86_400, T0 + 3_600_000],
+    ['never, when the route says so', '    expires_in: never\n', undefined, undefined],
+    ['what the request asks, under a never-expiring route', '    expires_in: never\n', 600, T0 + 600_000],
+  ])('expires after %s', (_what, keys, requested, expected) => {
+    expect(expiresAt(route(keys), requested ? { expires_in_sec: requested } : {}, T0)).toBe(expected);
+  });
+
+  it('reminds before expiry and then every interval, never after expiry', () => {
+    const r = route('    expires_in: 1h\n    remind_before: 10m\n    remind_every: 20m\n');
+    const expiry = T0 + 3_600_000;
+    expect(nextReminderAt(r, T0, expiry, T0)).toBe(T0 + 1_200_000);
+    expect(nextReminderAt(r, T0, expiry, T0 + 1_200_000)).toBe(T0 + 2_400_000);
+    expect(nextReminderAt(r, T0, expiry, T0 + 2_400_000)).toBe(T0 + 3_000_000);
+    expect(nextReminderAt(r, T0, expiry, T0 + 3_000_000)).toBeUndefined();
+    expect(nextReminderAt(route('    expires_in: never\n    remind_every: 1h\n'), T0, undefined, T0 + 7_200_000)).toBe(T0 + 10_800_000);
+    expect(nextReminderAt(route(''), T0, T0 + 86_400_000, T0)).toBeUndefined();
   });
 });
 
