@@ -85,7 +85,7 @@ export function renderRequestCard(approval: Approval, context: CardContext = { r
   const mentions = (context.mention ?? []).map(mentionOf).join(' ');
   return {
     text: truncateMrkdwn(`${mentions ? `${mentions} ` : ''}${renderFallbackText(approval)}`, FALLBACK_TEXT_MAX),
-    blocks: [header!, ...note, ...details, ...(asks ? [section(asks)] : []), renderButtons(approval)],
+    blocks: [header!, ...note, ...details, ...(asks ? [section(asks)] : []), renderButtonsFor(approval)],
     metadata: { event_type: CARD_EVENT_TYPE, event_payload: { approval_id: approval.id, card_id: approval.cardId } },
   };
 }
@@ -196,7 +196,8 @@ export function renderDetails(approval: Approval): KnownBlock[] {
   ];
 }
 
-function renderButtons(approval: Approval): ActionsBlock {
+/** Approve and Deny, carrying what the card is bound to; the same on the card and in `/approvals`. */
+export function renderButtonsFor(approval: Approval): ActionsBlock {
   const value = JSON.stringify({
     a: approval.id,
     c: approval.cardId,

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
 import { registerActions } from './actions.js';
+import { registerCommands } from './commands.js';
 import { createApproverDirectory } from './approvers.js';
 import { createAudit } from './audit.js';
 import { createIntake } from './intake.js';
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   });
 
   const store = createStore(redis, { prefix: config.statePrefix, audit: config.audit, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
+  const directory = createApproverDirectory(slack);
   const outbox = createOutbox({
     connection: redis,
     queueName: config.queues.resume,
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
     outbox,
     slack,
     routes,
-    directory: createApproverDirectory(slack),
+    directory,
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
+  registerCommands(app, { store, slack, routes, directory, log });
   const intake = createIntake({
     connection: redis,
     queueName: config.queues.request,

@@ -215,6 +215,18 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return redis.zrange(pendingKey, 0, -1);
     },
 
+    /** Several approvals in one round trip; undefined where one no longer exists. */
+    async loadMany(ids: string[]): Promise<(ApprovalRecord | undefined)[]> {
+      if (ids.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hgetall(recordKey(id));
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([err, fields], index) => {
+        if (err) throw err;
+        return toRecord(ids[index]!, fields as Record<string, string>);
+      });
+    },
+
     /** An approval as stored, or undefined. */
     async load(id: string): Promise<ApprovalRecord | undefined> {
       return toRecord(id, await redis.hgetall(recordKey(id)));

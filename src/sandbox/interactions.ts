@@ -22,8 +22,8 @@ export interface ButtonClick {
   teamDomain: string;
   apiAppId: string;
   channel: { id: string; name: string };
-  /** The message as Slack would include it: the clicked card. */
-  message: { ts: string; text: string; blocks: unknown[]; bot_id: string; user: string; thread_ts?: string };
+  /** The message as Slack would include it: the clicked card; an ephemeral message has only a ts. */
+  message: { ts: string; text: string; blocks: unknown[]; bot_id: string; user: string; thread_ts?: string } | { ts: string; ephemeral: true };
   button: { action_id: string; block_id: string; value?: string; text: string; style?: string };
   responseUrl: string;
   triggerId: string;
@@ -37,13 +37,20 @@ export function blockActionsPayload(click: ButtonClick): Record<string, unknown>
     user: { id: click.user.id, username: click.user.username, name: click.user.username, team_id: click.user.team_id },
     api_app_id: click.apiAppId,
     token: 'deprecated-verification-token',
-    container: { type: 'message', message_ts: click.message.ts, channel_id: click.channel.id, is_ephemeral: false, ...(click.message.thread_ts ? { thread_ts: click.message.thread_ts } : {}) },
+    container: {
+      type: 'message',
+      message_ts: click.message.ts,
+      channel_id: click.channel.id,
+      is_ephemeral: 'ephemeral' in click.message,
+      ...('thread_ts' in click.message && click.message.thread_ts ? { thread_ts: click.message.thread_ts } : {}),
+    },
     trigger_id: click.triggerId,
     team: { id: click.user.team_id, domain: click.teamDomain },
     enterprise: null,
     is_enterprise_install: false,
     channel: click.channel,
-    message: { type: 'message', subtype: 'bot_message', ...click.message },
+    // Slack does not include an ephemeral message in the payload.
+    ...('ephemeral' in click.message ? {} : { message: { type: 'message', subtype: 'bot_message', ...click.message } }),
     state: { values: {} },
     response_url: click.responseUrl,
     actions: [

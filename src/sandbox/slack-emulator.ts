@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { blockActionsPayload, sendInteraction, type AppResponse, type SlackUser } from './interactions.js';
+import { blockActionsPayload, sendInteraction, sendSigned, type AppResponse, type SlackUser } from './interactions.js';
 import { parseJson, PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
 
 export type { EmulatedChannel, EmulatedMessage };
@@ -101,6 +101,9 @@ export class SlackEmulator {
       'conversations.history': (args) => this.workspace.history(args),
       'conversations.replies': (args) => this.workspace.replies(args),
       'usergroups.users.list': (args) => this.workspace.userGroupMembers(args),
+      'chat.getPermalink': (args) => this.workspace.permalink(args),
+      'conversations.info': (args) => this.workspace.conversationInfo(args),
+      'conversations.members': (args) => this.workspace.conversationMembers(args, [...this.users.keys()]),
     };
   }
 
@@ -170,6 +173,68 @@ export class SlackEmulator {
       responseUrl: `${this.url}/response/${token}`,
       triggerId: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
     });
+  }
+
+  /**
+   * A user types a slash command in a channel: the emulator sends the app the signed form body Slack
+   * sends, with a `response_url` it honours, and returns the app's answer.
+   */
+  async command(options: { command: string; text: string; user: string; channel: string }): Promise<AppResponse> {
+    const user = this.users.get(options.user);
+    if (!user) throw new Error(`no user ${options.user} in the emulator`);
+    const token = randomBytes(12).toString('hex');
+    this.responseTargets.set(token, { user: user.id, channel: options.channel, messageTs: '' });
+    const body = new URLSearchParams({
+      token: 'deprecated-verification-token',
+      team_id: this.teamId,
+      team_domain: 'sandbox',
+      channel_id: options.channel,
+      channel_name: this.workspace.channels.get(options.channel)?.name ?? 'unknown',
+      user_id: user.id,
+      user_name: user.username,
+      command: options.command,
+      text: options.text,
+      api_app_id: 'A0APPROVALGATE',
+      is_enterprise_install: 'false',
+      response_url: `${this.url}/response/${token}`,
+      trigger_id: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
+    }).toString();
+    if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
+    if (this.options.signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
+    return sendSigned(this.appUrl, body, { signingSecret: this.options.signingSecret });
+  }
+
+  /** Ephemeral messages (with their blocks) the app sent a user through response_url, oldest first. */
+  ephemeralMessagesFor(userId: string): { text: string; blocks: unknown[] }[] {
+    return this.responses
+      .filter((r) => r.user === userId && isEphemeral(r.body))
+      .map((r) => ({ text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
+  }
+
+  /** A user clicks a button in the latest ephemeral message the app sent them (e.g. the `/approvals` list). */
+  async clickInEphemeral(options: { user: string; actionId: string; approvalId: string }): Promise<AppResponse> {
+    const user = this.users.get(options.user);
+    if (!user) throw new Error(`no user ${options.user} in the emulator`);
+    const latest = this.responses.filter((r) => r.user === user.id && isEphemeral(r.body) && Array.isArray(r.body.blocks)).at(-1);
+    const blocks = (latest?.body.blocks ?? []) as unknown[];
+    const button = blocks
+      .map((_, index) => findButton(blocks.slice(index, index + 1), options.actionId))
+      .find((found) => found?.value?.includes(`"a":"${options.approvalId}"`));
+    if (!latest || !button) throw new Error(`no ${options.actionId} button for ${options.approvalId} in ${options.user}'s latest ephemeral message`);
+    const token = randomBytes(12).toString('hex');
+    this.responseTargets.set(token, { user: user.id, channel: latest.channel, messageTs: '' });
+    return this.sendToApp(
+      blockActionsPayload({
+        user,
+        teamDomain: 'sandbox',
+        apiAppId: 'A0APPROVALGATE',
+        channel: { id: latest.channel, name: this.workspace.channels.get(latest.channel)?.name ?? latest.channel },
+        message: { ts: this.workspace.nextTs(), ephemeral: true },
+        button,
+        responseUrl: `${this.url}/response/${token}`,
+        triggerId: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
+      }),
+    );
   }
 
   /** Sends any interaction payload to the app, signed with the app's signing secret. */

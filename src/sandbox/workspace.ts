@@ -11,6 +11,10 @@ export interface EmulatedChannel {
   name: string;
   /** Whether the bot is in the channel; posting to one it is not in fails with `not_in_channel`. */
   botIsMember: boolean;
+  /** A private channel is visible to its members only. @defaultValue false */
+  isPrivate?: boolean;
+  /** The users in the channel (for conversations.members). @defaultValue every emulated user */
+  members?: string[];
 }
 
 export interface EmulatedMessage {
@@ -134,6 +138,22 @@ export class Workspace {
   }
 
   /** Message timestamps are unique and increasing, as Slack's are within a channel. */
+  permalink(args: Args): Answer {
+    const message = this.findMessage(args.channel, args.message_ts);
+    return { channel: message.channel, permalink: `https://sandbox.slack.local/archives/${message.channel}/p${message.ts.replace('.', '')}` };
+  }
+
+  conversationInfo(args: Args): Answer {
+    const channel = typeof args.channel === 'string' ? this.channels.get(args.channel) : undefined;
+    if (!channel) throw new PlatformError('channel_not_found');
+    return { channel: { id: channel.id, name: channel.name, is_channel: true, is_private: channel.isPrivate ?? false, is_member: channel.botIsMember } };
+  }
+
+  conversationMembers(args: Args, everyone: string[]): Answer {
+    const channel = this.memberChannel(args.channel);
+    return { members: channel.members ?? everyone, response_metadata: { next_cursor: '' } };
+  }
+
   userGroupMembers(args: Args): Answer {
     const members = typeof args.usergroup === 'string' ? this.userGroups.get(args.usergroup) : undefined;
     if (!members) throw new PlatformError('no_such_subteam');
