@@ -111,7 +111,8 @@ export function decide(record: ApprovalRecord | undefined, click: Click, snapsho
   }
   if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
   const stale = normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
-  const votes = click.action === 'approve' && !stale ? [...record.votes, { id: click.user.id, name: click.user.name, at: new Date(now).toISOString() }] : record.votes;
+  const vote = { id: click.user.id, name: click.user.name, at: new Date(now).toISOString(), ...(click.comment ? { comment: click.comment } : {}) };
+  const votes = click.action === 'approve' && !stale ? [...record.votes, vote] : record.votes;
   if (click.action === 'approve' && !stale && votes.length < rules.requiredApprovals) return { kind: 'counted', votes, required: rules.requiredApprovals };
   const outcome = stale ? 'stale' : click.action === 'approve' ? 'approved' : 'denied';
   const decision = decisionOf(record, outcome, click.user, now, {

@@ -1,4 +1,4 @@
-import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
+import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock, View } from '@slack/types';
 import { z } from 'zod';
 import type { Approval, Cancellation, CardBinding, CardLocation } from './approval.js';
 import { normalizeHash, shortHash, type Decision, type Vote } from './contract.js';
@@ -8,6 +8,12 @@ import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js
 /** Action ids shared by the card and the click handlers. */
 export const ACTION_APPROVE = 'approval_approve';
 export const ACTION_DENY = 'approval_deny';
+/** The overflow menu: "Approve with comment…", "Deny with reason…". */
+export const ACTION_MORE = 'approval_more';
+/** The modal those open, and its one input. */
+export const DECIDE_MODAL = 'approval_decide_modal';
+export const COMMENT_BLOCK = 'approval_comment';
+export const COMMENT_INPUT = 'comment';
 
 /** `metadata.event_type` of every card, so a retry can find a card a crashed attempt posted. */
 export const CARD_EVENT_TYPE = 'approval_card';
@@ -211,10 +217,50 @@ export function renderButtonsFor(approval: Approval): ActionsBlock {
     style,
     value,
   });
+  // Overflow values are capped at 150 characters: they name the approval and the card only; the
+  // modal's submit checks the rest of the binding against the record.
+  const option = (text: string, action: 'approve' | 'deny') => ({ text: { type: 'plain_text' as const, text }, value: `${action}:${approval.id}:${approval.cardId}` });
   return {
     type: 'actions',
     block_id: `approval_${approval.cardId}`,
-    elements: [button('Approve', ACTION_APPROVE, 'primary'), button('Deny', ACTION_DENY, 'danger')],
+    elements: [
+      button('Approve', ACTION_APPROVE, 'primary'),
+      button('Deny', ACTION_DENY, 'danger'),
+      { type: 'overflow', action_id: ACTION_MORE, options: [option('Approve with comment…', 'approve'), option('Deny with reason…', 'deny')] },
+    ],
+  };
+}
+
+/** What an overflow option names: the action, the approval and its card; undefined for a value this bot did not render. */
+export function parseOverflowValue(value: string | undefined): { action: 'approve' | 'deny'; approvalId: string; cardId: string } | undefined {
+  const match = /^(approve|deny):(ap[0-9a-f]{32}):([0-9a-f]{16})$/.exec(value ?? '');
+  return match ? { action: match[1] as 'approve' | 'deny', approvalId: match[2]!, cardId: match[3]! } : undefined;
+}
+
+/** The modal for "Approve with comment…" / "Deny with reason…": what is decided, and the text. */
+export function renderDecideModal(approval: Approval, action: 'approve' | 'deny'): View {
+  const r = approval.request;
+  const approve = action === 'approve';
+  return {
+    type: 'modal',
+    callback_id: DECIDE_MODAL,
+    private_metadata: JSON.stringify({ action, a: approval.id, c: approval.cardId }),
+    title: { type: 'plain_text', text: approve ? 'Approve with comment' : 'Deny with reason' },
+    submit: { type: 'plain_text', text: approve ? 'Approve' : 'Deny' },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      section(`*${escapeMrkdwn(`${r.workflow ?? r.run_id} › ${r.step_id}`)}*\n${escapeMrkdwn(r.reason)}`),
+      {
+        type: 'context',
+        elements: [mrkdwn(truncateMrkdwn(`Risk ${r.risk_tags.map(code).join(' ') || '_none tagged_'} · Job hash ${code(shortHash(r.job_hash))} · Policy snapshot ${code(shortHash(r.policy_snapshot))}`, SECTION_TEXT_MAX))],
+      },
+      {
+        type: 'input',
+        block_id: COMMENT_BLOCK,
+        label: { type: 'plain_text', text: approve ? 'Comment (shown on the card and sent to the workflow)' : 'Reason (shown on the card and sent to the workflow)' },
+        element: { type: 'plain_text_input', action_id: COMMENT_INPUT, multiline: true, min_length: 1, max_length: 1000 },
+      },
+    ],
   };
 }
 

@@ -178,6 +178,8 @@ export interface Vote {
   name: string;
   /** ISO 8601. */
   at: string;
+  /** Given with "Approve with comment…". */
+  comment?: string;
 }
 
 /** The id of an approval's decision job: one per approval, so a repeated push is a no-op. */

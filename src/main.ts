@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
 import { registerActions } from './actions.js';
 import { registerCommands } from './commands.js';
+import { registerModals } from './modals.js';
 import { createApproverDirectory } from './approvers.js';
 import { createAudit } from './audit.js';
 import { createIntake } from './intake.js';
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
     slack,
     log,
   });
-  registerActions(app, {
+  const actionDeps = {
     store,
     audit: createAudit(redis, config.audit),
     outbox,
@@ -99,7 +100,8 @@ async function main(): Promise<void> {
     directory,
     policySnapshotKey: config.policySnapshotKey,
     log,
-  });
+  };
+  registerActions(app, actionDeps);
   const timers = createTimers({
     connection: redis,
     queueName: `${config.queues.request}-timers`,
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
+  registerModals(app, actionDeps);
   registerCommands(app, { store, slack, routes, directory, log });
   const intake = createIntake({
     connection: redis,

@@ -28,6 +28,22 @@ export function renderRefusal(refusal: Refusal): string {
   }
 }
 
+/** A refusal as plain text, for an error shown in a modal (where mrkdwn is not rendered). */
+export function refusalInModal(refusal: Refusal): string {
+  const why: Record<Refusal['reason'], string> = {
+    unauthorized: 'you are not one of the approvers for this request',
+    self_approval: 'you started this run, so someone else has to approve it',
+    not_found: 'this approval is no longer on record',
+    stale_card: 'the request was replaced by a newer one while this form was open',
+    already_counted: 'your approval is already counted',
+    already_decided: 'it was decided while this form was open',
+    cancelled: 'the workflow cancelled it while this form was open',
+    no_policy: 'the policy snapshot in force cannot be read',
+  };
+  const detail = refusal.reason === 'already_decided' ? ` (${refusal.decision.decision} by ${refusal.decision.decided_by.name})` : '';
+  return `Nothing was decided: ${why[refusal.reason]}${detail}.`;
+}
+
 /** An approval counted towards the N a route needs. */
 export function renderCounted(votes: number, required: number): string {
   return `:ballot_box_with_check: Your approval is counted: ${votes} of ${required}. The run resumes once ${required - votes} more approve.`;

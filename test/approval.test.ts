@@ -76,7 +76,7 @@ describe('deciding a click', () => {
         job_hash: r.request.job_hash,
         constraints: { max_lines_changed: 500, max_runtime_sec: 900 },
         comment: 'ok for INC-42',
-        approvals: [{ id: 'U0ALICE', name: 'alice', at: '2026-11-25T10:15:00.000Z' }],
+        approvals: [{ id: 'U0ALICE', name: 'alice', at: '2026-11-25T10:15:00.000Z', comment: 'ok for INC-42' }],
       },
     });
   });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createApproval } from '../src/approval.js';
-import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE, renderRequestCard, type ButtonValue } from '../src/cards.js';
+import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE, parseOverflowValue, renderRequestCard, type ButtonValue } from '../src/cards.js';
 import { LIMITS, parseRequest } from '../src/contract.js';
 import { checkBlocks } from '../src/sandbox/block-kit-rules.js';
 import { validRequest } from './helpers/requests.js';
@@ -48,7 +48,7 @@ const arbitraryRequest: fc.Arbitrary<Record<string, unknown>> = fc
   .filter((r) => parseRequest(r).ok);
 
 describe('the request card', () => {
-  it('shows why, the impact, the limits, who asked, the rule and the binding, with two buttons', () => {
+  it('shows why, the impact, the limits, who asked, the rule and the binding, with its buttons and menu', () => {
     const job = { sql: 'UPDATE orders SET status = $1', params: ['shipped'] };
     const approval = approvalFor(validRequest({ run_id: 'run_8f9a', job, job_hash: 'sha256:8cc1d2bd9acdc614f6db69703ec68902356b23563dbc82181a93778d6d1eab21' }));
     const card = renderRequestCard(approval);
@@ -61,8 +61,11 @@ describe('the request card', () => {
     const approval = approvalFor(validRequest({ policy_snapshot: 'sha256:ABCDEF0123456789' }));
     const actions = renderRequestCard(approval).blocks.at(-1)!;
     expect(actions.type).toBe('actions');
-    const [approve, deny] = (actions as { elements: { action_id: string; style: string; value: string }[] }).elements;
+    const [approve, deny, more] = (actions as { elements: { action_id: string; style: string; value: string; options: { value: string }[] }[] }).elements;
     expect([approve!.action_id, approve!.style, deny!.action_id, deny!.style]).toEqual([ACTION_APPROVE, 'primary', ACTION_DENY, 'danger']);
+    expect(more!.options.map((o) => o.value)).toEqual([`approve:${approval.id}:${approval.cardId}`, `deny:${approval.id}:${approval.cardId}`]);
+    expect(parseOverflowValue(more!.options[1]!.value)).toEqual({ action: 'deny', approvalId: approval.id, cardId: approval.cardId });
+    expect(parseOverflowValue('deny:apXYZ:1234')).toBeUndefined();
     const value = JSON.parse(approve!.value) as ButtonValue;
     expect(value).toEqual({ a: approval.id, c: approval.cardId, s: 'abcdef0123456789', j: approval.request.job_hash.replace('sha256:', '') });
   });

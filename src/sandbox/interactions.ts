@@ -24,7 +24,7 @@ export interface ButtonClick {
   channel: { id: string; name: string };
   /** The message as Slack would include it: the clicked card; an ephemeral message has only a ts. */
   message: { ts: string; text: string; blocks: unknown[]; bot_id: string; user: string; thread_ts?: string } | { ts: string; ephemeral: true };
-  button: { action_id: string; block_id: string; value?: string; text: string; style?: string };
+  button: { action_id: string; block_id: string; value?: string; text: string; style?: string; options?: unknown[] };
   responseUrl: string;
   triggerId: string;
 }
@@ -60,6 +60,7 @@ export function blockActionsPayload(click: ButtonClick): Record<string, unknown>
         text: { type: 'plain_text', text: click.button.text, emoji: true },
         ...(click.button.value !== undefined ? { value: click.button.value } : {}),
         ...(click.button.style ? { style: click.button.style } : {}),
+        ...(click.button.options ? { options: click.button.options } : {}),
         type: 'button',
         action_ts: actionTs,
       },

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { blockActionsPayload, sendInteraction, sendSigned, type AppResponse, type SlackUser } from './interactions.js';
+import { Views } from './views.js';
 import { parseJson, PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
 
 export type { EmulatedChannel, EmulatedMessage };
@@ -76,6 +77,7 @@ export class SlackEmulator {
   readonly calls: ApiCall[] = [];
   readonly responses: ResponseUrlPost[] = [];
   readonly users = new Map<string, SlackUser>();
+  readonly views = new Views();
   private readonly responseTargets = new Map<string, ResponseTarget>();
   private appUrl: string | undefined;
   private readonly workspace: Workspace;
@@ -104,6 +106,7 @@ export class SlackEmulator {
       'chat.getPermalink': (args) => this.workspace.permalink(args),
       'conversations.info': (args) => this.workspace.conversationInfo(args),
       'conversations.members': (args) => this.workspace.conversationMembers(args, [...this.users.keys()]),
+      'views.open': (args) => this.views.open(args),
     };
   }
 
@@ -154,12 +157,12 @@ export class SlackEmulator {
   }
 
   /** The payload a click would send, for tests that alter, forge or replay it. */
-  clickPayload(options: { channel: string; ts: string; actionId: string; user: string }): Record<string, unknown> {
+  clickPayload(options: { channel: string; ts: string; actionId: string; user: string; elementType?: 'button' | 'overflow' }): Record<string, unknown> {
     const message = this.workspace.messages.find((m) => m.channel === options.channel && m.ts === options.ts);
     if (!message) throw new Error(`no message ${options.ts} in ${options.channel}`);
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
-    const found = findButton(message.blocks, options.actionId);
+    const found = findButton(message.blocks, options.actionId, options.elementType);
     if (!found) throw new Error(`message ${options.ts} has no button ${options.actionId}`);
     const token = randomBytes(12).toString('hex');
     this.responseTargets.set(token, { user: user.id, channel: message.channel, messageTs: message.ts });
@@ -171,7 +174,7 @@ export class SlackEmulator {
       message: { ts: message.ts, text: message.text, blocks: message.blocks, bot_id: message.bot_id, user: message.user, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
       button: found,
       responseUrl: `${this.url}/response/${token}`,
-      triggerId: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
+      triggerId: this.views.issueTrigger(user.id),
     });
   }
 
@@ -197,7 +200,7 @@ export class SlackEmulator {
       api_app_id: 'A0APPROVALGATE',
       is_enterprise_install: 'false',
       response_url: `${this.url}/response/${token}`,
-      trigger_id: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
+      trigger_id: this.views.issueTrigger(user.id),
     }).toString();
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     if (this.options.signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
@@ -209,6 +212,28 @@ export class SlackEmulator {
     return this.responses
       .filter((r) => r.user === userId && isEphemeral(r.body))
       .map((r) => ({ text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
+  }
+
+  /** A user picks an option of an overflow menu on a message (its value starts with `optionPrefix`). */
+  async chooseOverflow(options: { channel: string; ts: string; actionId: string; optionPrefix: string; user: string }): Promise<AppResponse> {
+    const payload = this.clickPayload({ ...options, elementType: 'overflow' });
+    const [action] = payload.actions as Record<string, unknown>[];
+    const option = (action!.options as { value: string; text: unknown }[]).find((o) => o.value.startsWith(options.optionPrefix));
+    if (!option) throw new Error(`no overflow option starting with ${options.optionPrefix}`);
+    delete action!.options;
+    delete action!.text;
+    delete action!.value;
+    action!.type = 'overflow';
+    action!.selected_option = option;
+    return this.sendToApp(payload);
+  }
+
+  /** A user submits the latest view the app opened for them, with these input values; returns the app's answer. */
+  async submitView(options: { user: string; values: Record<string, Record<string, string>> }): Promise<AppResponse> {
+    const user = this.users.get(options.user);
+    const opened = this.views.opened.filter((v) => v.user === options.user).at(-1);
+    if (!user || !opened) throw new Error(`no view open for ${options.user}`);
+    return this.sendToApp(this.views.submission(opened, user, options.values, 'A0APPROVALGATE'));
   }
 
   /** A user clicks a button in the latest ephemeral message the app sent them (e.g. the `/approvals` list). */
@@ -232,7 +257,7 @@ export class SlackEmulator {
         message: { ts: this.workspace.nextTs(), ephemeral: true },
         button,
         responseUrl: `${this.url}/response/${token}`,
-        triggerId: `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`,
+        triggerId: this.views.issueTrigger(user.id),
       }),
     );
   }
@@ -338,12 +363,12 @@ export class SlackEmulator {
 
 }
 
-function findButton(blocks: unknown[], actionId: string): { action_id: string; block_id: string; value?: string; text: string; style?: string } | undefined {
+function findButton(blocks: unknown[], actionId: string, type: 'button' | 'overflow' = 'button'): { action_id: string; block_id: string; value?: string; text: string; style?: string; options?: unknown[] } | undefined {
   for (const block of blocks as { type?: string; block_id?: string; elements?: unknown[] }[]) {
     if (block.type !== 'actions') continue;
-    for (const element of (block.elements ?? []) as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string }[]) {
-      if (element.type === 'button' && element.action_id === actionId) {
-        return { action_id: actionId, block_id: block.block_id ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style };
+    for (const element of (block.elements ?? []) as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string; options?: unknown[] }[]) {
+      if (element.type === type && element.action_id === actionId) {
+        return { action_id: actionId, block_id: block.block_id ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style, ...(element.options ? { options: element.options } : {}) };
       }
     }
   }

@@ -1,0 +1,101 @@
+import type { App, BlockAction, OverflowAction, ViewSubmitAction } from '@slack/bolt';
+import type { Click } from './approval.js';
+import { auditEntry } from './audit.js';
+import { ACTION_MORE, COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, parseOverflowValue, renderDecideModal } from './cards.js';
+import { reply, showProgress, type ActionDeps } from './actions.js';
+import { decideAndRecord } from './record-click.js';
+import { FOREIGN_BUTTON_REPLY, refusalInModal, renderRefusal } from './replies.js';
+import { withTimeout } from './with-timeout.js';
+
+/**
+ * "Approve with comment…" and "Deny with reason…": the card's overflow menu opens a modal; its
+ * submit is a click with a comment, checked again against the approval as it is then (the card may
+ * have been decided, superseded or gone stale while the modal was open). A refusal is shown in the
+ * modal; nothing is decided.
+ */
+
+// The modal's submit must be answered within Slack's 3 seconds, with the outcome: read quickly.
+const SUBMIT_TIMEOUT_MS = 2500;
+
+export function registerModals(app: App, deps: ActionDeps): void {
+  app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, respond }) => {
+    await ack();
+    const log = deps.log.child({ user: body.user.id, action: 'open_modal' });
+    const target = parseOverflowValue(action.selected_option?.value);
+    if (!target) return reply(respond, FOREIGN_BUTTON_REPLY, log);
+    const record = await deps.store.load(target.approvalId);
+    const refusal = !record
+      ? ({ reason: 'not_found' } as const)
+      : record.cardId !== target.cardId
+        ? ({ reason: 'stale_card' } as const)
+        : record.decision
+          ? ({ reason: 'already_decided', decision: record.decision } as const)
+          : record.cancelled
+            ? ({ reason: 'cancelled', cancellation: record.cancelled } as const)
+            : undefined;
+    if (refusal || !record) return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
+    await deps.slack.views
+      .open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action) })
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'could not open the modal'));
+  });
+
+  app.view<ViewSubmitAction>(DECIDE_MODAL, async ({ ack, body, view }) => {
+    const user = { id: body.user.id, name: body.user.name ?? body.user.id };
+    let log = deps.log.child({ user: user.id, action: 'modal_submit' });
+    const meta = parseMetadata(view.private_metadata);
+    const comment = view.state.values[COMMENT_BLOCK]?.[COMMENT_INPUT]?.value?.trim();
+    if (!meta || !comment) {
+      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'This form is not one of ours, or the text is empty. Nothing was decided.' } });
+      return;
+    }
+    log = log.child({ approval_id: meta.a });
+    const record = await deps.store.load(meta.a).catch(() => undefined);
+    const click: Click = {
+      action: meta.action,
+      user,
+      comment,
+      card: { approvalId: meta.a, cardId: meta.c, policySnapshot: record?.request.policy_snapshot ?? '', jobHash: record?.request.job_hash ?? '' },
+    };
+    let settled: Awaited<ReturnType<typeof decideAndRecord>>;
+    try {
+      settled = await withTimeout(decideAndRecord(deps, click), SUBMIT_TIMEOUT_MS, `no answer within ${SUBMIT_TIMEOUT_MS} ms`);
+    } catch (err) {
+      log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'modal refused: could not read the approval');
+      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not check this approval right now, so nothing was decided. Try again in a moment.' } });
+      return;
+    }
+    const { outcome } = settled;
+    if (outcome.kind === 'refused') {
+      log.info({ outcome: 'refused', reason: outcome.reason }, 'modal refused');
+      if (settled.record) {
+        await deps.audit
+          .append(auditEntry(settled.record, 'refused', user.id, Date.now(), { reason: outcome.reason, action: meta.action }))
+          .catch((err: unknown) => log.error({ err: String(err) }, 'could not append the refusal to the audit trail'));
+      }
+      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: refusalInModal(outcome) } });
+      return;
+    }
+    await ack();
+    if (outcome.kind === 'counted') {
+      log.info({ outcome: 'approval_counted', votes: outcome.votes.length }, 'approval counted');
+      await showProgress(deps, settled.record!, outcome.votes, log);
+      return;
+    }
+    log.info({ outcome: outcome.decision.decision, comment: true }, 'decision recorded');
+    await deps.outbox
+      .settle({ ...settled.record!, decision: outcome.decision })
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'decision recorded but not yet settled; the outbox drain will finish it'));
+  });
+}
+
+function parseMetadata(raw: string): { action: 'approve' | 'deny'; a: string; c: string } | undefined {
+  try {
+    const meta = JSON.parse(raw) as { action?: unknown; a?: unknown; c?: unknown };
+    if ((meta.action === 'approve' || meta.action === 'deny') && typeof meta.a === 'string' && typeof meta.c === 'string') {
+      return { action: meta.action, a: meta.a, c: meta.c };
+    }
+  } catch {
+    // Not our metadata: refused below.
+  }
+  return undefined;
+}

@@ -1,0 +1,62 @@
+import { decide, type ApprovalRecord, type Click, type Outcome } from './approval.js';
+import { auditEntry } from './audit.js';
+import type { ActionDeps } from './actions.js';
+import { matchRoute } from './routes.js';
+import type { ReadForClick } from './store.js';
+import { withTimeout } from './with-timeout.js';
+
+/**
+ * The heart of a click (a button, the /approvals list, or a modal's submit): read the approval, the
+ * snapshot in force and the route's rules; decide (pure); record first-writer-wins.
+ */
+
+// A click waits this long for Redis and Slack's user groups before it is refused (nothing decided).
+const READ_TIMEOUT_MS = 5000;
+// Reads and the record are separate steps; when what was read changes in between, decide again.
+const MAX_DECIDE_ROUNDS = 3;
+
+/** Reads, decides (pure) and records first-writer-wins, deciding again if what was read changed in between. */
+export async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+  for (let round = 1; ; round += 1) {
+    const read: ReadForClick = await withTimeout(
+      deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey),
+      READ_TIMEOUT_MS,
+      `Redis did not answer within ${READ_TIMEOUT_MS} ms`,
+    );
+    const { record } = read;
+    const now = deps.now?.() ?? Date.now();
+    if (round === 1 && record) await deps.audit.append(auditEntry(record, 'clicked', click.user.id, now, { action: click.action }));
+    const route = record ? matchRoute(deps.routes, record.request) : undefined;
+    const isApprover = route
+      ? await withTimeout(deps.directory.isApprover(route, click.user.id), READ_TIMEOUT_MS, `Slack did not say who the approvers are within ${READ_TIMEOUT_MS} ms`)
+      : true;
+    const rules = { isApprover, requiredApprovals: route?.required_approvals ?? 1, denySelfApproval: route?.deny_self_approval ?? true };
+    const outcome = decide(record, click, read.snapshotInForce, rules, now);
+    if (outcome.kind === 'refused') return { outcome, record };
+    const change = outcome.kind === 'counted' ? { kind: 'vote' as const, votes: outcome.votes } : { kind: 'decision' as const, decision: outcome.decision };
+    const entry =
+      outcome.kind === 'counted'
+        ? auditEntry(record!, 'approval_counted', click.user.id, now, { votes: outcome.votes.length, required: outcome.required })
+        : auditEntry(record!, outcome.decision.decision === 'stale' ? 'stale' : 'decided', click.user.id, now, {
+            decision: outcome.decision.decision,
+            ...(outcome.decision.policy_snapshot_in_force ? { policy_snapshot_in_force: outcome.decision.policy_snapshot_in_force } : {}),
+          });
+    const result = await deps.store.recordClick(record!, click.card.cardId, change, read, deps.policySnapshotKey, entry, now);
+    switch (result.kind) {
+      case 'recorded':
+      case 'counted':
+        return { outcome, record };
+      case 'decided':
+        return { outcome: { kind: 'refused', reason: 'already_decided', decision: result.decision }, record };
+      case 'cancelled':
+        return { outcome: { kind: 'refused', reason: 'cancelled', cancellation: result.cancellation }, record };
+      case 'superseded':
+        return { outcome: { kind: 'refused', reason: 'stale_card' }, record };
+      case 'missing':
+        return { outcome: { kind: 'refused', reason: 'not_found' }, record: undefined };
+      case 'changed':
+        if (round >= MAX_DECIDE_ROUNDS) throw new Error('the policy snapshot or the approvals kept changing while the click was decided');
+    }
+  }
+}
+
