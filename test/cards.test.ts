@@ -61,7 +61,7 @@ describe('the request card', () => {
     const approval = approvalFor(validRequest({ policy_snapshot: 'sha256:ABCDEF0123456789' }));
     const actions = renderRequestCard(approval).blocks.at(-1)!;
     expect(actions.type).toBe('actions');
-    const [approve, deny, more] = (actions as { elements: { action_id: string; style: string; value: string; options: { value: string }[] }[] }).elements;
+    const [approve, deny, more] = (actions as unknown as { elements: { action_id: string; style: string; value: string; options: { value: string }[] }[] }).elements;
     expect([approve!.action_id, approve!.style, deny!.action_id, deny!.style]).toEqual([ACTION_APPROVE, 'primary', ACTION_DENY, 'danger']);
     expect(more!.options.map((o) => o.value)).toEqual([`approve:${approval.id}:${approval.cardId}`, `deny:${approval.id}:${approval.cardId}`]);
     expect(parseOverflowValue(more!.options[1]!.value)).toEqual({ action: 'deny', approvalId: approval.id, cardId: approval.cardId });
