@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { randomBytes } from 'node:crypto';
 import { blockActionsPayload, sendInteraction, sendSigned, type AppResponse, type SlackUser } from './interactions.js';
+import { ResponseUrls, type ResponseUrlPost } from './response-urls.js';
 import { Views } from './views.js';
 import { parseJson, PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
 
@@ -51,19 +51,6 @@ export interface EmulatorOptions {
   botId?: string;
 }
 
-/** What an app sent to a `response_url`: an ephemeral reply, or a change to the original message. */
-export interface ResponseUrlPost {
-  user: string;
-  channel: string;
-  messageTs: string;
-  body: Record<string, unknown>;
-}
-
-interface ResponseTarget {
-  user: string;
-  channel: string;
-  messageTs: string;
-}
 
 type Args = Record<string, unknown>;
 type Answer = Record<string, unknown>;
@@ -75,10 +62,9 @@ export class SlackEmulator {
   readonly botUserId: string;
   readonly botId: string;
   readonly calls: ApiCall[] = [];
-  readonly responses: ResponseUrlPost[] = [];
+  readonly responseUrls: ResponseUrls;
   readonly users = new Map<string, SlackUser>();
   readonly views = new Views();
-  private readonly responseTargets = new Map<string, ResponseTarget>();
   private appUrl: string | undefined;
   private readonly workspace: Workspace;
   private readonly faults = new Map<string, Fault[]>();
@@ -92,6 +78,7 @@ export class SlackEmulator {
     this.botUserId = options.botUserId ?? 'U0APPROVALBOT';
     this.botId = options.botId ?? 'B0APPROVALBOT';
     this.workspace = new Workspace(this.botId, this.botUserId);
+    this.responseUrls = new ResponseUrls(this.workspace, () => this.url);
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
     const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({ id: `U0${name.toUpperCase()}`, username: name, team_id: this.teamId }));
     for (const user of options.users ?? defaultUsers) this.users.set(user.id, user);
@@ -164,8 +151,7 @@ export class SlackEmulator {
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
     const found = findButton(message.blocks, options.actionId, options.elementType);
     if (!found) throw new Error(`message ${options.ts} has no button ${options.actionId}`);
-    const token = randomBytes(12).toString('hex');
-    this.responseTargets.set(token, { user: user.id, channel: message.channel, messageTs: message.ts });
+    const responseUrl = this.responseUrls.issue({ user: user.id, channel: message.channel, messageTs: message.ts });
     return blockActionsPayload({
       user,
       teamDomain: 'sandbox',
@@ -173,7 +159,7 @@ export class SlackEmulator {
       channel: { id: message.channel, name: this.workspace.channels.get(message.channel)?.name ?? message.channel },
       message: { ts: message.ts, text: message.text, blocks: message.blocks, bot_id: message.bot_id, user: message.user, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
       button: found,
-      responseUrl: `${this.url}/response/${token}`,
+      responseUrl,
       triggerId: this.views.issueTrigger(user.id),
     });
   }
@@ -185,8 +171,7 @@ export class SlackEmulator {
   async command(options: { command: string; text: string; user: string; channel: string }): Promise<AppResponse> {
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
-    const token = randomBytes(12).toString('hex');
-    this.responseTargets.set(token, { user: user.id, channel: options.channel, messageTs: '' });
+    const responseUrl = this.responseUrls.issue({ user: user.id, channel: options.channel, messageTs: '' });
     const body = new URLSearchParams({
       token: 'deprecated-verification-token',
       team_id: this.teamId,
@@ -199,19 +184,12 @@ export class SlackEmulator {
       text: options.text,
       api_app_id: 'A0APPROVALGATE',
       is_enterprise_install: 'false',
-      response_url: `${this.url}/response/${token}`,
+      response_url: responseUrl,
       trigger_id: this.views.issueTrigger(user.id),
     }).toString();
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     if (this.options.signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
     return sendSigned(this.appUrl, body, { signingSecret: this.options.signingSecret });
-  }
-
-  /** Ephemeral messages (with their blocks) the app sent a user through response_url, oldest first. */
-  ephemeralMessagesFor(userId: string): { text: string; blocks: unknown[] }[] {
-    return this.responses
-      .filter((r) => r.user === userId && isEphemeral(r.body))
-      .map((r) => ({ text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
   }
 
   /** A user picks an option of an overflow menu on a message (its value starts with `optionPrefix`). */
@@ -240,14 +218,13 @@ export class SlackEmulator {
   async clickInEphemeral(options: { user: string; actionId: string; approvalId: string }): Promise<AppResponse> {
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
-    const latest = this.responses.filter((r) => r.user === user.id && isEphemeral(r.body) && Array.isArray(r.body.blocks)).at(-1);
+    const latest = this.responseUrls.ephemeralPostsTo(user.id).filter((r) => Array.isArray(r.body.blocks)).at(-1);
     const blocks = (latest?.body.blocks ?? []) as unknown[];
     const button = blocks
       .map((_, index) => findButton(blocks.slice(index, index + 1), options.actionId))
       .find((found) => found?.value?.includes(`"a":"${options.approvalId}"`));
     if (!latest || !button) throw new Error(`no ${options.actionId} button for ${options.approvalId} in ${options.user}'s latest ephemeral message`);
-    const token = randomBytes(12).toString('hex');
-    this.responseTargets.set(token, { user: user.id, channel: latest.channel, messageTs: '' });
+    const responseUrl = this.responseUrls.issue({ user: user.id, channel: latest.channel, messageTs: '' });
     return this.sendToApp(
       blockActionsPayload({
         user,
@@ -256,7 +233,7 @@ export class SlackEmulator {
         channel: { id: latest.channel, name: this.workspace.channels.get(latest.channel)?.name ?? latest.channel },
         message: { ts: this.workspace.nextTs(), ephemeral: true },
         button,
-        responseUrl: `${this.url}/response/${token}`,
+        responseUrl,
         triggerId: this.views.issueTrigger(user.id),
       }),
     );
@@ -270,14 +247,24 @@ export class SlackEmulator {
     return sendInteraction(this.appUrl, payload, { ...options, signingSecret });
   }
 
-  /** Ephemeral messages the app sent a user through response_url. */
-  ephemeralsFor(userId: string): string[] {
-    return this.responses.filter((r) => r.user === userId && isEphemeral(r.body)).map((r) => String(r.body.text ?? ''));
-  }
-
   /** Creates or replaces a user group (S…) and its members. */
   setUserGroup(id: string, members: string[]): void {
     this.workspace.userGroups.set(id, members);
+  }
+
+  /** Ephemeral messages the app sent a user through response_url, oldest first. */
+  ephemeralsFor(userId: string): string[] {
+    return this.responseUrls.ephemeralPostsTo(userId).map((r) => String(r.body.text ?? ''));
+  }
+
+  /** The same, with their blocks. */
+  ephemeralMessagesFor(userId: string): { text: string; blocks: unknown[] }[] {
+    return this.responseUrls.ephemeralPostsTo(userId).map((r) => ({ text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
+  }
+
+  /** Everything the app sent to response_urls, oldest first. */
+  get responses(): ResponseUrlPost[] {
+    return this.responseUrls.posts;
   }
 
   /** Queues faults for the next calls of `method`, in order. */
@@ -296,7 +283,10 @@ export class SlackEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const responseToken = /^\/response\/(\w+)$/.exec(req.url ?? '')?.[1];
-    if (req.method === 'POST' && responseToken) return this.handleResponseUrl(responseToken, await readBody(req), res);
+    if (req.method === 'POST' && responseToken) {
+      const { status, body } = this.responseUrls.receive(responseToken, await readBody(req));
+      return send(res, status, body);
+    }
     const method = /^\/api\/([\w.]+)$/.exec(req.url?.split('?')[0] ?? '')?.[1];
     if (req.method !== 'POST' || !method) return send(res, 404, { ok: false, error: 'unknown_method' });
     const args = parseArgs(req.headers['content-type'], await readBody(req));
@@ -312,25 +302,6 @@ export class SlackEmulator {
     if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
     send(res, 200, answer);
-  }
-
-  /**
-   * A `response_url` post: JSON with `replace_original` / `delete_original` changing the original
-   * message, anything else an ephemeral message to the user who clicked.
-   */
-  private handleResponseUrl(token: string, raw: string, res: ServerResponse): void {
-    const target = this.responseTargets.get(token);
-    const body = parseJson(raw) as Record<string, unknown> | undefined;
-    if (!target) return send(res, 404, { ok: false, error: 'expired_url' });
-    if (!body || typeof body !== 'object') return send(res, 400, { ok: false, error: 'invalid_payload' });
-    try {
-      this.workspace.applyResponse(target.channel, target.messageTs, body);
-    } catch (err) {
-      if (err instanceof PlatformError) return send(res, 400, { ok: false, error: err.error });
-      throw err;
-    }
-    this.responses.push({ ...target, body });
-    send(res, 200, { ok: true });
   }
 
   /** @returns false when the emulator stopped during the pause (the connection is gone). */
@@ -373,11 +344,6 @@ function findButton(blocks: unknown[], actionId: string, type: 'button' | 'overf
     }
   }
   return undefined;
-}
-
-function isEphemeral(body: Record<string, unknown>): boolean {
-  const changesOriginal = body.replace_original === true || body.replace_original === 'true' || body.delete_original === true || body.delete_original === 'true';
-  return !changesOriginal && body.response_type !== 'in_channel';
 }
 
 function parseArgs(contentType: string | undefined, body: string): Args {
