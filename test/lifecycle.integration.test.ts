@@ -1,12 +1,10 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
-import type { Decision } from '../src/contract.js';
 import type { EmulatedMessage } from '../src/sandbox/slack-emulator.js';
 import { startGate, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
-const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 const NEW_SNAPSHOT = 'abcdefabcdef0123456789';
 
 let gate: Gate | undefined;
@@ -17,26 +15,16 @@ afterEach(async () => {
 
 async function openGate(): Promise<Gate> {
   gate = await startGate(inject('redisUrl'));
-  await gate.redis.set(gate.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
   return gate;
 }
 
-/** Enqueues a request and returns the card its job reports (several cards may share an approval). */
-async function cardFor(g: Gate, overrides: Record<string, unknown> = {}) {
-  const request = validRequest({ policy_snapshot: SNAPSHOT, ...overrides });
-  const job = await g.finished(await g.requests.add('request', request));
-  const { channel, ts } = job.returnvalue as { channel: string; ts: string };
-  return { request, card: g.emulator.messagesIn(channel).find((m) => m.ts === ts)! };
-}
-
-const decisions = async (g: Gate) => (await g.resume.getJobs(['wait', 'completed'])).map((job) => job.data as Decision);
 const shown = (g: Gate, card: EmulatedMessage) => g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts);
 const hasButtons = (message: EmulatedMessage | undefined) => JSON.stringify(message?.blocks ?? []).includes(ACTION_APPROVE);
 
 describe('cancel', () => {
   it('closes the approval: the card says why and loses its buttons, no decision is pushed, later clicks are refused', async () => {
     const g = await openGate();
-    const { request, card } = await cardFor(g);
+    const { request, card } = await g.post();
     // A reviewer who still has the card open clicks after the cancel.
     const lateClick = g.emulator.clickPayload({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
     const job = await g.finished(await g.requests.add('cancel', { run_id: request.run_id, step_id: 'remediate', reason: 'incident resolved' }));
@@ -48,12 +36,12 @@ describe('cancel', () => {
     await g.emulator.sendToApp(lateClick);
     const reply = await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0]);
     expect(reply).toContain('This approval was cancelled by the workflow (incident resolved)');
-    expect(await decisions(g)).toEqual([]);
+    expect(await g.decisions()).toEqual([]);
   });
 
   it('a cancel that comes before its request: the request posts no card', async () => {
     const g = await openGate();
-    const request = validRequest({ policy_snapshot: SNAPSHOT });
+    const request = validRequest();
     await g.finished(await g.requests.add('cancel', { run_id: request.run_id, step_id: request.step_id, reason: 'not needed' }));
     const job = await g.finished(await g.requests.add('request', request));
     expect(job.returnvalue).toEqual({ outcome: 'cancelled' });
@@ -63,16 +51,16 @@ describe('cancel', () => {
   it('racing a click: either the decision or the cancellation, never both', async () => {
     const g = await openGate();
     for (let round = 0; round < 4; round += 1) {
-      const { request, card } = await cardFor(g);
+      const { request, card } = await g.post();
       const repliesBefore = g.emulator.ephemeralsFor('U0ALICE').length;
       const [cancel] = await Promise.all([
         g.requests.add('cancel', { run_id: request.run_id, step_id: 'remediate', reason: 'race' }).then((job) => g.finished(job)),
         g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' }),
       ]);
       await waitFor('the click to be settled', async () =>
-        g.emulator.ephemeralsFor('U0ALICE').length > repliesBefore || (await decisions(g)).some((d) => d.run_id === request.run_id),
+        g.emulator.ephemeralsFor('U0ALICE').length > repliesBefore || (await g.decisions()).some((d) => d.run_id === request.run_id),
       );
-      const decided = (await decisions(g)).filter((d) => d.run_id === request.run_id);
+      const decided = (await g.decisions()).filter((d) => d.run_id === request.run_id);
       if (cancel.returnvalue.outcome === 'cancelled') expect(decided).toEqual([]);
       else expect([cancel.returnvalue.outcome, decided.length]).toEqual(['already_decided', 1]);
     }
@@ -88,9 +76,9 @@ describe('cancel', () => {
 describe('supersede', () => {
   it('a new request for the same step with another job hash replaces the card; the old card refuses clicks', async () => {
     const g = await openGate();
-    const { request, card: oldCard } = await cardFor(g, { run_id: 'run_sup_1' });
+    const { request, card: oldCard } = await g.post({ run_id: 'run_sup_1' });
     const clickOnOldCard = g.emulator.clickPayload({ channel: oldCard.channel, ts: oldCard.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
-    const { request: newer, card: newCard } = await cardFor(g, { run_id: 'run_sup_1', job: { sql: 'DELETE FROM sessions' } });
+    const { request: newer, card: newCard } = await g.post({ run_id: 'run_sup_1', job: { sql: 'DELETE FROM sessions' } });
     expect(newCard.ts).not.toBe(oldCard.ts);
     const old = await waitFor('the superseded card', () => !hasButtons(shown(g, oldCard)) && shown(g, oldCard));
     expect(JSON.stringify(old.blocks)).toContain('*Superseded* by a newer request');
@@ -99,22 +87,22 @@ describe('supersede', () => {
     await g.emulator.sendToApp(clickOnOldCard);
     expect(await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('This card is out of date');
     await g.emulator.click({ channel: newCard.channel, ts: newCard.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
-    await waitFor('the decision', async () => (await decisions(g)).length === 1);
-    expect((await decisions(g))[0]).toMatchObject({ decision: 'approved', job_hash: newer.job_hash });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    expect((await g.decisions())[0]).toMatchObject({ decision: 'approved', job_hash: newer.job_hash });
   });
 
   it('racing a click on the old card: the click decides the old request, or nothing', async () => {
     const g = await openGate();
     for (let round = 0; round < 4; round += 1) {
       const runId = `run_sup_race_${round}`;
-      const { request, card } = await cardFor(g, { run_id: runId });
-      const newer = validRequest({ policy_snapshot: SNAPSHOT, run_id: runId, job: { round, newer: true } });
+      const { request, card } = await g.post({ run_id: runId });
+      const newer = validRequest({ run_id: runId, job: { round, newer: true } });
       const [job] = await Promise.all([
         g.requests.add('request', newer).then((j) => g.finished(j)),
         g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0BOB' }),
       ]);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const decided = (await decisions(g)).filter((d) => d.run_id === runId);
+      const decided = (await g.decisions()).filter((d) => d.run_id === runId);
       if (job.failedReason) {
         expect(job.failedReason).toContain('already has an approval bound to another policy_snapshot or job_hash');
         expect(decided).toEqual([expect.objectContaining({ job_hash: request.job_hash })]);
@@ -129,10 +117,10 @@ describe('supersede', () => {
 
   it('a late retry of the older request changes nothing', async () => {
     const g = await openGate();
-    const older = validRequest({ policy_snapshot: SNAPSHOT, run_id: 'run_sup_late' });
+    const older = validRequest({ run_id: 'run_sup_late' });
     const olderJob = await g.requests.add('request', older);
     await g.finished(olderJob);
-    const { card: newCard } = await cardFor(g, { run_id: 'run_sup_late', job: { newer: true } });
+    const { card: newCard } = await g.post({ run_id: 'run_sup_late', job: { newer: true } });
     // A redelivery of the older request, as a retry or a stalled job would bring it back.
     const again = await g.finished(await g.requests.add('request', older, { timestamp: olderJob.timestamp }));
     expect(again.returnvalue).toEqual({ outcome: 'superseded' });
@@ -143,13 +131,13 @@ describe('supersede', () => {
 describe('policy', () => {
   it('sets the snapshot in force and ends every pending approval bound to another one as stale, at once', async () => {
     const g = await openGate();
-    const a = await cardFor(g);
-    const b = await cardFor(g);
-    const current = await cardFor(g, { policy_snapshot: NEW_SNAPSHOT });
+    const a = await g.post();
+    const b = await g.post();
+    const current = await g.post({ policy_snapshot: NEW_SNAPSHOT });
     const job = await g.finished(await g.requests.add('policy', { policy_snapshot: NEW_SNAPSHOT }));
     expect(job.returnvalue).toEqual({ outcome: 'set', stale: 2 });
     expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe(NEW_SNAPSHOT);
-    const stale = await decisions(g);
+    const stale = await g.decisions();
     expect(stale.map((d) => [d.run_id, d.decision, d.decided_by.id, d.policy_snapshot_in_force]).sort()).toEqual(
       [a, b].map(({ request }) => [request.run_id, 'stale', 'policy', NEW_SNAPSHOT]).sort(),
     );
@@ -159,7 +147,7 @@ describe('policy', () => {
     }
     expect(hasButtons(shown(g, current.card))).toBe(true);
     await g.emulator.click({ channel: current.card.channel, ts: current.card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
-    await waitFor('the approval under the new policy', async () => (await decisions(g)).some((d) => d.run_id === current.request.run_id && d.decision === 'approved'));
+    await waitFor('the approval under the new policy', async () => (await g.decisions()).some((d) => d.run_id === current.request.run_id && d.decision === 'approved'));
   });
 
   it('a policy job enqueued earlier never overrides a later one', async () => {

@@ -1,11 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ACTION_MORE, COMMENT_BLOCK, COMMENT_INPUT } from '../src/cards.js';
-import type { Decision } from '../src/contract.js';
 import { startGate, type Gate } from './helpers/gate.js';
-import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
-
-const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
 let gate: Gate | undefined;
 afterEach(async () => {
@@ -15,17 +11,8 @@ afterEach(async () => {
 
 async function openGate(): Promise<Gate> {
   gate = await startGate(inject('redisUrl'));
-  await gate.redis.set(gate.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
   return gate;
 }
-
-async function cardFor(g: Gate) {
-  const request = validRequest({ policy_snapshot: SNAPSHOT });
-  await g.finished(await g.requests.add('request', request));
-  return { request, card: g.cardsFor(request)[0]! };
-}
-
-const decisions = async (g: Gate) => (await g.resume.getJobs(['wait', 'completed'])).map((job) => job.data as Decision);
 
 async function openModal(g: Gate, card: { channel: string; ts: string }, user: string, optionPrefix: 'approve' | 'deny') {
   const before = g.emulator.views.opened.length;
@@ -38,12 +25,12 @@ const submit = (g: Gate, user: string, text: string) => g.emulator.submitView({ 
 describe('deny with a reason, approve with a comment', () => {
   it('Deny with reason… opens a modal; its reason goes into the decision and onto the card', async () => {
     const g = await openGate();
-    const { card } = await cardFor(g);
+    const { card } = await g.post();
     const modal = await openModal(g, card, 'U0ALICE', 'deny');
     expect(JSON.stringify(modal.view)).toContain('Deny with reason');
     const response = await submit(g, 'U0ALICE', 'touches the billing tables <!channel>');
     expect([response.status, response.body]).toEqual([200, '']);
-    const [decision] = await waitFor('the decision', async () => (await decisions(g)).length > 0 && decisions(g));
+    const [decision] = await waitFor('the decision', async () => (await g.decisions()).length > 0 && g.decisions());
     expect(decision).toMatchObject({ decision: 'denied', decided_by: { id: 'U0ALICE' }, comment: 'touches the billing tables <!channel>' });
     const updated = await waitFor('the card', () => {
       const current = g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts)!;
@@ -54,40 +41,40 @@ describe('deny with a reason, approve with a comment', () => {
 
   it('Approve with comment… approves with the comment', async () => {
     const g = await openGate();
-    const { card } = await cardFor(g);
+    const { card } = await g.post();
     await openModal(g, card, 'U0BOB', 'approve');
     await submit(g, 'U0BOB', 'checked with the DBA');
-    const [decision] = await waitFor('the decision', async () => (await decisions(g)).length > 0 && decisions(g));
+    const [decision] = await waitFor('the decision', async () => (await g.decisions()).length > 0 && g.decisions());
     expect(decision).toMatchObject({ decision: 'approved', comment: 'checked with the DBA', approvals: [{ id: 'U0BOB', comment: 'checked with the DBA' }] });
   });
 
   it('re-checks on submit: decided while the modal was open, the modal says so and nothing changes', async () => {
     const g = await openGate();
-    const { card } = await cardFor(g);
+    const { card } = await g.post();
     await openModal(g, card, 'U0ALICE', 'deny');
     await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: 'approval_approve', user: 'U0BOB' });
-    await waitFor('the approval', async () => (await decisions(g)).length === 1);
+    await waitFor('the approval', async () => (await g.decisions()).length === 1);
     const response = await submit(g, 'U0ALICE', 'too late');
     expect(response.status).toBe(200);
     expect(JSON.parse(response.body)).toEqual({
       response_action: 'errors',
       errors: { [COMMENT_BLOCK]: 'Nothing was decided: it was decided while this form was open (approved by bob).' },
     });
-    expect((await decisions(g)).map((d) => d.decision)).toEqual(['approved']);
+    expect((await g.decisions()).map((d) => d.decision)).toEqual(['approved']);
   });
 
   it('re-checks on submit: the policy changed while the modal was open, the approval ends as stale', async () => {
     const g = await openGate();
-    const { card } = await cardFor(g);
+    const { card } = await g.post();
     await openModal(g, card, 'U0ALICE', 'approve');
     await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, 'ffffffffffffffff');
     await submit(g, 'U0ALICE', 'fine');
-    await waitFor('the stale decision', async () => (await decisions(g)).some((d) => d.decision === 'stale'));
+    await waitFor('the stale decision', async () => (await g.decisions()).some((d) => d.decision === 'stale'));
   });
 
   it('a trigger id works once and only for three seconds, as Slack’s', async () => {
     const g = await openGate();
-    const { card } = await cardFor(g);
+    const { card } = await g.post();
     await openModal(g, card, 'U0ALICE', 'deny');
     const trigger = g.emulator.views.issueTrigger('U0ALICE');
     const { WebClient } = await import('@slack/web-api');

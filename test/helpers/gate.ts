@@ -2,15 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CARD_EVENT_TYPE } from '../../src/cards.js';
-import { approvalIdOf } from '../../src/contract.js';
+import { approvalIdOf, type Decision } from '../../src/contract.js';
 import { SlackEmulator, type EmulatedChannel, type EmulatedMessage } from '../../src/sandbox/slack-emulator.js';
 import { startBot, type BotProcess } from './bot-process.js';
 import { freePort } from '../../src/sandbox/free-port.js';
+import { validRequest } from './requests.js';
 import { waitFor } from './wait.js';
 
 export const BOT_TOKEN = 'xoxb-test-token';
 export const SIGNING_SECRET = 'test-signing-secret-0123456789';
 export const APPROVALS_CHANNEL = 'C0APPROVALS';
+/** The snapshot validRequest binds requests to; gates start with it in force. */
+export const POLICY_SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
 export interface Gate {
   emulator: SlackEmulator;
@@ -24,8 +27,12 @@ export interface Gate {
   startAnother(overrides?: Record<string, string>): Promise<BotProcess>;
   /** Waits until the job is completed or failed, and returns it as it is then. */
   finished(job: Job, timeoutMs?: number): Promise<Job>;
-  /** The cards in the emulator for a request's approval. */
+  /** The cards in the emulator for a request's approval (a superseded one included). */
   cardsFor(request: Record<string, unknown>): EmulatedMessage[];
+  /** Enqueues a valid request (see validRequest) and returns it with the card its job reports. */
+  post(overrides?: Record<string, unknown>): Promise<{ request: Record<string, unknown>; card: EmulatedMessage }>;
+  /** Every decision on the resume queue, as the engine receives them. */
+  decisions(): Promise<Decision[]>;
   close(): Promise<void>;
 }
 
@@ -76,8 +83,9 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     await bot.waitForLog((line) => line.msg === 'approval gate started');
     return bot;
   };
+  await redis.set(env.POLICY_SNAPSHOT_KEY!, POLICY_SNAPSHOT);
   const bot = await startAnother();
-  return {
+  const gate: Gate = {
     emulator,
     requests,
     resume,
@@ -95,6 +103,16 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
         },
         timeoutMs,
       ),
+    async post(overrides = {}) {
+      const request = validRequest(overrides);
+      const job = await gate.finished(await requests.add('request', request));
+      if (!job.returnvalue?.ts) throw new Error(`no card for the request: ${job.failedReason ?? JSON.stringify(job.returnvalue)}`);
+      const { channel, ts } = job.returnvalue as { channel: string; ts: string };
+      return { request, card: emulator.messagesIn(channel).find((m) => m.ts === ts)! };
+    },
+    async decisions() {
+      return (await resume.getJobs(['wait', 'active', 'completed', 'failed', 'delayed'])).map((job) => job.data as Decision);
+    },
     cardsFor(request) {
       const id = approvalIdOf(request as { run_id: string; step_id: string });
       return emulator.messagesIn().filter((m) => m.metadata?.event_type === CARD_EVENT_TYPE && m.metadata.event_payload.approval_id === id);
@@ -109,4 +127,5 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
       await emulator.stop();
     },
   };
+  return gate;
 }
