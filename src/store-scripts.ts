@@ -90,11 +90,13 @@ return 1
 `;
 
 export const SAVE_CARD = `--[[
-  Records where the approval's card was posted. The first card recorded wins.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream
+  Records where the approval's card was posted. The first card recorded wins. When the approval
+  ended while its card was being posted (a cancel, a policy change), it goes to the outbox, so the
+  new card is updated to show the ending.
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] outbox
           ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token, ARGV[5] retention s,
           ARGV[6] audit max length, ARGV[7] 'posted' audit entry (JSON field/value list),
-          ARGV[8] the card id this card was rendered for
+          ARGV[8] the card id this card was rendered for, ARGV[9] approval id
   Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
@@ -108,6 +110,11 @@ redis.call('HDEL', KEYS[1], 'post_started')
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(cjson.decode(ARGV[7])))
+local ended = redis.call('HMGET', KEYS[1], 'decision', 'cancelled')
+if ended[1] or ended[2] then
+  redis.call('HDEL', KEYS[1], 'settled')
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[9])
+end
 return {'saved'}
 `;
 

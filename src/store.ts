@@ -160,8 +160,8 @@ export function createStore(redis: Redis, options: StoreOptions) {
     async saveCard(approval: Approval, lease: string, card: CardLocation, now: number): Promise<SaveResult> {
       const { id } = approval;
       const reply = (await run.SAVE_CARD(
-        [recordKey(id), leaseKey(id), options.audit.key],
-        [card.channel, card.ts, String(now), lease, retention, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId],
+        [recordKey(id), leaseKey(id), options.audit.key, outboxKey],
+        [card.channel, card.ts, String(now), lease, retention, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId, id],
       )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
       return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };

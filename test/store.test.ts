@@ -83,6 +83,16 @@ describe('the approval store', () => {
     expect(await store.claimCard(approvalOf({ run_id: 'run-decided', job: { other: 1 } }), 2)).toEqual({ kind: 'conflict' });
   });
 
+  it('an approval cancelled while its card was being posted is queued to show it on the new card', async () => {
+    const approval = approvalOf();
+    const claim = await store.claimCard(approval, 1);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    await store.cancel(approval, { reason: 'no longer needed', at: new Date().toISOString() }, auditEntry(approval, 'cancelled', 'engine', Date.now()), Date.now());
+    expect(await store.unsettled(0, 10, Date.now() + 1)).toEqual([]);
+    await store.saveCard(approval, claim.lease, card, Date.now() - 5000);
+    expect(await store.unsettled(2000, 10, Date.now())).toEqual([{ record: expect.objectContaining({ id: approval.id, card, cancelled: expect.objectContaining({ reason: 'no longer needed' }) }), delivered: false }]);
+  });
+
   it('a cancel before the request leaves a tombstone: the request posts nothing', async () => {
     const approval = approvalOf({ run_id: 'run-cancel-first' });
     const entry = auditEntry(approval, 'cancelled', 'engine', Date.now(), { reason: 'not needed' });
