@@ -6,9 +6,9 @@ import { auditEntry, type Audit } from './audit.js';
 import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderRequestCard } from './cards.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
-import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY } from './replies.js';
+import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY } from './replies.js';
 import { matchRoute, type Route } from './routes.js';
-import { decideAndRecord } from './record-click.js';
+import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
 import type { Store } from './store.js';
 
 /**
@@ -51,6 +51,10 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   try {
     settled = await decideAndRecord(deps, click);
   } catch (err) {
+    if (err instanceof UncertainOutcomeError) {
+      log.error({ outcome: 'uncertain', err: err.message }, 'click outcome unknown: the record failed and could not be read back');
+      return reply(respond, UNCERTAIN_REPLY, log);
+    }
     log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'click refused: could not read the approval or its approvers');
     return reply(respond, UNAVAILABLE_REPLY, log);
   }

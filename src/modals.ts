@@ -60,8 +60,9 @@ export function registerModals(app: App, deps: ActionDeps): void {
     try {
       settled = await withTimeout(decideAndRecord(deps, click), SUBMIT_TIMEOUT_MS, `no answer within ${SUBMIT_TIMEOUT_MS} ms`);
     } catch (err) {
-      log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'modal refused: could not read the approval');
-      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not check this approval right now, so nothing was decided. Try again in a moment.' } });
+      // Past the deadline the click may still be recorded: the modal cannot say "nothing was decided".
+      log.error({ outcome: 'uncertain', err: String(err) }, 'modal submit not answered in time');
+      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not confirm this in time. Look at the card: it shows the outcome once recorded; if it still has its buttons, try again.' } });
       return;
     }
     const { outcome } = settled;

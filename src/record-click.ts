@@ -2,7 +2,7 @@ import { decide, type ApprovalRecord, type Click, type Outcome } from './approva
 import { auditEntry } from './audit.js';
 import type { ActionDeps } from './actions.js';
 import { matchRoute } from './routes.js';
-import type { ReadForClick } from './store.js';
+import type { ClickChange, ReadForClick, RecordResult } from './store.js';
 import { withTimeout } from './with-timeout.js';
 
 /**
@@ -14,6 +14,28 @@ import { withTimeout } from './with-timeout.js';
 const READ_TIMEOUT_MS = 5000;
 // Reads and the record are separate steps; when what was read changes in between, decide again.
 const MAX_DECIDE_ROUNDS = 3;
+
+/**
+ * The click's record may or may not have happened (Redis failed mid-call): never guess, never say
+ * "nothing was decided" when it was. Reads the approval back; if that fails too, the outcome is unknown.
+ */
+export class UncertainOutcomeError extends Error {
+  override name = 'UncertainOutcomeError';
+}
+
+async function readBack(deps: ActionDeps, click: Click, change: ClickChange, now: number, cause: unknown): Promise<RecordResult> {
+  let again: ReadForClick;
+  try {
+    again = await withTimeout(deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey), READ_TIMEOUT_MS, 'no answer');
+  } catch {
+    throw new UncertainOutcomeError(`recording the click failed (${String(cause)}) and the approval could not be read back`);
+  }
+  const at = new Date(now).toISOString();
+  const mine = (d: { decided_by: { id: string }; decided_at: string } | undefined) => d?.decided_by.id === click.user.id && d.decided_at === at;
+  if (change.kind === 'decision' && mine(again.record?.decision)) return { kind: 'recorded' };
+  if (change.kind === 'vote' && again.record?.votes.some((vote) => vote.id === click.user.id && vote.at === at)) return { kind: 'counted' };
+  throw cause;
+}
 
 /** Reads, decides (pure) and records first-writer-wins, deciding again if what was read changed in between. */
 export async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
@@ -41,7 +63,9 @@ export async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{
             decision: outcome.decision.decision,
             ...(outcome.decision.policy_snapshot_in_force ? { policy_snapshot_in_force: outcome.decision.policy_snapshot_in_force } : {}),
           });
-    const result = await deps.store.recordClick(record!, click.card.cardId, change, read, deps.policySnapshotKey, entry, now);
+    const result = await deps.store
+      .recordClick(record!, click.card.cardId, change, read, deps.policySnapshotKey, entry, now)
+      .catch((err: unknown) => readBack(deps, click, change, now, err));
     switch (result.kind) {
       case 'recorded':
       case 'counted':

@@ -49,6 +49,10 @@ export function renderCounted(votes: number, required: number): string {
   return `:ballot_box_with_check: Your approval is counted: ${votes} of ${required}. The run resumes once ${required - votes} more approve.`;
 }
 
+/** When recording the click failed and it could not be read back: say so, and how to find out. */
+export const UNCERTAIN_REPLY =
+  ':warning: Your click may or may not have been recorded: Redis stopped answering. The card shows the outcome once it is recorded; if it still has its buttons in a minute, click again.';
+
 /** When Redis could not be read: fail closed, and say so. */
 export const UNAVAILABLE_REPLY =
   ':warning: Could not check this approval right now, so nothing was decided and it stays pending. Try again in a moment.';
