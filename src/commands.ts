@@ -42,7 +42,10 @@ export function registerCommands(app: App, deps: CommandDeps): void {
 }
 
 async function listFor(deps: CommandDeps, userId: string, query: ListQuery): Promise<PendingItem[]> {
-  const records = (await deps.store.loadMany(await deps.store.pendingIds())).filter(
+  const ids = await deps.store.pendingIds();
+  const loaded = await deps.store.loadMany(ids);
+  await deps.store.forgetPending(ids.filter((_, index) => loaded[index] === undefined));
+  const records = loaded.filter(
     (r): r is ApprovalRecord & { card: NonNullable<ApprovalRecord['card']> } => !!r?.card && !r.decision && !r.cancelled,
   );
   const visible = await visibleChannels(deps, userId, new Set(records.map((r) => r.card.channel)));

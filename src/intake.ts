@@ -9,7 +9,7 @@ import { findPostedCard } from './find-posted-card.js';
 import { processCancel, processPolicy } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
-import { matchRoute, type Route } from './routes.js';
+import { expiresAt, matchRoute, type Route } from './routes.js';
 import { backoffMs, classifySlackError } from './slack-errors.js';
 import type { Claim, Store } from './store.js';
 import type { Timers } from './timers.js';
@@ -99,7 +99,8 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
     throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
   }
   try {
-    const claim = await claimWhenFree(deps, createApproval(request, deps.now?.() ?? Date.now()), job.timestamp);
+    const candidate = createApproval(request, deps.now?.() ?? Date.now());
+    const claim = await claimWhenFree(deps, candidate, job.timestamp, expiresAt(route, request, candidate.createdAt));
     switch (claim.kind) {
       case 'posted': {
         log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
@@ -148,10 +149,10 @@ async function markSuperseded(deps: IntakeDeps, log: Logger, old: { card: CardLo
 }
 
 /** Claims the card; while a concurrent delivery of the same request holds it, waits for that one to finish. */
-async function claimWhenFree(deps: IntakeDeps, candidate: Approval, version: number): Promise<Claim> {
+async function claimWhenFree(deps: IntakeDeps, candidate: Approval, version: number, expiry: number | undefined): Promise<Claim> {
   const deadline = Date.now() + deps.store.leaseMs;
   for (;;) {
-    const claim = await deps.store.claimCard(candidate, version);
+    const claim = await deps.store.claimCard(candidate, version, expiry);
     if (claim.kind !== 'busy' || Date.now() >= deadline) return claim;
     await delay(Math.min(claim.retryInMs, BUSY_RECHECK_MS));
   }

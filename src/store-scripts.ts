@@ -8,7 +8,8 @@ export const CLAIM_CARD = `--[[
   pending one bound to another snapshot or job hash (the old card is superseded).
   Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] pending index
           ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
-          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] retention s, ARGV[8] audit max length,
+          ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] how long a pending approval lives (s; 0: until
+          it ends), ARGV[8] audit max length,
           ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
           ARGV[11] approval id, ARGV[12] the request's version (its job's enqueue time, ms)
   Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted)}
@@ -24,7 +25,7 @@ local record, lease = KEYS[1], KEYS[2]
 local function create(event)
   redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
     'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0', 'version', ARGV[12])
-  redis.call('EXPIRE', record, ARGV[7])
+  if tonumber(ARGV[7]) > 0 then redis.call('EXPIRE', record, ARGV[7]) end
   redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[11])
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(cjson.decode(event)))
@@ -94,26 +95,25 @@ export const SAVE_CARD = `--[[
   ended while its card was being posted (a cancel, a policy change), it goes to the outbox, so the
   new card is updated to show the ending.
   Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] outbox
-          ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token, ARGV[5] retention s,
-          ARGV[6] audit max length, ARGV[7] 'posted' audit entry (JSON field/value list),
-          ARGV[8] the card id this card was rendered for, ARGV[9] approval id
+          ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token,
+          ARGV[5] audit max length, ARGV[6] 'posted' audit entry (JSON field/value list),
+          ARGV[7] the card id this card was rendered for, ARGV[8] approval id
   Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
 local card_id = redis.call('HGET', KEYS[1], 'card_id')
 if not card_id then return {'missing'} end
-if card_id ~= ARGV[8] then return {'replaced'} end
+if card_id ~= ARGV[7] then return {'replaced'} end
 local existing = redis.call('HMGET', KEYS[1], 'channel', 'ts')
 if existing[2] and existing[2] ~= ARGV[2] then return {'other', existing[1], existing[2]} end
 redis.call('HSET', KEYS[1], 'channel', ARGV[1], 'ts', ARGV[2], 'posted_at', ARGV[3])
 redis.call('HDEL', KEYS[1], 'post_started')
-redis.call('EXPIRE', KEYS[1], ARGV[5])
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(cjson.decode(ARGV[7])))
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARGV[6])))
 local ended = redis.call('HMGET', KEYS[1], 'decision', 'cancelled')
 if ended[1] or ended[2] then
   redis.call('HDEL', KEYS[1], 'settled')
-  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[9])
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[8])
 end
 return {'saved'}
 `;
@@ -126,7 +126,7 @@ export const RECORD_CLICK = `--[[
   Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream,
           KEYS[5] pending index
           ARGV[1] card id clicked, ARGV[2] 'vote' or 'decision', ARGV[3] the votes JSON (vote) or
-          the decision JSON (decision), ARGV[4] now (ms), ARGV[5] retention s,
+          the decision JSON (decision), ARGV[4] now (ms), ARGV[5] retention s (from the decision),
           ARGV[6] snapshot in force as read, ARGV[7] votes JSON as read ('' for none),
           ARGV[8] approval id, ARGV[9] audit max length, ARGV[10] audit entry (JSON field/value list)
   Output: {'recorded'}; {'counted'}; {'decided', decision JSON} when a decision was recorded first;
@@ -146,8 +146,9 @@ else
   redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[3], 'decided_at', ARGV[4])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[8])
   redis.call('ZREM', KEYS[5], ARGV[8])
+  -- Kept for the retention period from its decision (a pending one lives as its claim said).
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(cjson.decode(ARGV[10])))
 if ARGV[2] == 'vote' then return {'counted'} end
 return {'recorded'}

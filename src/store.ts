@@ -86,8 +86,12 @@ export function createStore(redis: Redis, options: StoreOptions) {
     leaseMs: options.leaseMs,
 
     /** Creates the approval if new and decides which delivery of its request posts the card. */
-    /** @param version the request's job enqueue time: a later request for the step replaces an earlier one, never the reverse. */
-    async claimCard(candidate: Approval, version: number): Promise<Claim> {
+    /**
+     * @param version the request's job enqueue time: a later request for the step replaces an earlier one, never the reverse.
+     * @param expiresAt when the approval expires (ms), if ever: a pending approval is kept until then plus the retention period.
+     */
+    async claimCard(candidate: Approval, version: number, expiresAt?: number): Promise<Claim> {
+      const pendingTtlSec = expiresAt === undefined ? 0 : Math.max(1, Math.ceil((expiresAt - candidate.createdAt) / 1000)) + options.retentionSec;
       const lease = randomBytes(12).toString('hex');
       const { request } = candidate;
       const reply = (await run.CLAIM_CARD(
@@ -99,7 +103,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
           String(candidate.createdAt),
           lease,
           String(options.leaseMs),
-          retention,
+          String(pendingTtlSec),
           String(options.audit.maxLen),
           JSON.stringify(auditFields(auditEntry(candidate, 'requested', request.requested_by, candidate.createdAt))),
           JSON.stringify(auditFields(auditEntry(candidate, 'superseded', request.requested_by, candidate.createdAt))),
@@ -161,7 +165,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
       const { id } = approval;
       const reply = (await run.SAVE_CARD(
         [recordKey(id), leaseKey(id), options.audit.key, outboxKey],
-        [card.channel, card.ts, String(now), lease, retention, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId, id],
+        [card.channel, card.ts, String(now), lease, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId, id],
       )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
       return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };
@@ -213,6 +217,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
     /** Ids of the approvals waiting for a decision, oldest first. */
     async pendingIds(): Promise<string[]> {
       return redis.zrange(pendingKey, 0, -1);
+    },
+
+    /** Drops from the pending index approvals that no longer exist (their records expired). */
+    async forgetPending(ids: string[]): Promise<void> {
+      if (ids.length > 0) await redis.zrem(pendingKey, ...ids);
     },
 
     /** Several approvals in one round trip; undefined where one no longer exists. */

@@ -139,14 +139,18 @@ describe('the approval store', () => {
     expect(await store.claimCard({ ...approval, cardId: 'new-card' }, 1)).toMatchObject({ kind: 'claimed', ambiguous: false, approval: { cardId: 'new-card' } });
   });
 
-  it('keeps an approval for the retention period and no longer', async () => {
-    const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+  it('keeps a pending approval until it expires plus the retention period, one that never expires until it ends', async () => {
+    const expiring = approvalOf();
+    const claim = await store.claimCard(expiring, 1, expiring.createdAt + 600_000);
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
-    await store.saveCard(approval, claim.lease, card, Date.now());
-    const ttl = await redis.ttl(`${prefix}:approval:${approval.id}`);
-    expect(ttl).toBeGreaterThan(3590);
-    expect(ttl).toBeLessThanOrEqual(3600);
+    await store.saveCard(expiring, claim.lease, card, Date.now());
+    const ttl = await redis.ttl(`${prefix}:approval:${expiring.id}`);
+    expect(ttl).toBeGreaterThan(600 + 3600 - 10);
+    expect(ttl).toBeLessThanOrEqual(600 + 3600);
+
+    const waiting = approvalOf();
+    await store.claimCard(waiting, 1);
+    expect(await redis.ttl(`${prefix}:approval:${waiting.id}`)).toBe(-1);
   });
 
   it('stores a small record: the request without its job', async () => {
@@ -217,6 +221,8 @@ describe('recording decisions', () => {
     const approval = await postedApproval();
     const decidedAt = Date.now() - 5000;
     await record(approval, approval.cardId, decisionBy('U1', approval), decidedAt);
+    // Decided: kept for the retention period from now on.
+    expect(await redis.ttl(`${prefix}:approval:${approval.id}`)).toBeGreaterThan(3590);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([{ record: expect.objectContaining({ id: approval.id, card, decision: expect.objectContaining({ decided_by: { id: 'U1', name: 'U1' } }) }), delivered: false }]);
     expect(await store.unsettled(10_000, 10, Date.now())).toEqual([]);
     await store.markDelivered(approval.id);
