@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 const SLACK_ID = /^[A-Z0-9]{2,}$/;
+/** Slack's signing secrets are 32 hex characters; anything under 16 is not one. */
+const MIN_SIGNING_SECRET = 16;
 
 const port = z.coerce
   .number()
@@ -94,6 +96,13 @@ const EnvSchema = z
         path: ['SLACK_SIGNING_SECRET'],
         message:
           'is required in HTTP mode: the Signing Secret from Basic Information in your Slack app settings (or set SLACK_APP_TOKEN for Socket Mode)',
+      });
+    } else if (env.SLACK_APP_TOKEN === undefined && env.SLACK_SIGNING_SECRET !== undefined && env.SLACK_SIGNING_SECRET.length < MIN_SIGNING_SECRET) {
+      // Every request's authenticity rests on this secret: a short one can be guessed.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message: `is too short (${env.SLACK_SIGNING_SECRET.length} characters, at least ${MIN_SIGNING_SECRET}): use the Signing Secret from Basic Information in your Slack app settings`,
       });
     }
   });

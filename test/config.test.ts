@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
-const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'secret' };
+const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543' };
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -25,7 +25,7 @@ describe('configuration', () => {
       statePrefix: 'approvals',
       approvalRetentionSec: 2_592_000,
       logLevel: 'info',
-      slack: { botToken: 'xoxb-1', signingSecret: 'secret', appToken: undefined, apiUrl: undefined },
+      slack: { botToken: 'xoxb-1', signingSecret: '8f14e45fceea167a5a36dedd4bea2543', appToken: undefined, apiUrl: undefined },
     });
   });
 
@@ -49,6 +49,10 @@ describe('configuration', () => {
     [{ STATE_PREFIX: 'approvals:' }, 'STATE_PREFIX must not end with ":"'],
   ])('rejects %j with a line naming the variable', (env, expected) => {
     expect(errorOf({ ...base, ...env })).toContain(expected);
+  });
+
+  it('refuses a signing secret too short to be Slack’s, in HTTP mode', () => {
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'short' })).toContain('SLACK_SIGNING_SECRET is too short (5 characters, at least 16)');
   });
 
   it('treats an empty optional variable as unset', () => {

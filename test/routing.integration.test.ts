@@ -5,7 +5,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_DENY } from '../src/cards.js';
 import type { Decision } from '../src/contract.js';
 import { startBot, type BotProcess } from './helpers/bot-process.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { SIGNING_SECRET, startGate, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -124,7 +124,7 @@ describe('routing', () => {
   it('stops at start-up on an invalid routes file, naming the file and line', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'routes-')), 'approvals.yml');
     writeFileSync(file, 'routes:\n  - name: ops\n    channel: C0OPS\n');
-    bot = startBot({ SLACK_BOT_TOKEN: 'xoxb-x', SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl'), APPROVALS_CONFIG: file });
+    bot = startBot({ SLACK_BOT_TOKEN: 'xoxb-x', SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), APPROVALS_CONFIG: file });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr()).toContain(`approval-gate cannot start: APPROVALS_CONFIG is not valid:\n  ${file}:2:5: routes.0.approvers: required`);
   });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { startBot, type BotProcess } from './helpers/bot-process.js';
-import { BOT_TOKEN, startGate, type Gate } from './helpers/gate.js';
+import { BOT_TOKEN, SIGNING_SECRET, startGate, type Gate } from './helpers/gate.js';
 import { freePort } from '../src/sandbox/free-port.js';
 
 let gate: Gate | undefined;
@@ -13,10 +13,16 @@ afterEach(async () => {
 
 describe('start-up and shutdown', () => {
   it('stops with one clear line when a required variable is missing', async () => {
-    bot = startBot({ SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl') });
+    bot = startBot({ SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl') });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr().trim()).toMatch(/^approval-gate cannot start: SLACK_BOT_TOKEN is required: the Bot User OAuth Token \(xoxb-…\)/);
     expect(bot.stderr().trim().split('\n')).toHaveLength(1);
+  });
+
+  it('stops on a signing secret too short to be Slack’s', async () => {
+    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl') });
+    expect(await bot.exited).toBe(1);
+    expect(bot.stderr().trim()).toBe('approval-gate cannot start: SLACK_SIGNING_SECRET is too short (6 characters, at least 16): use the Signing Secret from Basic Information in your Slack app settings');
   });
 
   it('stops when Slack refuses the bot token', async () => {
@@ -27,13 +33,13 @@ describe('start-up and shutdown', () => {
   });
 
   it('stops when the Slack API cannot be reached, naming SLACK_API_URL', async () => {
-    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
+    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('could not reach the Slack API (auth.test): check the network and SLACK_API_URL') }));
   });
 
   it('stops when Redis cannot be reached, naming REDIS_URL', async () => {
-    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('cannot reach Redis: check REDIS_URL') }));
   });
