@@ -6,7 +6,8 @@ import { auditEntry, type Audit } from './audit.js';
 import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderRequestCard } from './cards.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
-import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY } from './replies.js';
+import { IdentityUnavailableError, type UserDirectory } from './identity.js';
+import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from './replies.js';
 import { matchRoute, type Route } from './routes.js';
 import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
 import type { Store } from './store.js';
@@ -19,6 +20,10 @@ import type { Store } from './store.js';
 export interface ActionDeps {
   store: Store;
   audit: Audit;
+  /** Who clicked, from Slack's users.info. */
+  users: UserDirectory;
+  /** The bot's own workspace (from auth.test): clicks from others are refused unless a route allows them. */
+  homeTeamId: string;
   outbox: Outbox;
   slack: WebClient;
   routes: Route[];
@@ -37,7 +42,9 @@ export function registerActions(app: App, deps: ActionDeps): void {
 
 async function handleClick(deps: ActionDeps, { ack, body, action, respond }: ButtonArgs, kind: Click['action']): Promise<void> {
   await ack();
-  const user = { id: body.user.id, name: body.user.username ?? body.user.name ?? body.user.id };
+  // Only the signed payload's user id and team identify the clicker; the name comes from users.info.
+  const teamId = body.user.team_id ?? body.team?.id;
+  const user = { id: body.user.id, name: body.user.id, ...(teamId ? { team_id: teamId } : {}) };
   let log = deps.log.child({ user: user.id, action: kind });
   const card = parseButtonValue(action.value);
   if (!card) {
@@ -51,6 +58,10 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   try {
     settled = await decideAndRecord(deps, click);
   } catch (err) {
+    if (err instanceof IdentityUnavailableError) {
+      log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'click refused: could not verify the clicker');
+      return reply(respond, UNVERIFIED_REPLY, log);
+    }
     if (err instanceof UncertainOutcomeError) {
       log.error({ outcome: 'uncertain', err: err.message }, 'click outcome unknown: the record failed and could not be read back');
       return reply(respond, UNCERTAIN_REPLY, log);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { IdentityRefusal } from './identity.js';
 import { approvalIdOf, normalizeHash, type ApprovalRequest, type Decision, type Vote } from './contract.js';
 
 /**
@@ -63,7 +64,8 @@ export interface CardBinding {
 /** A reviewer's click, as the signed Slack payload tells it. */
 export interface Click {
   action: 'approve' | 'deny';
-  user: { id: string; name: string };
+  /** `id` and `team_id` from the signed payload; `name` from users.info. */
+  user: { id: string; name: string; team_id?: string };
   card: CardBinding;
   comment?: string;
 }
@@ -84,7 +86,8 @@ export type Refusal =
   | { reason: 'already_counted'; votes: Vote[]; required: number }
   | { reason: 'already_decided'; decision: Decision }
   | { reason: 'cancelled'; cancellation: Cancellation }
-  | { reason: 'no_policy' };
+  | { reason: 'no_policy' }
+  | { reason: IdentityRefusal };
 
 export type Outcome =
   | { kind: 'decided'; decision: Decision }

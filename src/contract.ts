@@ -159,7 +159,8 @@ export interface Decision {
    * decide; `expired` that nobody decided in time.
    */
   decision: 'approved' | 'denied' | 'stale' | 'expired';
-  decided_by: { id: string; name: string };
+  /** `id` and `team_id` as Slack's signed request says; `name` from Slack's users.info (a display name). */
+  decided_by: { id: string; name: string; team_id?: string };
   /** ISO 8601. */
   decided_at: string;
   policy_snapshot: string;

@@ -3,6 +3,7 @@ import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
+import { createUserDirectory } from './identity.js';
 import { registerActions } from './actions.js';
 import { registerCommands } from './commands.js';
 import { registerModals } from './modals.js';
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     logger: slackLogger,
   };
   const slack = new WebClient(config.slack.botToken, clientOptions);
-  await verifyBotToken(slack, log);
+  const homeTeamId = await verifyBotToken(slack, log);
   if (!config.routesFile && !config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
   for (const route of routes.filter((r) => r.approvers === 'anyone')) {
     log.warn({ route: route.name }, `route "${route.name}" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)`);
@@ -94,6 +95,8 @@ async function main(): Promise<void> {
   const actionDeps = {
     store,
     audit: createAudit(redis, config.audit),
+    users: createUserDirectory(slack),
+    homeTeamId,
     outbox,
     slack,
     routes,
@@ -162,10 +165,12 @@ async function connectRedis(redis: Redis, url: string, log: Logger): Promise<voi
   }
 }
 
-async function verifyBotToken(slack: WebClient, log: Logger): Promise<void> {
+/** @returns the bot's workspace id. */
+async function verifyBotToken(slack: WebClient, log: Logger): Promise<string> {
   try {
     const auth = await slack.auth.test();
     log.info({ team_id: auth.team_id, bot_user_id: auth.user_id }, 'connected to Slack');
+    return String(auth.team_id);
   } catch (err) {
     const fault = classifySlackError(err);
     if (fault.kind === 'permanent') {

@@ -3,6 +3,7 @@ import type { Click } from './approval.js';
 import { auditEntry } from './audit.js';
 import { ACTION_MORE, COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, parseOverflowValue, renderDecideModal } from './cards.js';
 import { reply, showProgress, type ActionDeps } from './actions.js';
+import { IdentityUnavailableError } from './identity.js';
 import { decideAndRecord } from './record-click.js';
 import { FOREIGN_BUTTON_REPLY, refusalInModal, renderRefusal } from './replies.js';
 import { withTimeout } from './with-timeout.js';
@@ -40,7 +41,8 @@ export function registerModals(app: App, deps: ActionDeps): void {
   });
 
   app.view<ViewSubmitAction>(DECIDE_MODAL, async ({ ack, body, view }) => {
-    const user = { id: body.user.id, name: body.user.name ?? body.user.id };
+    const teamId = body.user.team_id ?? body.team?.id;
+    const user = { id: body.user.id, name: body.user.id, ...(teamId ? { team_id: teamId } : {}) };
     let log = deps.log.child({ user: user.id, action: 'modal_submit' });
     const meta = parseMetadata(view.private_metadata);
     const comment = view.state.values[COMMENT_BLOCK]?.[COMMENT_INPUT]?.value?.trim();
@@ -60,6 +62,11 @@ export function registerModals(app: App, deps: ActionDeps): void {
     try {
       settled = await withTimeout(decideAndRecord(deps, click), SUBMIT_TIMEOUT_MS, `no answer within ${SUBMIT_TIMEOUT_MS} ms`);
     } catch (err) {
+      if (err instanceof IdentityUnavailableError) {
+        log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'modal refused: could not verify the clicker');
+        await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.' } });
+        return;
+      }
       // Past the deadline the click may still be recorded: the modal cannot say "nothing was decided".
       log.error({ outcome: 'uncertain', err: String(err) }, 'modal submit not answered in time');
       await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not confirm this in time. Look at the card: it shows the outcome once recorded; if it still has its buttons, try again.' } });

@@ -1,6 +1,7 @@
 import { decide, type ApprovalRecord, type Click, type Outcome } from './approval.js';
 import { auditEntry } from './audit.js';
 import type { ActionDeps } from './actions.js';
+import { assessIdentity, IdentityUnavailableError } from './identity.js';
 import { matchRoute } from './routes.js';
 import type { ClickChange, ReadForClick, RecordResult } from './store.js';
 import { withTimeout } from './with-timeout.js';
@@ -38,7 +39,12 @@ async function readBack(deps: ActionDeps, click: Click, change: ClickChange, now
 }
 
 /** Reads, decides (pure) and records first-writer-wins, deciding again if what was read changed in between. */
-export async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+export async function decideAndRecord(deps: ActionDeps, signed: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+  const identity = await withTimeout(deps.users.lookup(signed.user.id, signed.user.team_id), READ_TIMEOUT_MS, 'users.info did not answer').catch((err: unknown) => {
+    throw err instanceof IdentityUnavailableError ? err : new IdentityUnavailableError(String(err));
+  });
+  // From here on the clicker's name and team are Slack's, not the payload's.
+  const click: Click = { ...signed, user: { id: signed.user.id, name: identity.name, team_id: identity.teamId } };
   for (let round = 1; ; round += 1) {
     const read: ReadForClick = await withTimeout(
       deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey),
@@ -49,6 +55,8 @@ export async function decideAndRecord(deps: ActionDeps, click: Click): Promise<{
     const now = deps.now?.() ?? Date.now();
     if (round === 1 && record) await deps.audit.append(auditEntry(record, 'clicked', click.user.id, now, { action: click.action }));
     const route = record ? matchRoute(deps.routes, record.request) : undefined;
+    const identityRefusal = route && assessIdentity(identity, deps.homeTeamId, route);
+    if (identityRefusal) return { outcome: { kind: 'refused', reason: identityRefusal }, record };
     const isApprover = route
       ? await withTimeout(deps.directory.isApprover(route, click.user.id), READ_TIMEOUT_MS, `Slack did not say who the approvers are within ${READ_TIMEOUT_MS} ms`)
       : true;

@@ -18,6 +18,14 @@ export function renderRefusal(refusal: Refusal): string {
       return ':arrows_counterclockwise: This card is out of date: the request was replaced. Nothing was decided; use the current card.';
     case 'no_policy':
       return ':lock: The policy snapshot in force cannot be read, so nothing was approved and the request stays pending. Ask the workflow owners to publish the policy snapshot, then try again.';
+    case 'bot':
+      return ':no_entry_sign: Bots and apps cannot decide approvals. Nothing was decided.';
+    case 'deactivated':
+      return ':no_entry_sign: This account is deactivated, so it cannot decide approvals. Nothing was decided.';
+    case 'guest':
+      return ':no_entry_sign: Guests cannot decide approvals on this route. Nothing was decided.';
+    case 'external_team':
+      return ':no_entry_sign: People from other workspaces cannot decide approvals here. Nothing was decided.';
     case 'cancelled':
       return `:no_entry_sign: This approval was cancelled by the workflow (${escapeMrkdwn(refusal.cancellation.reason)}). Nothing was decided.`;
     case 'already_decided': {
@@ -39,6 +47,10 @@ export function refusalInModal(refusal: Refusal): string {
     already_decided: 'it was decided while this form was open',
     cancelled: 'the workflow cancelled it while this form was open',
     no_policy: 'the policy snapshot in force cannot be read',
+    bot: 'bots and apps cannot decide approvals',
+    deactivated: 'this account is deactivated',
+    guest: 'guests cannot decide approvals on this route',
+    external_team: 'people from other workspaces cannot decide approvals here',
   };
   const detail = refusal.reason === 'already_decided' ? ` (${refusal.decision.decision} by ${refusal.decision.decided_by.name})` : '';
   return `Nothing was decided: ${why[refusal.reason]}${detail}.`;
@@ -52,6 +64,9 @@ export function renderCounted(votes: number, required: number): string {
 /** When recording the click failed and it could not be read back: say so, and how to find out. */
 export const UNCERTAIN_REPLY =
   ':warning: Your click may or may not have been recorded: Redis stopped answering. The card shows the outcome once it is recorded; if it still has its buttons in a minute, click again.';
+
+/** When Slack could not say who clicked: fail closed. */
+export const UNVERIFIED_REPLY = ':warning: Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.';
 
 /** When Redis could not be read: fail closed, and say so. */
 export const UNAVAILABLE_REPLY =

@@ -48,6 +48,10 @@ const RouteSchema = z.strictObject({
   required_approvals: z.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(1),
   /** The person who started the run (`initiated_by`) may not approve it. @defaultValue true */
   deny_self_approval: z.boolean().default(true),
+  /** Guests (single- and multi-channel) may decide on this route. @defaultValue false */
+  allow_guests: z.boolean().default(false),
+  /** Other workspaces (Slack Connect, T… IDs) whose users may decide on this route. @defaultValue none */
+  allow_external_teams: z.array(z.string().regex(/^[TE][A-Z0-9]{2,}$/, 'must be a Slack team ID such as T0123ABCD')).default([]),
   /** When the bot cannot post in the channel a request names, post to this route's channel with a note. @defaultValue false */
   fallback_to_route_channel: z.boolean().default(false),
   /** How long an approval waits (seconds), the default and the maximum for the route, or `never`. @defaultValue 24h */
@@ -140,6 +144,8 @@ export function shorthandRoutes(approvalsChannel: string | undefined, approvers:
       deny_self_approval: true,
       fallback_to_route_channel: false,
       expires_in: 86_400,
+      allow_guests: false,
+      allow_external_teams: [],
     },
   ];
 }

@@ -53,7 +53,7 @@ describe('a click on the card', () => {
       run_id: request.run_id,
       step_id: 'remediate',
       decision: 'approved',
-      decided_by: { id: 'U0ALICE', name: 'alice' },
+      decided_by: { id: 'U0ALICE', name: 'alice', team_id: 'T0SANDBOX' },
       decided_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       policy_snapshot: SNAPSHOT,
       job_hash: request.job_hash,

@@ -58,7 +58,7 @@ describe('the routes file', () => {
 
   it('without a file, APPROVERS and APPROVALS_CHANNEL make one route', () => {
     expect(shorthandRoutes('C0APPROVALS', ['U0ALICE'])).toEqual([
-      { name: 'default', channel: 'C0APPROVALS', approvers: ['U0ALICE'], required_approvals: 1, deny_self_approval: true, fallback_to_route_channel: false, expires_in: 86_400 },
+      { name: 'default', channel: 'C0APPROVALS', approvers: ['U0ALICE'], required_approvals: 1, deny_self_approval: true, fallback_to_route_channel: false, expires_in: 86_400, allow_guests: false, allow_external_teams: [] },
     ]);
     expect(shorthandRoutes(undefined, undefined)[0]!.approvers).toBe('anyone');
   });

@@ -9,6 +9,13 @@ export interface SlackUser {
   id: string;
   username: string;
   team_id: string;
+  /** What users.info tells about the account (Slack's field names). */
+  real_name?: string;
+  is_restricted?: boolean;
+  is_ultra_restricted?: boolean;
+  is_bot?: boolean;
+  is_app_user?: boolean;
+  deleted?: boolean;
 }
 
 /** `x-slack-request-timestamp` and `x-slack-signature` for a body: v0 HMAC-SHA256 of `v0:<ts>:<body>`. */

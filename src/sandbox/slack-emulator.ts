@@ -80,7 +80,12 @@ export class SlackEmulator {
     this.workspace = new Workspace(this.botId, this.botUserId);
     this.responseUrls = new ResponseUrls(this.workspace, () => this.url);
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
-    const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({ id: `U0${name.toUpperCase()}`, username: name, team_id: this.teamId }));
+    const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({
+      id: `U0${name.toUpperCase()}`,
+      username: name,
+      real_name: name[0]!.toUpperCase() + name.slice(1),
+      team_id: this.teamId,
+    }));
     for (const user of options.users ?? defaultUsers) this.users.set(user.id, user);
     this.methods = {
       'auth.test': () => ({ url: 'https://sandbox.slack.local/', team: 'Sandbox', user: 'approval-bot', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId }),
@@ -94,6 +99,7 @@ export class SlackEmulator {
       'conversations.info': (args) => this.workspace.conversationInfo(args),
       'conversations.members': (args) => this.workspace.conversationMembers(args, [...this.users.keys()]),
       'views.open': (args) => this.views.open(args),
+      'users.info': (args) => this.userInfo(args),
     };
   }
 
@@ -245,6 +251,30 @@ export class SlackEmulator {
     const signingSecret = options.signingSecret ?? this.options.signingSecret;
     if (signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
     return sendInteraction(this.appUrl, payload, { ...options, signingSecret });
+  }
+
+  /** Adds (or replaces) a user: a guest, a bot, a deleted account, someone from another workspace… */
+  addUser(user: SlackUser): void {
+    this.users.set(user.id, user);
+  }
+
+  private userInfo(args: Record<string, unknown>): Record<string, unknown> {
+    const user = typeof args.user === 'string' ? this.users.get(args.user) : undefined;
+    if (!user) throw new PlatformError('user_not_found');
+    const { username, real_name, ...flags } = user;
+    return {
+      user: {
+        name: username,
+        real_name: real_name ?? username,
+        profile: { display_name: username, real_name: real_name ?? username },
+        is_restricted: false,
+        is_ultra_restricted: false,
+        is_bot: false,
+        is_app_user: false,
+        deleted: false,
+        ...flags,
+      },
+    };
   }
 
   /** Creates or replaces a user group (S…) and its members. */

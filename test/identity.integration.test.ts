@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { ACTION_APPROVE } from '../src/cards.js';
+import { assessIdentity, type SlackIdentity } from '../src/identity.js';
+import { startGate, type Gate } from './helpers/gate.js';
+import { waitFor } from './helpers/wait.js';
+
+let gate: Gate | undefined;
+afterEach(async () => {
+  await gate?.close();
+  gate = undefined;
+});
+
+/** A gate whose one route lists every test user as an approver, so only identity rules refuse. */
+async function openGate(routeKeys: string[] = []): Promise<Gate> {
+  const file = join(mkdtempSync(join(tmpdir(), 'identity-')), 'approvals.yml');
+  writeFileSync(file, ['routes:', '  - name: all', '    channel: C0APPROVALS', '    approvers: [U0ALICE, U0GUEST, U0BOT, U0GONE, U0PARTNER]', ...routeKeys].join('\n'));
+  gate = await startGate(inject('redisUrl'), { env: { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' } });
+  const team = gate.emulator.teamId;
+  gate.emulator.addUser({ id: 'U0GUEST', username: 'guest', team_id: team, is_restricted: true });
+  gate.emulator.addUser({ id: 'U0BOT', username: 'deploybot', team_id: team, is_bot: true });
+  gate.emulator.addUser({ id: 'U0GONE', username: 'gone', team_id: team, deleted: true });
+  gate.emulator.addUser({ id: 'U0PARTNER', username: 'partner', team_id: 'T0PARTNER' });
+  return gate;
+}
+
+async function clickAs(g: Gate, user: string) {
+  const { card } = await g.post();
+  await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user });
+  return waitFor(`the reply to ${user}`, () => g.emulator.ephemeralsFor(user)[0]);
+}
+
+describe('who clicked, as Slack says', () => {
+  it.each([
+    ['a guest', 'U0GUEST', 'Guests cannot decide approvals on this route'],
+    ['a bot', 'U0BOT', 'Bots and apps cannot decide approvals'],
+    ['a deactivated account', 'U0GONE', 'This account is deactivated'],
+    ['someone from another workspace', 'U0PARTNER', 'People from other workspaces cannot decide approvals here'],
+  ])('%s is refused even when listed as an approver', async (_who, user, reply) => {
+    const g = await openGate();
+    expect(await clickAs(g, user)).toContain(reply);
+    expect(await g.decisions()).toEqual([]);
+    await g.bot.waitForLog((l) => l.msg === 'click refused' && l.user === user);
+  });
+
+  it('a route may allow guests and named external teams', async () => {
+    const g = await openGate(['    allow_guests: true', '    allow_external_teams: [T0PARTNER]']);
+    const { card } = await g.post();
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0PARTNER' });
+    const [decision] = await waitFor('the decision', async () => (await g.decisions()).length > 0 && g.decisions());
+    expect(decision!.decided_by).toEqual({ id: 'U0PARTNER', name: 'partner', team_id: 'T0PARTNER' });
+  });
+
+  it('names come from users.info, not from the payload', async () => {
+    const g = await openGate();
+    const { card } = await g.post();
+    const spoofed = g.emulator.clickPayload({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    Object.assign(spoofed.user as object, { username: 'the-ceo', name: 'the-ceo' });
+    await g.emulator.sendToApp(spoofed);
+    const [decision] = await waitFor('the decision', async () => (await g.decisions()).length > 0 && g.decisions());
+    expect(decision!.decided_by.name).toBe('alice');
+  });
+
+  it('when users.info cannot be reached, nothing is decided and the reviewer is told', async () => {
+    const g = await openGate();
+    const { card } = await g.post();
+    g.emulator.injectFaults('users.info', { status: 503 });
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    expect(await waitFor('the reply', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('Could not verify who you are with Slack');
+    expect(await g.decisions()).toEqual([]);
+  });
+});
+
+describe('identity rules', () => {
+  const person: SlackIdentity = { id: 'U1', teamId: 'T0HOME', name: 'p', isGuest: false, isBot: false, deleted: false };
+  const route = { allow_guests: false, allow_external_teams: [] as string[] };
+  it.each<[string, Partial<SlackIdentity>, Partial<typeof route>, string | undefined]>([
+    ['a member of the workspace may decide', {}, {}, undefined],
+    ['a bot may not, whatever the route says', { isBot: true }, { allow_guests: true }, 'bot'],
+    ['a deactivated account may not', { deleted: true }, {}, 'deactivated'],
+    ['a guest may not by default', { isGuest: true }, {}, 'guest'],
+    ['a guest may where the route allows guests', { isGuest: true }, { allow_guests: true }, undefined],
+    ['another workspace may not by default', { teamId: 'T0OTHER' }, {}, 'external_team'],
+    ['another workspace may where the route lists it', { teamId: 'T0OTHER' }, { allow_external_teams: ['T0OTHER'] }, undefined],
+  ])('%s', (_what, who, routeKeys, expected) => {
+    expect(assessIdentity({ ...person, ...who }, 'T0HOME', { ...route, ...routeKeys })).toBe(expected);
+  });
+});
