@@ -2,7 +2,7 @@ import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock, Vie
 import { z } from 'zod';
 import type { Approval, Cancellation, CardBinding, CardLocation } from './approval.js';
 import { normalizeHash, shortHash, type Decision, type Vote } from './contract.js';
-import { expiresAt, type Route } from './routes.js';
+import { expiresAt, requiredApprovals, type Route } from './routes.js';
 import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
 
 /** Action ids shared by the card and the click handlers. */
@@ -68,6 +68,8 @@ export interface CardContext {
   votes?: Vote[];
   /** When the approval expires (ms since the epoch); undefined: it waits until someone decides. */
   expiresAt?: number;
+  /** Approve asks for confirmation in Slack's dialog first (a route's `confirm: dialog`). */
+  confirm?: boolean;
   /** Trusted mrkdwn from the bot (built from validated IDs only), above the details: e.g. why the card is not where the request asked. */
   note?: string;
 }
@@ -76,7 +78,8 @@ export interface CardContext {
 export function cardContext(route: Route, approval: Approval, votes?: Vote[]): CardContext {
   const expiry = expiresAt(route, approval.request, approval.createdAt);
   return {
-    requiredApprovals: route.required_approvals,
+    requiredApprovals: requiredApprovals(route, approval.request),
+    ...(route.confirm === 'dialog' ? { confirm: true } : {}),
     ...(route.mention ? { mention: route.mention } : {}),
     ...(votes ? { votes } : {}),
     ...(expiry !== undefined ? { expiresAt: expiry } : {}),
@@ -91,7 +94,7 @@ export function renderRequestCard(approval: Approval, context: CardContext = { r
   const mentions = (context.mention ?? []).map(mentionOf).join(' ');
   return {
     text: truncateMrkdwn(`${mentions ? `${mentions} ` : ''}${renderFallbackText(approval)}`, FALLBACK_TEXT_MAX),
-    blocks: [header!, ...note, ...details, ...(asks ? [section(asks)] : []), renderButtonsFor(approval)],
+    blocks: [header!, ...note, ...details, ...(asks ? [section(asks)] : []), renderButtonsFor(approval, context.confirm ?? false)],
     metadata: { event_type: CARD_EVENT_TYPE, event_payload: { approval_id: approval.id, card_id: approval.cardId } },
   };
 }
@@ -203,7 +206,7 @@ export function renderDetails(approval: Approval): KnownBlock[] {
 }
 
 /** Approve and Deny, carrying what the card is bound to; the same on the card and in `/approvals`. */
-export function renderButtonsFor(approval: Approval): ActionsBlock {
+export function renderButtonsFor(approval: Approval, confirm = false): ActionsBlock {
   const value = JSON.stringify({
     a: approval.id,
     c: approval.cardId,
@@ -224,10 +227,23 @@ export function renderButtonsFor(approval: Approval): ActionsBlock {
     type: 'actions',
     block_id: `approval_${approval.cardId}`,
     elements: [
-      button('Approve', ACTION_APPROVE, 'primary'),
+      confirm ? { ...button('Approve', ACTION_APPROVE, 'primary'), confirm: renderConfirm(approval) } : button('Approve', ACTION_APPROVE, 'primary'),
       button('Deny', ACTION_DENY, 'danger'),
       { type: 'overflow', action_id: ACTION_MORE, options: [option('Approve with comment…', 'approve'), option('Deny with reason…', 'deny')] },
     ],
+  };
+}
+
+/** Slack's confirmation dialog for Approve: names the run, the step and the impact ("Approve a prod write to run_8f9a/remediate?"). */
+function renderConfirm(approval: Approval): NonNullable<Button['confirm']> {
+  const r = approval.request;
+  const impact = r.risk_tags.length ? `${r.risk_tags.join(' ')} ` : '';
+  return {
+    title: { type: 'plain_text', text: 'Approve this step?' },
+    text: { type: 'plain_text', text: truncate(plain(`Approve a ${impact}action on ${r.run_id}/${r.step_id}? ${r.reason}`), 300) },
+    confirm: { type: 'plain_text', text: 'Approve' },
+    deny: { type: 'plain_text', text: 'Cancel' },
+    style: 'primary',
   };
 }
 

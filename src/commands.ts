@@ -4,7 +4,7 @@ import type { ApprovalRecord } from './approval.js';
 import type { ApproverDirectory } from './approvers.js';
 import type { Logger } from './logger.js';
 import { byUrgency, HELP_TEXT, LIST_LIMIT, parseArgs, renderPendingList, type ListQuery, type PendingItem } from './pending-list.js';
-import { expiresAt, matchRoute, type Route } from './routes.js';
+import { expiresAt, matchRoute, requiredApprovals, type Route } from './routes.js';
 import type { Store } from './store.js';
 
 /**
@@ -56,7 +56,7 @@ async function listFor(deps: CommandDeps, userId: string, query: ListQuery): Pro
     if (query.riskTag && !record.request.risk_tags.some((tag) => tag.toLowerCase() === query.riskTag)) continue;
     const route = matchRoute(deps.routes, record.request);
     if (query.mine && !(await mayApprove(deps, route, record, userId))) continue;
-    items.push({ record, expiresAt: expiresAt(route, record.request, record.createdAt), requiredApprovals: route.required_approvals, permalink: undefined });
+    items.push({ record, expiresAt: expiresAt(route, record.request, record.createdAt), requiredApprovals: requiredApprovals(route, record.request), confirm: route.confirm === 'dialog', permalink: undefined });
   }
   return items;
 }

@@ -12,6 +12,8 @@ export interface PendingItem {
   record: ApprovalRecord;
   expiresAt: number | undefined;
   requiredApprovals: number;
+  /** The route asks for Slack's confirmation dialog before Approve. */
+  confirm: boolean;
   permalink: string | undefined;
 }
 
@@ -58,7 +60,7 @@ export function renderPendingList(items: PendingItem[], query: ListQuery, now: n
   const shown = [...items].sort(byUrgency).slice(0, LIST_LIMIT);
   const heading = `*${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}*${items.length > shown.length ? `, the ${shown.length} most urgent:` : ':'}`;
   const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: heading } }];
-  for (const item of shown) blocks.push(renderItem(item, now), renderButtonsFor(item.record));
+  for (const item of shown) blocks.push(renderItem(item, now), renderButtonsFor(item.record, item.confirm));
   if (items.length > shown.length) {
     blocks.push({
       type: 'context',

@@ -46,6 +46,10 @@ const RouteSchema = z.strictObject({
   }),
   /** Distinct approvals needed; one deny denies. @defaultValue 1 */
   required_approvals: z.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(1),
+  /** More approvals for requests with some tags, e.g. `{ secrets: 2 }`: the highest that applies wins. */
+  required_approvals_for_tags: z.record(z.string().min(1), z.number().int().min(1).max(20)).default({}),
+  /** `dialog`: Approve asks "are you sure?" in Slack's confirmation dialog first. */
+  confirm: z.enum(['none', 'dialog']).default('none'),
   /** The person who started the run (`initiated_by`) may not approve it. @defaultValue true */
   deny_self_approval: z.boolean().default(true),
   /** Guests (single- and multi-channel) may decide on this route. @defaultValue false */
@@ -146,8 +150,19 @@ export function shorthandRoutes(approvalsChannel: string | undefined, approvers:
       expires_in: 86_400,
       allow_guests: false,
       allow_external_teams: [],
+      required_approvals_for_tags: {},
+      confirm: 'none',
     },
   ];
+}
+
+/** How many distinct approvals a request needs on this route: the route's, or more for some of its tags. */
+export function requiredApprovals(route: Route, request: Pick<ApprovalRequest, 'risk_tags'>): number {
+  const tags = new Set(request.risk_tags.map((tag) => tag.toLowerCase()));
+  const forTags = Object.entries(route.required_approvals_for_tags)
+    .filter(([tag]) => tags.has(tag.toLowerCase()))
+    .map(([, count]) => count);
+  return Math.max(route.required_approvals, ...forTags);
 }
 
 /** When an approval expires: the request's `expires_in_sec`, bounded by the route's `expires_in`; undefined for never. */

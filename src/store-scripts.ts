@@ -196,7 +196,8 @@ return {'cancelled'}
 export const SET_POLICY = `--[[
   Sets the policy snapshot in force, unless a newer policy job already set it (jobs may finish out
   of order when several run at once).
-  Input:  KEYS[1] policy snapshot key, KEYS[2] policy version key; ARGV[1] snapshot, ARGV[2] version (ms)
+  Input:  KEYS[1] policy snapshot key, KEYS[2] policy version key; ARGV[1] snapshot, ARGV[2] version
+          (the job's enqueue time in ms × 1000 + its sequence)
   Output: 1 when set, 0 when a newer one is in force
 ]]
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')

@@ -5,7 +5,7 @@ import { auditEntry } from './audit.js';
 import { mention, slackDate } from './cards.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
-import { expiresAt, matchRoute, nextReminderAt, type Route } from './routes.js';
+import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from './routes.js';
 import type { Store } from './store.js';
 
 /**
@@ -111,7 +111,8 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
   const who = people.map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : mention(id))).join(' ');
   const expiry = expiresAt(route, record.request, record.createdAt);
   const until = expiry === undefined ? '' : ` It expires ${slackDate(new Date(expiry).toISOString(), '{date_short_pretty} at {time}')}.`;
-  const progress = route.required_approvals > 1 ? ` (${record.votes.length} of ${route.required_approvals} approvals so far)` : '';
+  const required = requiredApprovals(route, record.request);
+  const progress = required > 1 ? ` (${record.votes.length} of ${required} approvals so far)` : '';
   await deps.slack.chat.postMessage({
     channel: record.card.channel,
     thread_ts: record.card.ts,

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
 import type { EmulatedMessage } from '../src/sandbox/slack-emulator.js';
+import { policyVersion } from '../src/lifecycle.js';
 import { startGate, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
@@ -164,5 +165,13 @@ describe('policy', () => {
     const g = await openGate();
     const job = await g.finished(await g.requests.add('policy', { policy_snapshot: 'nope' }));
     expect(job.failedReason).toContain('invalid policy: policy_snapshot: must be a hex string');
+  });
+});
+
+describe('policy job order', () => {
+  it('orders jobs by enqueue time, then by id within the same millisecond', () => {
+    expect(policyVersion({ timestamp: 1000, id: '7' })).toBeLessThan(policyVersion({ timestamp: 1000, id: '8' }));
+    expect(policyVersion({ timestamp: 1000, id: '999' })).toBeLessThan(policyVersion({ timestamp: 1001, id: '1' }));
+    expect(policyVersion({ timestamp: 1000, id: 'custom-id' })).toBe(1_000_000);
   });
 });

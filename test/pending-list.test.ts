@@ -11,7 +11,7 @@ function item(overrides: Record<string, unknown>, expiresInMs: number | undefine
   const parsed = parseRequest(validRequest(overrides));
   if (!parsed.ok) throw new Error(parsed.problems.join());
   const record: ApprovalRecord = { ...createApproval(parsed.request, NOW - ageMs), votes: [], card: { channel: 'C0APPROVALS', ts: '1.000001' } };
-  return { record, expiresAt: expiresInMs === undefined ? undefined : NOW + expiresInMs, requiredApprovals: 1, permalink: 'https://sandbox.slack.local/archives/C0APPROVALS/p1000001' };
+  return { record, expiresAt: expiresInMs === undefined ? undefined : NOW + expiresInMs, requiredApprovals: 1, confirm: false, permalink: 'https://sandbox.slack.local/archives/C0APPROVALS/p1000001' };
 }
 
 describe('/approvals arguments', () => {

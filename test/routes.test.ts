@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApproverDirectory } from '../src/approvers.js';
-import { expiresAt, matchRoute, nextReminderAt, parseRoutes, shorthandRoutes, type Route } from '../src/routes.js';
+import { expiresAt, matchRoute, nextReminderAt, parseRoutes, requiredApprovals, shorthandRoutes, type Route } from '../src/routes.js';
 import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
 
 const example = parseRoutes(readFileSync('examples/approvals.yml', 'utf8'), 'examples/approvals.yml');
@@ -18,11 +18,13 @@ function errorOf(yaml: string): string {
 
 describe('the routes file', () => {
   it('reads the example with its defaults', () => {
-    expect(example.map((r) => [r.name, r.channel, r.required_approvals, r.deny_self_approval, r.fallback_to_route_channel])).toEqual([
-      ['secrets', 'C0SECURITY', 2, true, false],
-      ['prod-writes', 'C0PRODAPPROVALS', 1, true, true],
-      ['default', 'C0APPROVALS', 1, true, false],
+    expect(example.map((r) => [r.name, r.channel, r.required_approvals, r.deny_self_approval, r.fallback_to_route_channel, r.confirm])).toEqual([
+      ['secrets', 'C0SECURITY', 2, true, false, 'none'],
+      ['prod-writes', 'C0PRODAPPROVALS', 1, true, true, 'dialog'],
+      ['default', 'C0APPROVALS', 1, true, false, 'none'],
     ]);
+    expect(requiredApprovals(example[1]!, { risk_tags: ['prod', 'write'] })).toBe(1);
+    expect(requiredApprovals(example[1]!, { risk_tags: ['prod', 'write', 'SCHEMA'] })).toBe(2);
   });
 
   it.each([
@@ -58,7 +60,7 @@ describe('the routes file', () => {
 
   it('without a file, APPROVERS and APPROVALS_CHANNEL make one route', () => {
     expect(shorthandRoutes('C0APPROVALS', ['U0ALICE'])).toEqual([
-      { name: 'default', channel: 'C0APPROVALS', approvers: ['U0ALICE'], required_approvals: 1, deny_self_approval: true, fallback_to_route_channel: false, expires_in: 86_400, allow_guests: false, allow_external_teams: [] },
+      { name: 'default', channel: 'C0APPROVALS', approvers: ['U0ALICE'], required_approvals: 1, deny_self_approval: true, fallback_to_route_channel: false, expires_in: 86_400, allow_guests: false, allow_external_teams: [], required_approvals_for_tags: {}, confirm: 'none' },
     ]);
     expect(shorthandRoutes(undefined, undefined)[0]!.approvers).toBe('anyone');
   });

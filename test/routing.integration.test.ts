@@ -53,6 +53,25 @@ describe('routing', () => {
     expect(incident.card.channel).toBe('C0INCIDENT42');
   });
 
+  it('a route with confirm: dialog puts Slack’s confirmation on Approve, naming the run, step and impact', async () => {
+    const g = await openGate();
+    const { card, request } = await cardFor(g, { risk_tags: ['prod', 'write'] });
+    const approve = (card.blocks.at(-1) as { elements: { action_id: string; confirm?: { text: { text: string } } }[] }).elements.find((e) => e.action_id === ACTION_APPROVE);
+    expect(approve?.confirm?.text.text).toMatch(new RegExp(`^Approve a prod write action on ${String(request.run_id)}/remediate\\?`));
+    const other = await cardFor(g, { risk_tags: ['network'] });
+    expect(JSON.stringify(other.card.blocks)).not.toContain('"confirm"');
+  });
+
+  it('more approvals for some tags: a prod schema write needs two', async () => {
+    const g = await openGate();
+    const { card } = await cardFor(g, { risk_tags: ['prod', 'write', 'schema'] });
+    expect(JSON.stringify(card.blocks)).toContain('*Approvals:* 0 of 2');
+    await click(g, card, 'U0ALICE');
+    expect(await lastReplyTo(g, 'U0ALICE', 1)).toContain('Your approval is counted: 1 of 2');
+    await click(g, card, 'U0CAROL');
+    await waitFor('the decision', async () => (await decisions(g)).length === 1);
+  });
+
   it('only the route’s approvers decide: members of its user groups and the users it lists', async () => {
     const g = await openGate();
     const { card } = await cardFor(g, { risk_tags: ['prod', 'write'] });
