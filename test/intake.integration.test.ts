@@ -1,19 +1,11 @@
 import { WebClient } from '@slack/web-api';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_DENY } from '../src/cards.js';
-import { APPROVALS_CHANNEL, BOT_TOKEN, SIGNING_SECRET, startGate, type Gate } from './helpers/gate.js';
+import { APPROVALS_CHANNEL, BOT_TOKEN, SIGNING_SECRET, useGates } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 
-let current: Gate | undefined;
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-});
-
-async function openGate(): Promise<Gate> {
-  current = await startGate(inject('redisUrl'));
-  return current;
-}
+const gates = useGates();
+const openGate = () => gates.open();
 
 describe('request intake', () => {
   it('a valid request gives exactly one card with every field', async () => {

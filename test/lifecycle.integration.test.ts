@@ -1,23 +1,15 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
 import type { EmulatedMessage } from '../src/sandbox/slack-emulator.js';
 import { policyVersion } from '../src/lifecycle.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
 const NEW_SNAPSHOT = 'abcdefabcdef0123456789';
 
-let gate: Gate | undefined;
-afterEach(async () => {
-  await gate?.close();
-  gate = undefined;
-});
-
-async function openGate(): Promise<Gate> {
-  gate = await startGate(inject('redisUrl'));
-  return gate;
-}
+const gates = useGates();
+const openGate = () => gates.open();
 
 const shown = (g: Gate, card: EmulatedMessage) => g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts);
 const hasButtons = (message: EmulatedMessage | undefined) => JSON.stringify(message?.blocks ?? []).includes(ACTION_APPROVE);

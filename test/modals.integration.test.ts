@@ -1,18 +1,10 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_MORE, COMMENT_BLOCK, COMMENT_INPUT } from '../src/cards.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates, type Gate } from './helpers/gate.js';
 import { waitFor } from './helpers/wait.js';
 
-let gate: Gate | undefined;
-afterEach(async () => {
-  await gate?.close();
-  gate = undefined;
-});
-
-async function openGate(): Promise<Gate> {
-  gate = await startGate(inject('redisUrl'));
-  return gate;
-}
+const gates = useGates();
+const openGate = () => gates.open();
 
 async function openModal(g: Gate, card: { channel: string; ts: string }, user: string, optionPrefix: 'approve' | 'deny') {
   const before = g.emulator.views.opened.length;

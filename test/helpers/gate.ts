@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
+import { afterEach, inject } from 'vitest';
 import { Redis } from 'ioredis';
 import { CARD_EVENT_TYPE } from '../../src/cards.js';
 import { approvalIdOf, type Decision } from '../../src/contract.js';
@@ -128,4 +129,22 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     },
   };
   return gate;
+}
+
+/**
+ * Gates for the tests of one file: `open()` starts one on the run's Redis, and each test's gates
+ * are closed after it.
+ */
+export function useGates(): { open(options?: Parameters<typeof startGate>[1]): Promise<Gate> } {
+  const open: Gate[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((gate) => gate.close()));
+  });
+  return {
+    async open(options) {
+      const gate = await startGate(inject('redisUrl'), options);
+      open.push(gate);
+      return gate;
+    },
+  };
 }
