@@ -3,7 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import type { ApprovalRecord, Click, Outcome } from './approval.js';
 import type { ApproverDirectory } from './approvers.js';
 import { auditEntry, type Audit } from './audit.js';
-import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderRequestCard } from './cards.js';
+import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from './cards.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
 import { IdentityUnavailableError, type UserDirectory } from './identity.js';
@@ -99,13 +99,22 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
 }
 
 /** Shows the approvals counted so far on the card, keeping its buttons. */
+/** Shows the approvals counted on the card, and says who approved in its thread ("@alice approved: 1 of 2"). */
 export async function showProgress(deps: ActionDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger): Promise<void> {
   if (!record.card) return;
   const route = matchRoute(deps.routes, record.request);
-  const { text, blocks } = renderRequestCard(record, cardContext(route, record, votes));
-  await deps.slack.chat
-    .update({ channel: record.card.channel, ts: record.card.ts, text, blocks })
-    .catch((err: unknown) => log.warn({ err: String(err) }, 'could not show the approvals counted on the card'));
+  const context = cardContext(route, record, votes);
+  const { text, blocks } = renderRequestCard(record, context);
+  const latest = votes.at(-1);
+  await Promise.all([
+    deps.slack.chat
+      .update({ channel: record.card.channel, ts: record.card.ts, text, blocks })
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'could not show the approvals counted on the card')),
+    latest &&
+      deps.slack.chat
+        .postMessage({ channel: record.card.channel, thread_ts: record.card.ts, text: renderApprovalCounted(latest, votes.length, context.requiredApprovals) })
+        .catch((err: unknown) => log.warn({ err: String(err) }, 'could not say in the thread who approved')),
+  ]);
 }
 
 export async function reply(respond: RespondFn, text: string, log: Logger): Promise<void> {

@@ -162,6 +162,12 @@ export function renderOutcome(decision: Decision): string {
   return `:white_check_mark: *Approved* by ${mention(decision.decided_by.id)} ${when}`;
 }
 
+/** A thread reply for one approval counted towards N: "@alice approved: 1 of 2", with their comment. */
+export function renderApprovalCounted(vote: Vote, count: number, required: number): string {
+  const comment = vote.comment ? `: “${escapeMrkdwn(truncate(vote.comment, 500))}”` : '';
+  return `:ballot_box_with_check: ${mention(vote.id)} approved: ${count} of ${required}${comment}`;
+}
+
 /** A user mention, only for what is shaped like a Slack user ID (the signed payload's). */
 export function mention(userId: string): string {
   return /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : escapeMrkdwn(userId);

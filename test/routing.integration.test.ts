@@ -102,6 +102,8 @@ describe('routing', () => {
     expect(await lastReplyTo(g, 'U0ALICE', 1)).toContain('Your approval is counted: 1 of 2');
     const current = () => g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts)!;
     await waitFor('the progress on the card', () => JSON.stringify(current().blocks).includes('*Approvals:* 1 of 2: <@U0ALICE>'));
+    const threadReply = await waitFor('the reply in the card’s thread', () => g.emulator.messagesIn(card.channel).find((m) => m.thread_ts === card.ts));
+    expect(threadReply.text).toBe(':ballot_box_with_check: <@U0ALICE> approved: 1 of 2');
     expect(JSON.stringify(current().blocks)).toContain(ACTION_APPROVE);
 
     await click(g, card, 'U0ALICE');
