@@ -1,20 +1,16 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
 import { approvalIdOf, type Decision } from '../src/contract.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
-let gate: Gate | undefined;
-afterEach(async () => {
-  await gate?.close();
-  gate = undefined;
-});
+const gates = useGates();
 
 async function openGate(): Promise<Gate> {
-  gate = await startGate(inject('redisUrl'), {
+  const gate = await gates.open({
     env: { APPROVALS_CONFIG: 'examples/approvals.yml', APPROVALS_CHANNEL: '' },
     channels: [
       { id: 'C0APPROVALS', name: 'approvals', botIsMember: true },

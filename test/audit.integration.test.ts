@@ -1,24 +1,20 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { formatTrail, type AuditEntry } from '../src/audit.js';
 import { ACTION_APPROVE } from '../src/cards.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
-let gate: Gate | undefined;
-afterEach(async () => {
-  await gate?.close();
-  gate = undefined;
-});
+const gates = useGates();
 
 describe('the audit trail', () => {
   it('records a run from request to decision, refusals included, and npm run audit prints it', async () => {
-    const g = (gate = await startGate(inject('redisUrl'), { env: { APPROVERS: 'U0ALICE' } }));
+    const g = await gates.open({ env: { APPROVERS: 'U0ALICE' } });
     await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
     const request = validRequest({ policy_snapshot: SNAPSHOT, run_id: 'run_audit_1' });
     await g.finished(await g.requests.add('request', request));

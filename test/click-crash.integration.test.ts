@@ -1,24 +1,15 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { auditEntry } from '../src/audit.js';
 import { ACTION_APPROVE, ACTION_DENY } from '../src/cards.js';
 import { approvalIdOf, parseRequest, type Decision } from '../src/contract.js';
 import { freePort } from '../src/sandbox/free-port.js';
-import { startRedisServer, type RedisServer } from '../src/sandbox/redis-server.js';
 import { createStore } from '../src/store.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { POLICY_SNAPSHOT as SNAPSHOT, useGates, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
-const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
-
-let gate: Gate | undefined;
-let redisServer: RedisServer | undefined;
-afterEach(async () => {
-  await gate?.close();
-  await redisServer?.stop();
-  gate = redisServer = undefined;
-});
+const gates = useGates();
 
 async function decisionsOn(g: Gate): Promise<Decision[]> {
   return (await g.resume.getJobs(['wait', 'active', 'completed', 'failed', 'delayed'])).map((job) => job.data as Decision);
@@ -32,8 +23,7 @@ async function postCards(g: Gate, count: number) {
 
 describe('a decision survives crashes', () => {
   it('a decision recorded by a bot that died before pushing it reaches the resume queue once, and its card is updated, with two bots running', async () => {
-    const g = (gate = await startGate(inject('redisUrl')));
-    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const g = await gates.open();
     const { request } = (await postCards(g, 1))[0]!;
     await g.bot.kill();
 
@@ -57,8 +47,7 @@ describe('a decision survives crashes', () => {
   }, 60_000);
 
   it('the bot killed with SIGKILL in the middle of clicks: every recorded decision reaches the resume queue exactly once and its card shows it', async () => {
-    const g = (gate = await startGate(inject('redisUrl')));
-    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const g = await gates.open();
     const cards = await postCards(g, 12);
     // Slow card updates keep clicks in flight between the record and the end of the handler.
     g.emulator.injectFaults('chat.update', ...Array.from({ length: 12 }, () => ({ delayMs: 3000 })));
@@ -92,9 +81,8 @@ describe('a decision survives crashes', () => {
   }, 60_000);
 
   it('while Redis is unresponsive, every click is still acked within 3 seconds, and decides once Redis answers', async () => {
-    redisServer = await startRedisServer({ debugCommand: true });
-    const g = (gate = await startGate(redisServer.url));
-    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const redisServer = await gates.redisServer({ debugCommand: true });
+    const g = await gates.open({}, redisServer.url);
     const { card } = (await postCards(g, 1))[0]!;
     const sleeper = new Redis(redisServer.url);
     try {
@@ -114,9 +102,8 @@ describe('a decision survives crashes', () => {
   }, 60_000);
 
   it('when Redis cannot be read in time, nothing is decided: the reviewer is told, and the approval stays pending', async () => {
-    redisServer = await startRedisServer({ debugCommand: true });
-    const g = (gate = await startGate(redisServer.url));
-    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const redisServer = await gates.redisServer({ debugCommand: true });
+    const g = await gates.open({}, redisServer.url);
     const { request, card } = (await postCards(g, 1))[0]!;
     const sleeper = new Redis(redisServer.url);
     try {
@@ -137,9 +124,8 @@ describe('a decision survives crashes', () => {
   }, 60_000);
 
   it('Redis restarted between the card and the click: the click decides, once', async () => {
-    redisServer = await startRedisServer({ appendonly: true });
-    const g = (gate = await startGate(redisServer.url));
-    await g.redis.set(g.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
+    const redisServer = await gates.redisServer({ appendonly: true });
+    const g = await gates.open({}, redisServer.url);
     const { card } = (await postCards(g, 1))[0]!;
     await redisServer.kill();
     await redisServer.restart();

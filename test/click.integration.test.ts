@@ -1,21 +1,17 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_DENY } from '../src/cards.js';
 import { approvalIdOf, decisionJobId, type Decision } from '../src/contract.js';
 import type { EmulatedMessage } from '../src/sandbox/slack-emulator.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
-let current: Gate | undefined;
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-});
+const gates = useGates();
 
-async function openGate(options: Parameters<typeof startGate>[1] = {}): Promise<Gate> {
-  current = await startGate(inject('redisUrl'), options);
+async function openGate(options: Parameters<typeof gates.open>[0] = {}): Promise<Gate> {
+  const current = await gates.open(options);
   await current.redis.set(current.env.POLICY_SNAPSHOT_KEY!, `sha256:${SNAPSHOT}`);
   return current;
 }

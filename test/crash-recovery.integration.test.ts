@@ -1,20 +1,13 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startGate, type Gate } from './helpers/gate.js';
-import { startRedisServer, type RedisServer } from '../src/sandbox/redis-server.js';
+import { describe, expect, it } from 'vitest';
+import { useGates } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
-let gate: Gate | undefined;
-let redisServer: RedisServer | undefined;
-afterEach(async () => {
-  await gate?.close();
-  await redisServer?.stop();
-  gate = redisServer = undefined;
-});
+const gates = useGates();
 
 describe('crash recovery', () => {
   it('the bot killed with SIGKILL while requests are in flight, then restarted: every request ends with exactly one card', async () => {
-    const g = (gate = await startGate(inject('redisUrl'), { env: { INTAKE_CONCURRENCY: '10' } }));
+    const g = await gates.open({ env: { INTAKE_CONCURRENCY: '10' } });
     // The first ten posts hang: five after Slack recorded the card (the answer is lost), five before.
     g.emulator.injectFaults(
       'chat.postMessage',
@@ -38,8 +31,8 @@ describe('crash recovery', () => {
   }, 90_000);
 
   it('a Redis restart between requests loses nothing, and /healthz reports it while it lasts', async () => {
-    redisServer = await startRedisServer({ appendonly: true });
-    const g = (gate = await startGate(redisServer.url));
+    const redisServer = await gates.redisServer({ appendonly: true });
+    const g = await gates.open({}, redisServer.url);
     const health = async () => (await fetch(`http://127.0.0.1:${g.env.PORT}/healthz`)).status;
     expect(await health()).toBe(200);
 

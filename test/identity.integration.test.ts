@@ -1,23 +1,19 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
 import { assessIdentity, type SlackIdentity } from '../src/identity.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates, type Gate } from './helpers/gate.js';
 import { waitFor } from './helpers/wait.js';
 
-let gate: Gate | undefined;
-afterEach(async () => {
-  await gate?.close();
-  gate = undefined;
-});
+const gates = useGates();
 
 /** A gate whose one route lists every test user as an approver, so only identity rules refuse. */
 async function openGate(routeKeys: string[] = []): Promise<Gate> {
   const file = join(mkdtempSync(join(tmpdir(), 'identity-')), 'approvals.yml');
   writeFileSync(file, ['routes:', '  - name: all', '    channel: C0APPROVALS', '    approvers: [U0ALICE, U0GUEST, U0BOT, U0GONE, U0PARTNER]', ...routeKeys].join('\n'));
-  gate = await startGate(inject('redisUrl'), { env: { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' } });
+  const gate = await gates.open({ env: { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' } });
   const team = gate.emulator.teamId;
   gate.emulator.addUser({ id: 'U0GUEST', username: 'guest', team_id: team, is_restricted: true });
   gate.emulator.addUser({ id: 'U0BOT', username: 'deploybot', team_id: team, is_bot: true });

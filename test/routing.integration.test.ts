@@ -1,29 +1,17 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_DENY } from '../src/cards.js';
 import type { Decision } from '../src/contract.js';
-import { startBot, type BotProcess } from './helpers/bot-process.js';
-import { SIGNING_SECRET, startGate, type Gate } from './helpers/gate.js';
+import { SIGNING_SECRET, useGates, type Gate } from './helpers/gate.js';
 import { validRequest } from './helpers/requests.js';
 import { waitFor } from './helpers/wait.js';
 
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
-let gate: Gate | undefined;
-let bot: BotProcess | undefined;
-afterEach(async () => {
-  await bot?.kill();
-  await gate?.close();
-  gate = bot = undefined;
-});
-
-async function openGate(): Promise<Gate> {
-  gate = await startGate(inject('redisUrl'), { env: { APPROVALS_CONFIG: 'examples/approvals.yml', APPROVALS_CHANNEL: '' } });
-  await gate.redis.set(gate.env.POLICY_SNAPSHOT_KEY!, SNAPSHOT);
-  return gate;
-}
+const gates = useGates();
+const openGate = () => gates.open({ env: { APPROVALS_CONFIG: 'examples/approvals.yml', APPROVALS_CHANNEL: '' } });
 
 async function cardFor(g: Gate, overrides: Record<string, unknown>) {
   const request = validRequest({ policy_snapshot: SNAPSHOT, ...overrides });
@@ -145,7 +133,7 @@ describe('routing', () => {
   it('stops at start-up on an invalid routes file, naming the file and line', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'routes-')), 'approvals.yml');
     writeFileSync(file, 'routes:\n  - name: ops\n    channel: C0OPS\n');
-    bot = startBot({ SLACK_BOT_TOKEN: 'xoxb-x', SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), APPROVALS_CONFIG: file });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: 'xoxb-x', SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), APPROVALS_CONFIG: file });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr()).toContain(`approval-gate cannot start: APPROVALS_CONFIG is not valid:\n  ${file}:2:5: routes.0.approvers: required`);
   });

@@ -1,56 +1,49 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startBot, type BotProcess } from './helpers/bot-process.js';
-import { BOT_TOKEN, SIGNING_SECRET, startGate, type Gate } from './helpers/gate.js';
+import { describe, expect, inject, it } from 'vitest';
+import { BOT_TOKEN, SIGNING_SECRET, useGates } from './helpers/gate.js';
 import { freePort } from '../src/sandbox/free-port.js';
 
-let gate: Gate | undefined;
-let bot: BotProcess | undefined;
-afterEach(async () => {
-  await bot?.kill();
-  await gate?.close();
-  gate = bot = undefined;
-});
+const gates = useGates();
 
 describe('start-up and shutdown', () => {
   it('stops with one clear line when a required variable is missing', async () => {
-    bot = startBot({ SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl') });
+    const bot = gates.bot({ SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl') });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr().trim()).toMatch(/^approval-gate cannot start: SLACK_BOT_TOKEN is required: the Bot User OAuth Token \(xoxb-…\)/);
     expect(bot.stderr().trim().split('\n')).toHaveLength(1);
   });
 
   it('stops on a signing secret too short to be Slack’s', async () => {
-    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl') });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl') });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr().trim()).toBe('approval-gate cannot start: SLACK_SIGNING_SECRET is too short (6 characters, at least 16): use the Signing Secret from Basic Information in your Slack app settings');
   });
 
   it('stops when Slack refuses the bot token', async () => {
-    gate = await startGate(inject('redisUrl'));
-    bot = startBot({ ...gate.env, SLACK_BOT_TOKEN: 'xoxb-revoked', PORT: String(await freePort()) });
+    const gate = await gates.open();
+    const bot = gates.bot({ ...gate.env, SLACK_BOT_TOKEN: 'xoxb-revoked', PORT: String(await freePort()) });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)') }));
   });
 
   it('stops when the Slack API cannot be reached, naming SLACK_API_URL', async () => {
-    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('could not reach the Slack API (auth.test): check the network and SLACK_API_URL') }));
   });
 
   it('stops when Redis cannot be reached, naming REDIS_URL', async () => {
-    bot = startBot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('cannot reach Redis: check REDIS_URL') }));
   });
 
   it('warns at start-up when Redis runs without AOF persistence', async () => {
-    gate = await startGate(inject('redisUrl'));
+    const gate = await gates.open();
     expect(gate.bot.logs).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('AOF persistence is off') }));
   });
 
   it('answers /healthz, and shuts down cleanly on SIGTERM', async () => {
-    gate = await startGate(inject('redisUrl'));
+    const gate = await gates.open();
     const response = await fetch(`http://127.0.0.1:${gate.env.PORT}/healthz`);
     expect([response.status, await response.json()]).toEqual([200, { status: 'ok' }]);
     expect(await gate.bot.stop()).toBe(0);

@@ -1,17 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
 import { freePort } from '../src/sandbox/free-port.js';
-import { startGate, type Gate } from './helpers/gate.js';
+import { useGates, type Gate } from './helpers/gate.js';
 import { waitFor } from './helpers/wait.js';
 
-let gate: Gate | undefined;
-afterEach(async () => {
-  await gate?.close();
-  gate = undefined;
-});
+const gates = useGates();
 
 /** A gate whose default route expires approvals after `expires` seconds and reminds `remindBefore` seconds before. */
 async function openGate(expires: number, remindBefore?: number): Promise<Gate> {
@@ -20,8 +16,7 @@ async function openGate(expires: number, remindBefore?: number): Promise<Gate> {
     file,
     ['routes:', '  - name: fast', '    channel: C0APPROVALS', '    approvers: [S0ONCALL]', `    expires_in: ${expires}`, ...(remindBefore ? [`    remind_before: ${remindBefore}`] : [])].join('\n'),
   );
-  gate = await startGate(inject('redisUrl'), { env: { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' } });
-  return gate;
+  return gates.open({ env: { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' } });
 }
 
 describe('expiry', () => {

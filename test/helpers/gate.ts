@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { CARD_EVENT_TYPE } from '../../src/cards.js';
 import { approvalIdOf, type Decision } from '../../src/contract.js';
 import { SlackEmulator, type EmulatedChannel, type EmulatedMessage } from '../../src/sandbox/slack-emulator.js';
+import { startRedisServer, type RedisServer } from '../../src/sandbox/redis-server.js';
 import { startBot, type BotProcess } from './bot-process.js';
 import { freePort } from '../../src/sandbox/free-port.js';
 import { validRequest } from './requests.js';
@@ -132,19 +133,29 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
 }
 
 /**
- * Gates for the tests of one file: `open()` starts one on the run's Redis, and each test's gates
- * are closed after it.
+ * What the tests of one file start: gates, private redis-servers and bot processes, each stopped
+ * after the test that started it (the last started first).
  */
-export function useGates(): { open(options?: Parameters<typeof startGate>[1]): Promise<Gate> } {
-  const open: Gate[] = [];
+export function useGates() {
+  const cleanups: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((gate) => gate.close()));
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
   return {
-    async open(options) {
-      const gate = await startGate(inject('redisUrl'), options);
-      open.push(gate);
+    async open(options?: Parameters<typeof startGate>[1], redisUrl: string = inject('redisUrl')): Promise<Gate> {
+      const gate = await startGate(redisUrl, options);
+      cleanups.push(() => gate.close());
       return gate;
+    },
+    async redisServer(options?: Parameters<typeof startRedisServer>[0]): Promise<RedisServer> {
+      const server = await startRedisServer(options);
+      cleanups.push(() => server.stop());
+      return server;
+    },
+    bot(env: Record<string, string>): BotProcess {
+      const bot = startBot(env);
+      cleanups.push(() => bot.kill());
+      return bot;
     },
   };
 }
