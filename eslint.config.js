@@ -12,6 +12,14 @@ export default tseslint.config(
     },
   },
   {
+    // The sandbox page's script runs in the browser, as it is (no build step).
+    files: ['src/sandbox/page/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(['document', 'window', 'localStorage', 'location', 'history', 'fetch', 'EventSource', 'Option'].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },

@@ -70,6 +70,7 @@ export class SlackEmulator {
   private readonly faults = new Map<string, Fault[]>();
   private readonly methods: Record<string, Method>;
   private server: Server | undefined;
+  private readonly changeListeners = new Set<() => void>();
   // Ends injected delays when the emulator stops, so no timer outlives it.
   private stopping = new AbortController();
 
@@ -195,7 +196,7 @@ export class SlackEmulator {
     }).toString();
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     if (this.options.signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
-    return sendSigned(this.appUrl, body, { signingSecret: this.options.signingSecret });
+    return sendSigned(this.appUrl, body, { signingSecret: this.options.signingSecret }).finally(() => this.changed());
   }
 
   /** A user picks an option of an overflow menu on a message (its value starts with `optionPrefix`). */
@@ -220,16 +221,21 @@ export class SlackEmulator {
     return this.sendToApp(this.views.submission(opened, user, options.values, 'A0APPROVALGATE'));
   }
 
-  /** A user clicks a button in the latest ephemeral message the app sent them (e.g. the `/approvals` list). */
-  async clickInEphemeral(options: { user: string; actionId: string; approvalId: string }): Promise<AppResponse> {
+  /**
+   * A user clicks a button in an ephemeral message the app sent them (e.g. the `/approvals` list):
+   * the newest one with a button of this action id whose value is `value`, or names `approvalId`.
+   */
+  async clickInEphemeral(options: { user: string; actionId: string; approvalId?: string; value?: string }): Promise<AppResponse> {
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
-    const latest = this.responseUrls.ephemeralPostsTo(user.id).filter((r) => Array.isArray(r.body.blocks)).at(-1);
-    const blocks = (latest?.body.blocks ?? []) as unknown[];
-    const button = blocks
-      .map((_, index) => findButton(blocks.slice(index, index + 1), options.actionId))
-      .find((found) => found?.value?.includes(`"a":"${options.approvalId}"`));
-    if (!latest || !button) throw new Error(`no ${options.actionId} button for ${options.approvalId} in ${options.user}'s latest ephemeral message`);
+    const matches = (value: string | undefined) => (options.value !== undefined ? value === options.value : value?.includes(`"a":"${options.approvalId}"`) === true);
+    const buttonIn = (blocks: unknown[]) => blocks.map((_, index) => findButton(blocks.slice(index, index + 1), options.actionId)).find((found) => matches(found?.value));
+    const latest = this.responseUrls
+      .ephemeralPostsTo(user.id)
+      .filter((r) => Array.isArray(r.body.blocks) && buttonIn(r.body.blocks as unknown[]))
+      .at(-1);
+    const button = latest && buttonIn(latest.body.blocks as unknown[]);
+    if (!latest || !button) throw new Error(`no ${options.actionId} button for ${options.value ?? options.approvalId} in ${options.user}'s ephemeral messages`);
     const responseUrl = this.responseUrls.issue({ user: user.id, channel: latest.channel, messageTs: '' });
     return this.sendToApp(
       blockActionsPayload({
@@ -250,7 +256,18 @@ export class SlackEmulator {
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     const signingSecret = options.signingSecret ?? this.options.signingSecret;
     if (signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
-    return sendInteraction(this.appUrl, payload, { ...options, signingSecret });
+    return sendInteraction(this.appUrl, payload, { ...options, signingSecret }).finally(() => this.changed());
+  }
+
+  /** Calls `listener` after every request the emulator answers and every request it sends the app; returns an unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Tells the listeners something may have changed (the sandbox page calls it after its own changes too). */
+  changed(): void {
+    for (const listener of this.changeListeners) listener();
   }
 
   /** Adds (or replaces) a user: a guest, a bot, a deleted account, someone from another workspace… */
@@ -287,9 +304,13 @@ export class SlackEmulator {
     return this.responseUrls.ephemeralPostsTo(userId).map((r) => String(r.body.text ?? ''));
   }
 
-  /** The same, with their blocks. */
-  ephemeralMessagesFor(userId: string): { text: string; blocks: unknown[] }[] {
-    return this.responseUrls.ephemeralPostsTo(userId).map((r) => ({ text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
+  /** The same, with their blocks and the channel each was shown in. */
+  ephemeralMessagesFor(userId: string): { channel: string; text: string; blocks: unknown[] }[] {
+    return this.responseUrls.ephemeralPostsTo(userId).map((r) => ({ channel: r.channel, text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
+  }
+
+  channels(): EmulatedChannel[] {
+    return [...this.workspace.channels.values()];
   }
 
   /** Everything the app sent to response_urls, oldest first. */
@@ -312,6 +333,11 @@ export class SlackEmulator {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.answer(req, res);
+    this.changed();
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const responseToken = /^\/response\/(\w+)$/.exec(req.url ?? '')?.[1];
     if (req.method === 'POST' && responseToken) {
       const { status, body } = this.responseUrls.receive(responseToken, await readBody(req));
