@@ -110,6 +110,14 @@ describe('the sandbox page', () => {
     await page.press('#composer-text', 'Enter');
     const list = page.locator('#messages article.ephemeral').filter({ hasText: 'fetch-report' });
     await list.waitFor();
+    await page.locator('#channel-list a[data-channel="C0INCIDENT42"]').click();
+    await list.waitFor({ state: 'detached' });
+    await page.fill('#composer-text', '/approvals');
+    await page.press('#composer-text', 'Enter');
+    // Listed from #incident-42, the card is elsewhere: its permalink opens #approvals in the page.
+    const listHere = page.locator('#messages article.ephemeral').filter({ hasText: 'fetch-report' });
+    await listHere.getByRole('link', { name: 'open the card' }).last().click();
+    await card.waitFor();
 
     await page.getByRole('button', { name: 'Change policy' }).click();
     await expect.poll(() => card.textContent(), { timeout: 15_000 }).toContain('Not decided: the policy changed');

@@ -11,6 +11,8 @@ export interface DisplayContext {
   groupName(id: string): string | undefined;
   /** IANA time zone for `<!date^…>`. @defaultValue the process's own */
   timeZone?: string;
+  /** The channel a link points into, when it is a permalink of this workspace: the page opens it in place. */
+  channelOfLink?(url: string): string | undefined;
 }
 
 // The emoji the bot's messages use, and a few common ones; others show as their :name:, as Slack does for unknown ones.
@@ -71,7 +73,10 @@ function renderToken(token: string, context: DisplayContext): string {
   if (target.startsWith('!date^')) return renderDate(target, label, context.timeZone);
   if (target === '!here' || target === '!channel' || target === '!everyone') return mention(`@${target.slice(1)}`);
   if (/^(https?|mailto):/i.test(target)) {
-    const href = escapeHtml(decodeSlackEntities(target));
+    const url = decodeSlackEntities(target);
+    const channel = context.channelOfLink?.(url);
+    if (channel) return `<a href="#${escapeHtml(channel)}" data-channel="${escapeHtml(channel)}">${escapeHtml(decodeSlackEntities(label ?? target))}</a>`;
+    const href = escapeHtml(url);
     return `<a href="${href}" target="_blank" rel="noopener noreferrer">${escapeHtml(decodeSlackEntities(label ?? target))}</a>`;
   }
   // Anything else Slack would show as its label, or as the raw text.

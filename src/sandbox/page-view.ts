@@ -90,7 +90,7 @@ function renderModal(modal: { id: string; view: Record<string, unknown> }, conte
   const text = (value: unknown, fallback: string) => escapeHtml(typeof value === 'object' && value !== null && 'text' in value ? String(value.text) : fallback);
   const blocks = Array.isArray(modal.view.blocks) ? modal.view.blocks : [];
   return (
-    `<form class="modal" data-view-id="${escapeHtml(modal.id)}" novalidate>` +
+    `<form class="modal" data-view-id="${escapeHtml(modal.id)}">` +
     `<header>${text(modal.view.title, 'Modal')}</header>` +
     `<div class="modal-body">${blocksToHtml(blocks, context)}</div>` +
     `<footer><p class="error" data-modal-error role="alert"></p><button type="button" class="bk-button" data-modal-close>${text(modal.view.close, 'Cancel')}</button>` +

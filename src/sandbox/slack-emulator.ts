@@ -309,6 +309,11 @@ export class SlackEmulator {
     return this.responseUrls.ephemeralPostsTo(userId).map((r) => ({ channel: r.channel, text: String(r.body.text ?? ''), blocks: Array.isArray(r.body.blocks) ? r.body.blocks : [] }));
   }
 
+  /** The channel of a permalink chat.getPermalink gave, if it is one. */
+  channelOfPermalink(url: string): string | undefined {
+    return this.workspace.channelOfPermalink(url);
+  }
+
   channels(): EmulatedChannel[] {
     return [...this.workspace.channels.values()];
   }

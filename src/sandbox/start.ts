@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       userName: (id) => emulator.users.get(id)?.real_name,
       channelName: (id) => SANDBOX_CHANNELS.find((c) => c.id === id)?.name,
       groupName: (id) => SANDBOX_USER_GROUPS.find((g) => g.id === id)?.handle,
+      channelOfLink: (url) => emulator.channelOfPermalink(url),
     },
   });
   await page.start(pagePort).catch((err: NodeJS.ErrnoException) => {

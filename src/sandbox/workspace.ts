@@ -30,6 +30,8 @@ export interface EmulatedMessage {
   edited?: { ts: string };
 }
 
+const PERMALINK_BASE = 'https://sandbox.slack.local/archives/';
+
 type Args = Record<string, unknown>;
 type Answer = Record<string, unknown>;
 
@@ -140,7 +142,12 @@ export class Workspace {
   /** Message timestamps are unique and increasing, as Slack's are within a channel. */
   permalink(args: Args): Answer {
     const message = this.findMessage(args.channel, args.message_ts);
-    return { channel: message.channel, permalink: `https://sandbox.slack.local/archives/${message.channel}/p${message.ts.replace('.', '')}` };
+    return { channel: message.channel, permalink: `${PERMALINK_BASE}${message.channel}/p${message.ts.replace('.', '')}` };
+  }
+
+  channelOfPermalink(url: string): string | undefined {
+    const channel = url.startsWith(PERMALINK_BASE) ? /^[CG][A-Z0-9]+/.exec(url.slice(PERMALINK_BASE.length))?.[0] : undefined;
+    return channel && this.channels.has(channel) ? channel : undefined;
   }
 
   conversationInfo(args: Args): Answer {

@@ -48,6 +48,11 @@ describe('mrkdwn as the sandbox page shows it', () => {
     expect(mrkdwnToHtml(hostile, context)).toBe('&lt;script&gt;alert(1)&lt;/script&gt; &lt;!channel&gt; &lt;https://evil.example|click&gt; &quot; &#39; &amp;');
   });
 
+  it('opens a permalink of the workspace in the page, at its channel', () => {
+    const inPage = { ...context, channelOfLink: (url: string) => (url.startsWith('https://sandbox.slack.local/archives/C0INCIDENT42/') ? 'C0INCIDENT42' : undefined) };
+    expect(mrkdwnToHtml('<https://sandbox.slack.local/archives/C0INCIDENT42/p1|open the card>', inPage)).toBe('<a href="#C0INCIDENT42" data-channel="C0INCIDENT42">open the card</a>');
+  });
+
   it('never lets a link target run script', () => {
     expect(mrkdwnToHtml('<javascript:alert(1)|x>', context)).toBe('x');
   });

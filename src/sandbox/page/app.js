@@ -129,7 +129,8 @@ $('composer').addEventListener('submit', async (event) => {
 
 $('change-policy').addEventListener('click', async () => showError($('engine-error'), await post('policy', {})));
 
-$('channel-list').addEventListener('click', (event) => {
+// Channel links: the sidebar, and permalinks to cards ("open the card").
+document.addEventListener('click', (event) => {
   const link = event.target.closest('a[data-channel]');
   if (!link) return;
   event.preventDefault();
