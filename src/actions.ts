@@ -4,6 +4,7 @@ import type { ApprovalRecord, Click, Outcome } from './approval.js';
 import type { ApproverDirectory } from './approvers.js';
 import { auditEntry, type Audit } from './audit.js';
 import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from './cards.js';
+import { renderDecideModal } from './decide-modal.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
 import { IdentityUnavailableError, type UserDirectory } from './identity.js';
@@ -73,6 +74,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   if (record) log = log.child({ run_id: record.request.run_id, step_id: record.request.step_id });
   switch (outcome.kind) {
     case 'refused': {
+      if (outcome.reason === 'confirmation_required' && record) return askToType(deps, record, user.id, body.trigger_id, respond, log);
       log.info({ outcome: 'refused', reason: outcome.reason }, 'click refused');
       if (record) {
         await deps.audit
@@ -98,7 +100,20 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   }
 }
 
-/** Shows the approvals counted so far on the card, keeping its buttons. */
+/** A `confirm: typed` route: Approve opens the modal where the reviewer types the step id; its submit decides. */
+async function askToType(deps: ActionDeps, record: ApprovalRecord, userId: string, triggerId: string, respond: RespondFn, log: Logger): Promise<void> {
+  try {
+    await deps.slack.views.open({ trigger_id: triggerId, view: renderDecideModal(record, 'approve', { typed: true, commentOptional: true }) });
+    log.info({ outcome: 'confirmation_asked' }, 'typed confirmation asked');
+  } catch (err) {
+    log.warn({ outcome: 'refused', reason: 'confirmation_required', err: String(err) }, 'could not open the typed confirmation');
+    await deps.audit
+      .append(auditEntry(record, 'refused', userId, deps.now?.() ?? Date.now(), { reason: 'confirmation_required', action: 'approve' }))
+      .catch((auditErr: unknown) => log.error({ err: String(auditErr) }, 'could not append the refusal to the audit trail'));
+    await reply(respond, renderRefusal({ reason: 'confirmation_required' }), log);
+  }
+}
+
 /** Shows the approvals counted on the card, and says who approved in its thread ("@alice approved: 1 of 2"). */
 export async function showProgress(deps: ActionDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger): Promise<void> {
   if (!record.card) return;

@@ -15,7 +15,12 @@ export interface Approval {
   request: Omit<ApprovalRequest, 'job'>;
   /** When the bot first saw the request (ms since the epoch). */
   createdAt: number;
+  /** The job, pretty-printed and cut to {@link JOB_PREVIEW_MAX}, for a typed confirmation to show. */
+  jobPreview?: string;
 }
+
+/** How much of the job an approval keeps to show (the hash binds all of it). */
+export const JOB_PREVIEW_MAX = 6000;
 
 /** Where a card was posted. */
 export interface CardLocation {
@@ -25,8 +30,29 @@ export interface CardLocation {
 
 /** A new pending approval for a validated request. */
 export function createApproval(request: ApprovalRequest, now: number): Approval {
-  const { job: _job, ...kept } = request;
-  return { id: approvalIdOf(request), cardId: randomBytes(8).toString('hex'), request: kept, createdAt: now };
+  const { job, ...kept } = request;
+  const jobPreview = job === undefined ? undefined : renderJobPreview(job);
+  return { id: approvalIdOf(request), cardId: randomBytes(8).toString('hex'), request: kept, createdAt: now, ...(jobPreview ? { jobPreview } : {}) };
+}
+
+/** The job as indented JSON, cut at a line end to {@link JOB_PREVIEW_MAX} characters, saying how much was left out. */
+export function renderJobPreview(job: unknown): string {
+  const full = JSON.stringify(job, null, 2);
+  if (full.length <= JOB_PREVIEW_MAX) return full;
+  const note = (left: number) => `\n… ${left} more characters (the job hash covers all of them)`;
+  let cut = full.lastIndexOf('\n', JOB_PREVIEW_MAX - note(full.length).length);
+  if (cut <= 0) cut = JOB_PREVIEW_MAX - note(full.length).length;
+  return full.slice(0, cut) + note(full.length - cut);
+}
+
+/**
+ * Whether a typed confirmation names the approval: its step id exactly, or the first 8 hex digits of
+ * its job hash (any case, `sha256:` allowed), as typed into the confirmation modal.
+ */
+export function typedConfirmationMatches(request: Pick<ApprovalRequest, 'step_id' | 'job_hash'>, typed: string): boolean {
+  const text = typed.trim();
+  if (text === request.step_id.trim()) return true;
+  return /^(sha256:)?[0-9a-f]{8}$/i.test(text) && normalizeHash(text) === normalizeHash(request.job_hash).slice(0, 8);
 }
 
 /** Whether two requests for the same run and step ask for the same thing under the same policy. */
@@ -68,6 +94,8 @@ export interface Click {
   user: { id: string; name: string; team_id?: string };
   card: CardBinding;
   comment?: string;
+  /** What the reviewer typed to confirm (a modal's submit on a `confirm: typed` route). */
+  typed?: string;
 }
 
 /** What the approval's route says about this click. */
@@ -76,6 +104,8 @@ export interface Rules {
   isApprover: boolean;
   requiredApprovals: number;
   denySelfApproval: boolean;
+  /** Approving needs the step id or the job hash typed into the confirmation modal (`confirm: typed`). */
+  confirmTyped: boolean;
 }
 
 export type Refusal =
@@ -87,6 +117,9 @@ export type Refusal =
   | { reason: 'already_decided'; decision: Decision }
   | { reason: 'cancelled'; cancellation: Cancellation }
   | { reason: 'no_policy' }
+  /** Approving on this route needs the typed confirmation: the caller opens its modal. */
+  | { reason: 'confirmation_required' }
+  | { reason: 'typed_mismatch' }
   | { reason: IdentityRefusal };
 
 export type Outcome =
@@ -114,6 +147,11 @@ export function decide(record: ApprovalRecord | undefined, click: Click, snapsho
   }
   if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
   const stale = normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
+  // A stale approval is closed as stale by any click; only an approval that could pass needs the typing.
+  if (click.action === 'approve' && !stale && rules.confirmTyped) {
+    if (click.typed === undefined) return { kind: 'refused', reason: 'confirmation_required' };
+    if (!typedConfirmationMatches(r, click.typed)) return { kind: 'refused', reason: 'typed_mismatch' };
+  }
   const vote = { id: click.user.id, name: click.user.name, at: new Date(now).toISOString(), ...(click.comment ? { comment: click.comment } : {}) };
   const votes = click.action === 'approve' && !stale ? [...record.votes, vote] : record.votes;
   if (click.action === 'approve' && !stale && votes.length < rules.requiredApprovals) return { kind: 'counted', votes, required: rules.requiredApprovals };

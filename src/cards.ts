@@ -1,4 +1,4 @@
-import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock, View } from '@slack/types';
+import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
 import { z } from 'zod';
 import type { Approval, Cancellation, CardBinding, CardLocation } from './approval.js';
 import { normalizeHash, shortHash, type Decision, type Vote } from './contract.js';
@@ -10,17 +10,13 @@ export const ACTION_APPROVE = 'approval_approve';
 export const ACTION_DENY = 'approval_deny';
 /** The overflow menu: "Approve with comment…", "Deny with reason…". */
 export const ACTION_MORE = 'approval_more';
-/** The modal those open, and its one input. */
-export const DECIDE_MODAL = 'approval_decide_modal';
-export const COMMENT_BLOCK = 'approval_comment';
-export const COMMENT_INPUT = 'comment';
 
 /** `metadata.event_type` of every card, so a retry can find a card a crashed attempt posted. */
 export const CARD_EVENT_TYPE = 'approval_card';
 
 // Slack's documented Block Kit limits (https://docs.slack.dev/reference/block-kit).
 const HEADER_MAX = 150;
-const SECTION_TEXT_MAX = 3000;
+export const SECTION_TEXT_MAX = 3000;
 const FIELD_MAX = 2000;
 const FALLBACK_TEXT_MAX = 500;
 
@@ -259,33 +255,6 @@ export function parseOverflowValue(value: string | undefined): { action: 'approv
   return match ? { action: match[1] as 'approve' | 'deny', approvalId: match[2]!, cardId: match[3]! } : undefined;
 }
 
-/** The modal for "Approve with comment…" / "Deny with reason…": what is decided, and the text. */
-export function renderDecideModal(approval: Approval, action: 'approve' | 'deny'): View {
-  const r = approval.request;
-  const approve = action === 'approve';
-  return {
-    type: 'modal',
-    callback_id: DECIDE_MODAL,
-    private_metadata: JSON.stringify({ action, a: approval.id, c: approval.cardId }),
-    title: { type: 'plain_text', text: approve ? 'Approve with comment' : 'Deny with reason' },
-    submit: { type: 'plain_text', text: approve ? 'Approve' : 'Deny' },
-    close: { type: 'plain_text', text: 'Cancel' },
-    blocks: [
-      section(`*${escapeMrkdwn(`${r.workflow ?? r.run_id} › ${r.step_id}`)}*\n${escapeMrkdwn(r.reason)}`),
-      {
-        type: 'context',
-        elements: [mrkdwn(truncateMrkdwn(`Risk ${r.risk_tags.map(code).join(' ') || '_none tagged_'} · Job hash ${code(shortHash(r.job_hash))} · Policy snapshot ${code(shortHash(r.policy_snapshot))}`, SECTION_TEXT_MAX))],
-      },
-      {
-        type: 'input',
-        block_id: COMMENT_BLOCK,
-        label: { type: 'plain_text', text: approve ? 'Comment (shown on the card and sent to the workflow)' : 'Reason (shown on the card and sent to the workflow)' },
-        element: { type: 'plain_text_input', action_id: COMMENT_INPUT, multiline: true, min_length: 1, max_length: 1000 },
-      },
-    ],
-  };
-}
-
 function renderRiskTags(tags: string[]): string {
   if (tags.length === 0) return '_none tagged_';
   return tags.map((tag) => `${RISK_EMOJI[tag.toLowerCase()] ?? ':small_orange_diamond:'} ${code(tag)}`).join('  ');
@@ -312,12 +281,12 @@ function renderFallbackText(approval: Approval): string {
   return truncateMrkdwn(escapeMrkdwn(`Approval needed: ${r.workflow ?? r.run_id}/${r.step_id}${tags}: ${r.reason}`), FALLBACK_TEXT_MAX);
 }
 
-function mrkdwn(text: string): MrkdwnElement {
+export function mrkdwn(text: string): MrkdwnElement {
   // verbatim: Slack must not auto-link names or parse mentions in requester-supplied text.
   return { type: 'mrkdwn', text, verbatim: true };
 }
 
-function section(text: string): SectionBlock {
+export function section(text: string): SectionBlock {
   return { type: 'section', text: mrkdwn(truncateMrkdwn(text, SECTION_TEXT_MAX)) };
 }
 

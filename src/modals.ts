@@ -1,7 +1,9 @@
 import type { App, BlockAction, OverflowAction, ViewSubmitAction } from '@slack/bolt';
 import type { Click } from './approval.js';
 import { auditEntry } from './audit.js';
-import { ACTION_MORE, COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, parseOverflowValue, renderDecideModal } from './cards.js';
+import { ACTION_MORE, parseOverflowValue } from './cards.js';
+import { COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, renderDecideModal, TYPED_BLOCK, TYPED_INPUT, type DecideModalMetadata } from './decide-modal.js';
+import { matchRoute } from './routes.js';
 import { reply, showProgress, type ActionDeps } from './actions.js';
 import { IdentityUnavailableError } from './identity.js';
 import { decideAndRecord } from './record-click.js';
@@ -35,8 +37,9 @@ export function registerModals(app: App, deps: ActionDeps): void {
             ? ({ reason: 'cancelled', cancellation: record.cancelled } as const)
             : undefined;
     if (refusal || !record) return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
+    const typed = target.action === 'approve' && matchRoute(deps.routes, record.request).confirm === 'typed';
     await deps.slack.views
-      .open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action) })
+      .open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) })
       .catch((err: unknown) => log.warn({ err: String(err) }, 'could not open the modal'));
   });
 
@@ -45,8 +48,10 @@ export function registerModals(app: App, deps: ActionDeps): void {
     const user = { id: body.user.id, name: body.user.id, ...(teamId ? { team_id: teamId } : {}) };
     let log = deps.log.child({ user: user.id, action: 'modal_submit' });
     const meta = parseMetadata(view.private_metadata);
-    const comment = view.state.values[COMMENT_BLOCK]?.[COMMENT_INPUT]?.value?.trim();
-    if (!meta || !comment) {
+    const comment = view.state.values[COMMENT_BLOCK]?.[COMMENT_INPUT]?.value?.trim() || undefined;
+    // Absent when the modal has no typed confirmation; the route decides whether one was needed.
+    const typed = view.state.values[TYPED_BLOCK]?.[TYPED_INPUT]?.value ?? undefined;
+    if (!meta || (!comment && meta.o !== 1)) {
       await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'This form is not one of ours, or the text is empty. Nothing was decided.' } });
       return;
     }
@@ -55,7 +60,8 @@ export function registerModals(app: App, deps: ActionDeps): void {
     const click: Click = {
       action: meta.action,
       user,
-      comment,
+      ...(comment ? { comment } : {}),
+      ...(typed !== undefined ? { typed } : {}),
       card: { approvalId: meta.a, cardId: meta.c, policySnapshot: record?.request.policy_snapshot ?? '', jobHash: record?.request.job_hash ?? '' },
     };
     let settled: Awaited<ReturnType<typeof decideAndRecord>>;
@@ -80,7 +86,8 @@ export function registerModals(app: App, deps: ActionDeps): void {
           .append(auditEntry(settled.record, 'refused', user.id, Date.now(), { reason: outcome.reason, action: meta.action }))
           .catch((err: unknown) => log.error({ err: String(err) }, 'could not append the refusal to the audit trail'));
       }
-      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: refusalInModal(outcome) } });
+      const onTyping = outcome.reason === 'typed_mismatch' || outcome.reason === 'confirmation_required';
+      await ack({ response_action: 'errors', errors: { [onTyping && typed !== undefined ? TYPED_BLOCK : COMMENT_BLOCK]: refusalInModal(outcome) } });
       return;
     }
     await ack();
@@ -96,11 +103,11 @@ export function registerModals(app: App, deps: ActionDeps): void {
   });
 }
 
-function parseMetadata(raw: string): { action: 'approve' | 'deny'; a: string; c: string } | undefined {
+function parseMetadata(raw: string): DecideModalMetadata | undefined {
   try {
-    const meta = JSON.parse(raw) as { action?: unknown; a?: unknown; c?: unknown };
+    const meta = JSON.parse(raw) as { action?: unknown; a?: unknown; c?: unknown; o?: unknown };
     if ((meta.action === 'approve' || meta.action === 'deny') && typeof meta.a === 'string' && typeof meta.c === 'string') {
-      return { action: meta.action, a: meta.a, c: meta.c };
+      return { action: meta.action, a: meta.a, c: meta.c, ...(meta.o === 1 ? { o: 1 as const } : {}) };
     }
   } catch {
     // Not our metadata: refused below.

@@ -60,7 +60,7 @@ export async function decideAndRecord(deps: ActionDeps, signed: Click): Promise<
     const isApprover = route
       ? await withTimeout(deps.directory.isApprover(route, click.user.id), READ_TIMEOUT_MS, `Slack did not say who the approvers are within ${READ_TIMEOUT_MS} ms`)
       : true;
-    const rules = { isApprover, requiredApprovals: route ? requiredApprovals(route, record!.request) : 1, denySelfApproval: route?.deny_self_approval ?? true };
+    const rules = { isApprover, requiredApprovals: route ? requiredApprovals(route, record!.request) : 1, denySelfApproval: route?.deny_self_approval ?? true, confirmTyped: route?.confirm === 'typed' };
     const outcome = decide(record, click, read.snapshotInForce, rules, now);
     if (outcome.kind === 'refused') return { outcome, record };
     const change = outcome.kind === 'counted' ? { kind: 'vote' as const, votes: outcome.votes } : { kind: 'decision' as const, decision: outcome.decision };

@@ -26,6 +26,10 @@ export function renderRefusal(refusal: Refusal): string {
       return ':no_entry_sign: Guests cannot decide approvals on this route. Nothing was decided.';
     case 'external_team':
       return ':no_entry_sign: People from other workspaces cannot decide approvals here. Nothing was decided.';
+    case 'confirmation_required':
+      return ':lock: Approving this needs a typed confirmation, and its form could not open. Nothing was decided; click Approve again.';
+    case 'typed_mismatch':
+      return ':no_entry_sign: What you typed is not the step id or the first 8 characters of the job hash. Nothing was decided.';
     case 'cancelled':
       return `:no_entry_sign: This approval was cancelled by the workflow (${escapeMrkdwn(refusal.cancellation.reason)}). Nothing was decided.`;
     case 'already_decided': {
@@ -51,6 +55,8 @@ export function refusalInModal(refusal: Refusal): string {
     deactivated: 'this account is deactivated',
     guest: 'guests cannot decide approvals on this route',
     external_team: 'people from other workspaces cannot decide approvals here',
+    confirmation_required: 'approving this needs the step id or the first 8 characters of the job hash typed below',
+    typed_mismatch: 'that is not the step id or the first 8 characters of the job hash',
   };
   const detail = refusal.reason === 'already_decided' ? ` (${refusal.decision.decision} by ${refusal.decision.decided_by.name})` : '';
   return `Nothing was decided: ${why[refusal.reason]}${detail}.`;

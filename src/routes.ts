@@ -48,8 +48,12 @@ const RouteSchema = z.strictObject({
   required_approvals: z.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(1),
   /** More approvals for requests with some tags, e.g. `{ secrets: 2 }`: the highest that applies wins. */
   required_approvals_for_tags: z.record(z.string().min(1), z.number().int().min(1).max(20)).default({}),
-  /** `dialog`: Approve asks "are you sure?" in Slack's confirmation dialog first. */
-  confirm: z.enum(['none', 'dialog']).default('none'),
+  /**
+   * `dialog`: Approve asks "are you sure?" in Slack's confirmation dialog first. `typed`: Approve opens
+   * a modal with the whole job, where the reviewer types the step id (or the job hash's first 8
+   * characters) to approve.
+   */
+  confirm: z.enum(['none', 'dialog', 'typed']).default('none'),
   /** The person who started the run (`initiated_by`) may not approve it. @defaultValue true */
   deny_self_approval: z.boolean().default(true),
   /** Guests (single- and multi-channel) may decide on this route. @defaultValue false */

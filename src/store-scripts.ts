@@ -11,7 +11,8 @@ export const CLAIM_CARD = `--[[
           ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] how long a pending approval lives (s; 0: until
           it ends), ARGV[8] audit max length,
           ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
-          ARGV[11] approval id, ARGV[12] the request's version (its job's enqueue time, ms)
+          ARGV[11] approval id, ARGV[12] the request's version (its job's enqueue time, ms),
+          ARGV[13] the job preview ('' for none)
   Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted)}
           {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id}
                                        claimed, replacing an older pending card
@@ -25,6 +26,7 @@ local record, lease = KEYS[1], KEYS[2]
 local function create(event)
   redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
     'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0', 'version', ARGV[12])
+  if ARGV[13] ~= '' then redis.call('HSET', record, 'job_preview', ARGV[13]) end
   if tonumber(ARGV[7]) > 0 then redis.call('EXPIRE', record, ARGV[7]) end
   redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[11])

@@ -109,6 +109,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
           JSON.stringify(auditFields(auditEntry(candidate, 'superseded', request.requested_by, candidate.createdAt))),
           candidate.id,
           String(version),
+          candidate.jobPreview ?? '',
         ],
       )) as string[];
       switch (reply[0]) {
@@ -272,6 +273,7 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     cardId: fields.card_id,
     request: JSON.parse(fields.request) as ApprovalRecord['request'],
     createdAt: Number(fields.created_at),
+    ...(fields.job_preview ? { jobPreview: fields.job_preview } : {}),
     votes: fields.votes ? (JSON.parse(fields.votes) as Vote[]) : [],
     ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),
     ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApproval, decide, isCurrentCard, type ApprovalRecord, type Click, type Rules } from '../src/approval.js';
+import { createApproval, decide, isCurrentCard, JOB_PREVIEW_MAX, renderJobPreview, type ApprovalRecord, type Click, type Rules } from '../src/approval.js';
 import { parseRequest, type Decision } from '../src/contract.js';
 import { validRequest } from './helpers/requests.js';
 
@@ -21,8 +21,9 @@ function clickOn(r: ApprovalRecord, overrides: Partial<Click> = {}): Click {
   };
 }
 
-const anyone: Rules = { isApprover: true, requiredApprovals: 1, denySelfApproval: true };
+const anyone: Rules = { isApprover: true, requiredApprovals: 1, denySelfApproval: true, confirmTyped: false };
 const twoOf: Rules = { ...anyone, requiredApprovals: 2 };
+const typed: Rules = { ...anyone, confirmTyped: true };
 const vote = (id: string) => ({ id, name: id.toLowerCase(), at: new Date(NOW - 30_000).toISOString() });
 const earlier: Decision = {
   run_id: 'run_8f9a',
@@ -34,6 +35,22 @@ const earlier: Decision = {
   job_hash: 'abc',
   constraints: {},
 };
+
+describe('the job an approval keeps to show', () => {
+  it('is the job as indented JSON when it is small', () => {
+    expect(renderJobPreview({ sql: 'SELECT 1', params: [1] })).toBe('{\n  "sql": "SELECT 1",\n  "params": [\n    1\n  ]\n}');
+  });
+
+  it('is cut at a line end when it is large, saying how much is left out', () => {
+    const job = { statements: Array.from({ length: 2000 }, (_, i) => `UPDATE t SET a = ${i}`) };
+    const full = JSON.stringify(job, null, 2);
+    const preview = renderJobPreview(job);
+    expect(preview.length).toBeLessThanOrEqual(JOB_PREVIEW_MAX);
+    const [shown, note] = preview.split('\n… ');
+    expect(full.startsWith(shown! + '\n')).toBe(true);
+    expect(note).toBe(`${full.length - shown!.length} more characters (the job hash covers all of them)`);
+  });
+});
 
 describe('deciding a click', () => {
   const r = record();
@@ -58,6 +75,14 @@ describe('deciding a click', () => {
     ['the same person never counts twice', { ...r, votes: [vote('U0ALICE')] }, {}, SNAPSHOT, twoOf, { kind: 'refused', reason: 'already_counted', required: 2 }],
     ['one deny denies, whatever was approved before', { ...r, votes: [vote('U0BOB')] }, { action: 'deny' }, SNAPSHOT, twoOf, { kind: 'decided', decision: { decision: 'denied' } }],
     ['a changed policy ends a half-approved request as stale', { ...r, votes: [vote('U0BOB')] }, {}, 'ffffffffffff', twoOf, { kind: 'decided', decision: { decision: 'stale' } }],
+    ['on a typed route, a plain Approve asks for the typed confirmation', r, {}, SNAPSHOT, typed, { kind: 'refused', reason: 'confirmation_required' }],
+    ['…a wrong text decides nothing', r, { typed: 'remediat' }, SNAPSHOT, typed, { kind: 'refused', reason: 'typed_mismatch' }],
+    ['…the step id approves', r, { typed: ' remediate ' }, SNAPSHOT, typed, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['…so do the first 8 characters of the job hash, in any case', r, { typed: r.request.job_hash.replace('sha256:', '').slice(0, 8).toUpperCase() }, SNAPSHOT, typed, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['…but not 7 of them', r, { typed: r.request.job_hash.replace('sha256:', '').slice(0, 7) }, SNAPSHOT, typed, { kind: 'refused', reason: 'typed_mismatch' }],
+    ['…Deny needs no typing', r, { action: 'deny' }, SNAPSHOT, typed, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['…and a stale approval closes as stale without it', r, {}, 'ffffffffffff', typed, { kind: 'decided', decision: { decision: 'stale' } }],
+    ['…a non-approver is refused before being asked to type', r, {}, SNAPSHOT, { ...typed, isApprover: false }, { kind: 'refused', reason: 'unauthorized' }],
   ])('%s', (_name, rec, click, snapshot, approvers, expected) => {
     expect(decide(rec, clickOn(r, click), snapshot, approvers, NOW)).toMatchObject(expected);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ACTION_MORE, COMMENT_BLOCK, COMMENT_INPUT } from '../src/cards.js';
+import { ACTION_MORE } from '../src/cards.js';
+import { COMMENT_BLOCK, COMMENT_INPUT } from '../src/decide-modal.js';
 import { useGates, type Gate } from './helpers/gate.js';
 import { waitFor } from './helpers/wait.js';
 

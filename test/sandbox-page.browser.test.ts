@@ -124,7 +124,7 @@ describe('the sandbox page', () => {
     await page.locator('#decisions .decision-stale').waitFor();
   });
 
-  it('approves with a comment through the overflow menu and its modal, counts 1 of 2, refuses a guest, and a second approver decides', async () => {
+  it('approves with a comment and the typed step id through the overflow menu and its modal, counts 1 of 2, refuses a guest, and a second approver decides', async () => {
     await actAs('Carol');
     await page.getByRole('button', { name: 'Secrets access (security team, 2 approvals)' }).click();
     await page.locator('#channel-list a[data-channel="C0SECURITY"]').click();
@@ -134,7 +134,13 @@ describe('the sandbox page', () => {
     await card.locator('select.bk-overflow').selectOption({ label: 'Approve with comment…' });
     const modal = page.locator('#modal-layer form.modal');
     await modal.waitFor();
+    expect(await modal.textContent()).toContain('"path": "secret/data/payments/api-key"');
     await modal.locator('textarea').fill('Rotation ticket SEC-7 checked');
+    await modal.locator('input[type=text]').fill('rotate-credential');
+    await modal.getByRole('button', { name: 'Approve', exact: true }).click();
+    // The secrets route asks for the step id typed: a wrong one is an error in the modal.
+    await modal.locator('.bk-error', { hasText: 'that is not the step id' }).waitFor();
+    await modal.locator('input[type=text]').fill('rotate-credentials');
     await modal.getByRole('button', { name: 'Approve', exact: true }).click();
     await modal.waitFor({ state: 'detached' });
     await card.locator('.reply').filter({ hasText: '@Carol approved: 1 of 2: “Rotation ticket SEC-7 checked”' }).waitFor();
@@ -145,6 +151,9 @@ describe('the sandbox page', () => {
 
     await actAs('Dave');
     await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await modal.waitFor();
+    await modal.locator('input[type=text]').fill('rotate-credentials');
+    await modal.getByRole('button', { name: 'Approve', exact: true }).click();
     await expect.poll(() => card.textContent()).toContain('Approved (2 approvals) by @Carol, @Dave');
   });
 
