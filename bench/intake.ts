@@ -16,6 +16,7 @@ import { renderRequestCard } from '../src/cards.js';
 import { approvalIdOf, parseRequest } from '../src/contract.js';
 import { createIntake } from '../src/intake.js';
 import { createLogger } from '../src/logger.js';
+import { createRequesterNotices } from '../src/requester-notice.js';
 import { createOutbox } from '../src/outbox.js';
 import { createTimers } from '../src/timers.js';
 import { startRedisServer } from '../src/sandbox/redis-server.js';
@@ -72,11 +73,12 @@ try {
 /** The product's intake worker, as main.ts wires it. */
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
-  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, log });
+  const notices = createRequesterNotices({ slack, store, log });
+  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, notices, log });
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
   const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
-  const worker = createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, slack, policySnapshotKey, log });
+  const worker = createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;
 }

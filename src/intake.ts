@@ -9,6 +9,7 @@ import { findPostedCard } from './find-posted-card.js';
 import { processCancel, processPolicy } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
+import type { RequesterNotices } from './requester-notice.js';
 import { expiresAt, matchRoute, type Route } from './routes.js';
 import { backoffMs, classifySlackError } from './slack-errors.js';
 import type { Claim, Store } from './store.js';
@@ -47,6 +48,7 @@ export interface IntakeDeps {
   store: Store;
   outbox: Outbox;
   timers: Timers;
+  notices: RequesterNotices;
   slack: WebClient;
   policySnapshotKey: string;
   log: Logger;
@@ -106,7 +108,10 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
         log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
         // Scheduling is idempotent: this covers a crash between saving the card and scheduling.
         const record = await deps.store.load(approvalIdOf(request));
-        if (record) await deps.timers.schedule(record, route);
+        if (record) {
+          await deps.timers.schedule(record, route);
+          await deps.notices.posted(record);
+        }
         return { outcome: 'duplicate', ...claim.card };
       }
       case 'cancelled':
@@ -127,6 +132,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
         if (posted.outcome === 'superseded') return posted;
         await deps.timers.schedule(claim.approval, route);
         if (claim.superseded) await markSuperseded(deps, log, claim.superseded, posted);
+        await deps.notices.posted({ ...claim.approval, card: { channel: posted.channel, ts: posted.ts }, votes: [] });
         return posted;
       }
     }

@@ -12,6 +12,7 @@ import { createAudit } from './audit.js';
 import { createIntake } from './intake.js';
 import { createLogger, toSlackLogger, type Logger } from './logger.js';
 import { createOutbox } from './outbox.js';
+import { createRequesterNotices } from './requester-notice.js';
 import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
 import { classifySlackError } from './slack-errors.js';
 import { loadRoutes, RoutesConfigError, type Route } from './routes.js';
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
 
   const store = createStore(redis, { prefix: config.statePrefix, audit: config.audit, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
   const directory = createApproverDirectory(slack);
+  const notices = createRequesterNotices({ slack, store, log });
   const outbox = createOutbox({
     connection: redis,
     queueName: config.queues.resume,
@@ -90,6 +92,7 @@ async function main(): Promise<void> {
     retentionSec: config.approvalRetentionSec,
     store,
     slack,
+    notices,
     log,
   });
   const actionDeps = {
@@ -127,6 +130,7 @@ async function main(): Promise<void> {
     store,
     outbox,
     timers,
+    notices,
     slack,
     policySnapshotKey: config.policySnapshotKey,
     log,

@@ -4,12 +4,13 @@ import type { ApprovalRecord } from './approval.js';
 import { renderCancelledCard, renderDecidedCard } from './cards.js';
 import { DECISION_JOB_NAME, decisionJobId } from './contract.js';
 import type { Logger } from './logger.js';
+import type { RequesterNotices } from './requester-notice.js';
 import { classifySlackError } from './slack-errors.js';
 import type { Store } from './store.js';
 
 /**
  * What an approval's ending sets off, made crash-safe: for a decision, the push onto the resume
- * queue, then the card update; for a cancellation, the card update. The ending is recorded together
+ * queue, then the card update; for a cancellation, the card update; then the requester's DM. The ending is recorded together
  * with an outbox entry; the entry goes only once all of it is done. The click settles its decision at once; a drain on every bot process settles whatever
  * a crash left behind. The decision job's id is derived from the approval and the job is kept as
  * long as approvals are, so pushing it again adds nothing.
@@ -46,6 +47,8 @@ export interface OutboxDeps {
   retentionSec: number;
   store: Store;
   slack: WebClient;
+  /** Tells the person who started the run how it ended (once settled). */
+  notices: RequesterNotices;
   log: Logger;
 }
 
@@ -69,6 +72,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     const rendered = decision ? renderDecidedCard(record, decision) : cancelled ? renderCancelledCard(record, cancelled) : undefined;
     if (rendered) await updateCard(deps, record, rendered, log, options.fallback);
     await deps.store.markSettled(record.id);
+    await deps.notices.ended(record);
   };
 
   const drain = async () => {

@@ -208,3 +208,13 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
 `;
+
+export const CLAIM_NOTICE = `--[[
+  Claims one notice to the requester (posted, or ended), so that retries, the outbox drain and
+  other bot processes send it once. Never creates the approval's hash.
+  Input:  KEYS[1] approval hash; ARGV[1] the notice's field
+  Output: 1 when this caller sends it, 0 when it was sent (or the approval is gone)
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
+`;

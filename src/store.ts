@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { normalizeHash, type Decision, type Vote } from './contract.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from './approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
-import { ABANDON, CANCEL, CLAIM_CARD, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
+import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -78,7 +78,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
-  const run = defineScripts(redis, { CLAIM_CARD, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY });
   const retention = String(options.retentionSec);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
 
@@ -244,6 +244,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
 
     async markDelivered(id: string): Promise<void> {
       await run.MARK_DELIVERED([recordKey(id)], []);
+    },
+
+    /** Whether this caller sends the requester's notice of this kind (once per approval). */
+    async claimNotice(id: string, kind: 'posted' | 'ended'): Promise<boolean> {
+      return (await run.CLAIM_NOTICE([recordKey(id)], [`notified_${kind}`])) === 1;
     },
 
     async markSettled(id: string): Promise<void> {

@@ -35,13 +35,16 @@ export interface PageFragments {
 }
 
 export function renderPageFragments(state: PageState, context: DisplayContext): PageFragments {
-  const channels = Object.fromEntries(state.channels.map((channel) => [channel.id, renderChannel(state, channel, context)]));
+  // The viewer sees the channels, and their own DM with the bot only.
+  const visible = state.channels.filter((c) => c.dmWith === undefined || c.dmWith === state.viewer);
+  const channels = Object.fromEntries(visible.map((channel) => [channel.id, renderChannel(state, channel, context)]));
   return {
     channels,
-    channelList: state.channels
+    channelList: visible
       .map((c) => {
         const count = state.messages.filter((m) => m.channel === c.id && m.thread_ts === undefined).length;
-        return `<li><a href="#${escapeHtml(c.id)}" data-channel="${escapeHtml(c.id)}"># ${escapeHtml(c.name)}<span class="count">${count || ''}</span></a></li>`;
+        const label = c.dmWith ? `✉ ${state.botName} (DM)` : `# ${c.name}`;
+        return `<li><a href="#${escapeHtml(c.id)}" data-channel="${escapeHtml(c.id)}">${escapeHtml(label)}<span class="count">${count || ''}</span></a></li>`;
       })
       .join(''),
     modal: state.modal ? renderModal(state.modal, context) : '',
@@ -64,7 +67,7 @@ function renderChannel(state: PageState, channel: EmulatedChannel, context: Disp
     .filter((e) => e.channel === channel.id)
     .map((e) => renderEphemeral(e, state.botName, context));
   const body = [...messages, ...ephemerals].join('');
-  return body || `<p class="empty">No messages in #${escapeHtml(channel.name)} yet. Enqueue a request on the right.</p>`;
+  return body || `<p class="empty">No messages in ${channel.dmWith ? 'this DM' : `#${escapeHtml(channel.name)}`} yet. Enqueue a request on the right.</p>`;
 }
 
 function renderMessage(message: EmulatedMessage, botName: string, context: DisplayContext, kind: 'message' | 'reply', thread = ''): string {

@@ -90,7 +90,7 @@ export class SlackEmulator {
     for (const user of options.users ?? defaultUsers) this.users.set(user.id, user);
     this.methods = {
       'auth.test': () => ({ url: 'https://sandbox.slack.local/', team: 'Sandbox', user: 'approval-bot', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId }),
-      'chat.postMessage': (args) => this.workspace.postMessage(args),
+      'chat.postMessage': (args) => this.workspace.postMessage(args, (id) => this.users.has(id)),
       'chat.update': (args) => this.workspace.updateMessage(args),
       'chat.delete': (args) => this.workspace.deleteMessage(args),
       'conversations.history': (args) => this.workspace.history(args),
@@ -326,6 +326,11 @@ export class SlackEmulator {
   /** Queues faults for the next calls of `method`, in order. */
   injectFaults(method: string, ...faults: Fault[]): void {
     this.faults.set(method, [...(this.faults.get(method) ?? []), ...faults]);
+  }
+
+  /** The messages the bot sent a user directly (in its DM with them), oldest first. */
+  directMessagesTo(userId: string): EmulatedMessage[] {
+    return this.workspace.messages.filter((message) => this.workspace.channels.get(message.channel)?.dmWith === userId);
   }
 
   /** Messages that exist now (deleted ones are gone), oldest first. */

@@ -15,6 +15,8 @@ export interface EmulatedChannel {
   isPrivate?: boolean;
   /** The users in the channel (for conversations.members). @defaultValue every emulated user */
   members?: string[];
+  /** A direct message between the bot and this user (its id starts with D). */
+  dmWith?: string;
 }
 
 export interface EmulatedMessage {
@@ -55,8 +57,12 @@ export class Workspace {
     readonly botUserId: string,
   ) {}
 
-  postMessage(args: Args): Answer {
-    const channel = this.memberChannel(args.channel);
+  /**
+   * chat.postMessage. A user id as the channel posts in the user's DM with the bot, as Slack does
+   * (`isUser` says whether there is such a user).
+   */
+  postMessage(args: Args, isUser: (id: string) => boolean = () => false): Answer {
+    const channel = typeof args.channel === 'string' && isUser(args.channel) ? this.dmChannel(args.channel) : this.memberChannel(args.channel);
     const content = this.messageContent(args);
     const message: EmulatedMessage = { channel: channel.id, ts: this.nextTs(), ...content, bot_id: this.botId, user: this.botUserId };
     if (typeof args.thread_ts === 'string') {
@@ -125,6 +131,13 @@ export class Workspace {
     return { text, blocks };
   }
 
+  /** The bot's DM with a user, opened on first use. */
+  dmChannel(userId: string): EmulatedChannel {
+    const id = `D${userId.slice(1)}`;
+    if (!this.channels.has(id)) this.channels.set(id, { id, name: userId, botIsMember: true, isPrivate: true, members: [userId], dmWith: userId });
+    return this.channels.get(id)!;
+  }
+
   memberChannel(id: unknown): EmulatedChannel {
     const channel = typeof id === 'string' ? this.channels.get(id) : undefined;
     if (!channel) throw new PlatformError('channel_not_found');
@@ -153,6 +166,7 @@ export class Workspace {
   conversationInfo(args: Args): Answer {
     const channel = typeof args.channel === 'string' ? this.channels.get(args.channel) : undefined;
     if (!channel) throw new PlatformError('channel_not_found');
+    if (channel.dmWith) return { channel: { id: channel.id, is_im: true, user: channel.dmWith } };
     return { channel: { id: channel.id, name: channel.name, is_channel: true, is_private: channel.isPrivate ?? false, is_member: channel.botIsMember } };
   }
 
