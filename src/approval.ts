@@ -90,8 +90,8 @@ export interface CardBinding {
 /** A reviewer's click, as the signed Slack payload tells it. */
 export interface Click {
   action: 'approve' | 'deny';
-  /** `id` and `team_id` from the signed payload; `name` from users.info. */
-  user: { id: string; name: string; team_id?: string };
+  /** `id` and `team_id` from the signed payload; `name` (and `email`, when Slack gives it) from users.info. */
+  user: { id: string; name: string; team_id?: string; email?: string };
   card: CardBinding;
   comment?: string;
   /** What the reviewer typed to confirm (a modal's submit on a `confirm: typed` route). */

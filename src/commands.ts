@@ -2,6 +2,7 @@ import type { App, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { ApprovalRecord } from './approval.js';
 import type { ApproverDirectory } from './approvers.js';
+import { assessIdentity, type SlackIdentity, type UserDirectory } from './identity.js';
 import type { Logger } from './logger.js';
 import { byUrgency, HELP_TEXT, LIST_LIMIT, parseArgs, renderPendingList, type ListQuery, type PendingItem } from './pending-list.js';
 import { expiresAt, matchRoute, requiredApprovals, type Route } from './routes.js';
@@ -20,6 +21,9 @@ export interface CommandDeps {
   slack: WebClient;
   routes: Route[];
   directory: ApproverDirectory;
+  /** Who is asking, as Slack's users.info says: `mine` lists only what they could decide. */
+  users: UserDirectory;
+  homeTeamId: string;
   log: Logger;
   now?: () => number;
 }
@@ -31,7 +35,7 @@ export function registerCommands(app: App, deps: CommandDeps): void {
     const args = parseArgs(command.text ?? '');
     try {
       if (args.kind === 'help') return await reply(respond, { text: HELP_TEXT });
-      const items = await listFor(deps, command.user_id, args.query);
+      const items = await listFor(deps, command.user_id, command.team_id, args.query);
       log.info({ outcome: 'listed', count: items.length }, 'pending approvals listed');
       await reply(respond, renderPendingList(await withPermalinks(deps, items), args.query, deps.now?.() ?? Date.now()));
     } catch (err) {
@@ -41,7 +45,7 @@ export function registerCommands(app: App, deps: CommandDeps): void {
   });
 }
 
-async function listFor(deps: CommandDeps, userId: string, query: ListQuery): Promise<PendingItem[]> {
+async function listFor(deps: CommandDeps, userId: string, teamId: string | undefined, query: ListQuery): Promise<PendingItem[]> {
   const ids = await deps.store.pendingIds();
   const loaded = await deps.store.loadMany(ids);
   await deps.store.forgetPending(ids.filter((_, index) => loaded[index] === undefined));
@@ -49,20 +53,28 @@ async function listFor(deps: CommandDeps, userId: string, query: ListQuery): Pro
     (r): r is ApprovalRecord & { card: NonNullable<ApprovalRecord['card']> } => !!r?.card && !r.decision && !r.cancelled,
   );
   const visible = await visibleChannels(deps, userId, new Set(records.map((r) => r.card.channel)));
+  // users.info failing fails the command ("could not list"): `mine` never lists what it could not check.
+  const identity = query.mine ? await deps.users.lookup(userId, teamId) : undefined;
   const items: PendingItem[] = [];
   for (const record of records) {
     if (!visible.has(record.card.channel)) continue;
     if (query.channel && record.card.channel !== query.channel) continue;
     if (query.riskTag && !record.request.risk_tags.some((tag) => tag.toLowerCase() === query.riskTag)) continue;
     const route = matchRoute(deps.routes, record.request);
-    if (query.mine && !(await mayApprove(deps, route, record, userId))) continue;
+    if (identity && !(await mayApprove(deps, route, record, identity))) continue;
     items.push({ record, expiresAt: expiresAt(route, record.request, record.createdAt), requiredApprovals: requiredApprovals(route, record.request), confirm: route.confirm === 'dialog', permalink: undefined });
   }
   return items;
 }
 
-/** Whether the user could approve it now: an approver, not its initiator (where the route forbids that), not counted yet. */
-async function mayApprove(deps: CommandDeps, route: Route, record: ApprovalRecord, userId: string): Promise<boolean> {
+/**
+ * Whether the user could approve it now, by the same rules as a click: not refused for who they are
+ * (guest, bot, deactivated, another workspace), an approver, not its initiator (where the route
+ * forbids that), not counted yet.
+ */
+async function mayApprove(deps: CommandDeps, route: Route, record: ApprovalRecord, identity: SlackIdentity): Promise<boolean> {
+  const userId = identity.id;
+  if (assessIdentity(identity, deps.homeTeamId, route)) return false;
   if (route.deny_self_approval && record.request.initiated_by === userId) return false;
   if (record.votes.some((vote) => vote.id === userId)) return false;
   return deps.directory.isApprover(route, userId);

@@ -159,8 +159,11 @@ export interface Decision {
    * decide; `expired` that nobody decided in time.
    */
   decision: 'approved' | 'denied' | 'stale' | 'expired';
-  /** `id` and `team_id` as Slack's signed request says; `name` from Slack's users.info (a display name). */
-  decided_by: { id: string; name: string; team_id?: string };
+  /**
+   * `id` as Slack's signed request says; `team_id`, `name` (a display name) and, when the app has the
+   * `users:read.email` scope, `email` from Slack's users.info.
+   */
+  decided_by: { id: string; name: string; team_id?: string; email?: string };
   /** ISO 8601. */
   decided_at: string;
   policy_snapshot: string;

@@ -14,6 +14,8 @@ export interface SlackIdentity {
   teamId: string;
   /** The name shown on cards and in decisions. */
   name: string;
+  /** Only when the app has the `users:read.email` scope. */
+  email?: string;
   isGuest: boolean;
   isBot: boolean;
   deleted: boolean;
@@ -45,7 +47,7 @@ interface UsersInfoUser {
   team_id?: string;
   name?: string;
   real_name?: string;
-  profile?: { display_name?: string; real_name?: string };
+  profile?: { display_name?: string; real_name?: string; email?: string };
   is_restricted?: boolean;
   is_ultra_restricted?: boolean;
   is_bot?: boolean;
@@ -77,6 +79,7 @@ export function createUserDirectory(slack: WebClient, options: { ttlMs?: number;
         isGuest: Boolean(user.is_restricted || user.is_ultra_restricted),
         isBot: Boolean(user.is_bot || user.is_app_user || userId === 'USLACKBOT'),
         deleted: Boolean(user.deleted),
+        ...(user.profile?.email ? { email: user.profile.email } : {}),
       };
       cache.set(userId, { identity, at: now() });
       return identity;

@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     log,
   });
   registerModals(app, actionDeps);
-  registerCommands(app, { store, slack, routes, directory, log });
+  registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, homeTeamId, log });
   const intake = createIntake({
     connection: redis,
     queueName: config.queues.request,

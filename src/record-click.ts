@@ -44,7 +44,7 @@ export async function decideAndRecord(deps: ActionDeps, signed: Click): Promise<
     throw err instanceof IdentityUnavailableError ? err : new IdentityUnavailableError(String(err));
   });
   // From here on the clicker's name and team are Slack's, not the payload's.
-  const click: Click = { ...signed, user: { id: signed.user.id, name: identity.name, team_id: identity.teamId } };
+  const click: Click = { ...signed, user: { id: signed.user.id, name: identity.name, team_id: identity.teamId, ...(identity.email ? { email: identity.email } : {}) } };
   for (let round = 1; ; round += 1) {
     const read: ReadForClick = await withTimeout(
       deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey),

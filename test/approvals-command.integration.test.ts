@@ -85,6 +85,14 @@ describe('/approvals', () => {
     expect((await approvals(g, 'U0MALLORY', 'mine write')).text).toBe('No approvals are waiting for you to decide tagged `write`.');
   });
 
+  it('mine leaves out what the caller could not decide for who they are: a guest sees the approval but not as theirs', async () => {
+    const g = await openGate();
+    g.emulator.addUser({ id: 'U0MALLORY', username: 'mallory', team_id: g.emulator.teamId, is_restricted: true });
+    await post(g, 1, { risk_tags: ['network'] });
+    expect((await approvals(g, 'U0MALLORY')).text).toBe('1 approval waiting');
+    expect((await approvals(g, 'U0MALLORY', 'mine')).text).toBe('No approvals are waiting for you to decide.');
+  });
+
   it('does not show cards in private channels to people outside them', async () => {
     const g = await openGate();
     await post(g, 1, { risk_tags: ['secrets'] });

@@ -41,6 +41,20 @@ describe('who clicked, as Slack says', () => {
     await g.bot.waitForLog((l) => l.msg === 'click refused' && l.user === user);
   });
 
+  it('decided_by carries the email when the app may read emails (users:read.email), and none otherwise', async () => {
+    const g = await openGate(['    allow_external_teams: [T0PARTNER]']);
+    g.emulator.addUser({ id: 'U0ALICE', username: 'alice', team_id: g.emulator.teamId, email: 'alice@example.com' });
+    g.emulator.addUser({ id: 'U0PARTNER', username: 'partner', team_id: 'T0PARTNER', email: 'pat@partner.example' });
+    const decide = async (user: string, count: number) => {
+      const { card } = await g.post();
+      await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user });
+      return (await waitFor(`decision ${count}`, async () => (await g.decisions()).length === count && g.decisions())).find((d) => d.decided_by.id === user)!;
+    };
+    expect((await decide('U0ALICE', 1)).decided_by).toEqual({ id: 'U0ALICE', name: 'alice', team_id: g.emulator.teamId });
+    g.emulator.emailScope = true;
+    expect((await decide('U0PARTNER', 2)).decided_by).toEqual({ id: 'U0PARTNER', name: 'partner', team_id: 'T0PARTNER', email: 'pat@partner.example' });
+  });
+
   it('a route may allow guests and named external teams', async () => {
     const g = await openGate(['    allow_guests: true', '    allow_external_teams: [T0PARTNER]']);
     const { card } = await g.post();

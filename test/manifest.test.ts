@@ -30,7 +30,7 @@ describe('the Slack app manifest', () => {
 
   it('asks for every scope the bot’s Slack calls need, and no more', () => {
     expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(
-      ['channels:history', 'channels:read', 'chat:write', 'chat:write.public', 'commands', 'groups:history', 'groups:read', 'usergroups:read', 'users:read'].sort(),
+      ['channels:history', 'channels:read', 'chat:write', 'chat:write.public', 'commands', 'groups:history', 'groups:read', 'usergroups:read', 'users:read', 'users:read.email'].sort(),
     );
   });
 });

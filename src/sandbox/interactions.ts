@@ -16,6 +16,8 @@ export interface SlackUser {
   is_bot?: boolean;
   is_app_user?: boolean;
   deleted?: boolean;
+  /** Given by users.info only to an app with the `users:read.email` scope (see SlackEmulator.emailScope). */
+  email?: string;
 }
 
 /** `x-slack-request-timestamp` and `x-slack-signature` for a body: v0 HMAC-SHA256 of `v0:<ts>:<body>`. */

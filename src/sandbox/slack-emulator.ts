@@ -65,6 +65,8 @@ export class SlackEmulator {
   readonly responseUrls: ResponseUrls;
   readonly users = new Map<string, SlackUser>();
   readonly views = new Views();
+  /** Whether the app has the `users:read.email` scope: users.info includes emails only then. */
+  emailScope = false;
   private appUrl: string | undefined;
   private readonly workspace: Workspace;
   private readonly faults = new Map<string, Fault[]>();
@@ -278,12 +280,12 @@ export class SlackEmulator {
   private userInfo(args: Record<string, unknown>): Record<string, unknown> {
     const user = typeof args.user === 'string' ? this.users.get(args.user) : undefined;
     if (!user) throw new PlatformError('user_not_found');
-    const { username, real_name, ...flags } = user;
+    const { username, real_name, email, ...flags } = user;
     return {
       user: {
         name: username,
         real_name: real_name ?? username,
-        profile: { display_name: username, real_name: real_name ?? username },
+        profile: { display_name: username, real_name: real_name ?? username, ...(email && this.emailScope ? { email } : {}) },
         is_restricted: false,
         is_ultra_restricted: false,
         is_bot: false,
