@@ -41,7 +41,7 @@ const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 const children: ChildProcess[] = [];
 
 try {
-  const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, LOG_LEVEL: 'info' };
+  const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'info' };
   const gateArgs = ['dist/main.js'];
   const gateReady = (line: string) => line.includes('approval gate started');
   // The cards, posted by the real bot; the baseline only reads their buttons, so both rounds use them.

@@ -67,8 +67,9 @@ const EnvSchema = z
     /** Path of the routes file (YAML): channels, mentions and approvers per route. */
     APPROVALS_CONFIG: optionalText,
     /** Slack user IDs who may decide, comma-separated; unset means anyone who can see the card. */
-    APPROVERS: optionalText.transform((list, ctx) => {
+    APPROVERS: optionalText.transform((list, ctx): string[] | 'anyone' | undefined => {
       if (list === undefined) return undefined;
+      if (list.toLowerCase() === 'anyone') return 'anyone';
       const ids = list.split(',').map((id) => id.trim()).filter((id) => id !== '');
       const bad = ids.filter((id) => !/^[UW][A-Z0-9]{2,}$/.test(id));
       if (bad.length > 0 || ids.length === 0) {
@@ -89,6 +90,13 @@ const EnvSchema = z
       for (const name of ['APPROVERS', 'APPROVALS_CHANNEL'] as const) {
         if (env[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'must not be set with APPROVALS_CONFIG: the routes file names channels and approvers' });
       }
+    } else if (env.APPROVERS === undefined) {
+      // Who may decide is never a default: an unset list must not silently mean "anyone".
+      ctx.addIssue({
+        code: 'custom',
+        path: ['APPROVERS'],
+        message: 'is required without APPROVALS_CONFIG: the Slack user IDs who may decide, comma-separated, or APPROVERS=anyone to let anyone who can see a card decide',
+      });
     }
     if (env.SLACK_APP_TOKEN === undefined && env.SLACK_SIGNING_SECRET === undefined) {
       ctx.addIssue({
@@ -118,7 +126,8 @@ export interface Config {
   port: number;
   approvalsChannel: string | undefined;
   /** undefined: anyone who can see the card may decide. */
-  approvers: string[] | undefined;
+  /** Who may decide on the one route without a routes file: user IDs, or anyone who can see the card. */
+  approvers: string[] | 'anyone' | undefined;
   /** The routes file, when there is one (else APPROVERS and APPROVALS_CHANNEL make one route). */
   routesFile: string | undefined;
   queues: { request: string; resume: string; prefix: string };

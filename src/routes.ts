@@ -130,7 +130,7 @@ function nearestNode(doc: ReturnType<typeof parseDocument>, path: string[]): num
 }
 
 /** The routes in force: from the routes file when there is one, else from the shorthand variables. */
-export function loadRoutes(config: { routesFile: string | undefined; approvalsChannel: string | undefined; approvers: string[] | undefined }): Route[] {
+export function loadRoutes(config: { routesFile: string | undefined; approvalsChannel: string | undefined; approvers: string[] | 'anyone' | undefined }): Route[] {
   if (config.routesFile === undefined) return shorthandRoutes(config.approvalsChannel, config.approvers);
   let text: string;
   try {
@@ -142,7 +142,7 @@ export function loadRoutes(config: { routesFile: string | undefined; approvalsCh
 }
 
 /** The one route that APPROVERS and APPROVALS_CHANNEL describe when there is no routes file. */
-export function shorthandRoutes(approvalsChannel: string | undefined, approvers: string[] | undefined): Route[] {
+export function shorthandRoutes(approvalsChannel: string | undefined, approvers: string[] | 'anyone' | undefined): Route[] {
   return [
     {
       name: 'default',

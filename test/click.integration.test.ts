@@ -166,7 +166,7 @@ describe('a click on the card', () => {
     await waitFor('the approver’s decision', async () => (await decisions(gate)).length === 1);
   });
 
-  it('warns at start-up when APPROVERS is not set', async () => {
+  it('warns at start-up when APPROVERS=anyone', async () => {
     const gate = await openGate();
     expect(gate.bot.logs).toContainEqual(
       expect.objectContaining({ level: 40, msg: 'route "default" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)' }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
-const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543' };
+const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543', APPROVERS: 'anyone' };
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -34,8 +34,8 @@ describe('configuration', () => {
   });
 
   it('requires the signing secret in HTTP mode only', () => {
-    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
-    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack.appToken).toBe('xapp-1');
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', APPROVERS: 'anyone' }).slack.appToken).toBe('xapp-1');
   });
 
   it.each([
@@ -53,6 +53,14 @@ describe('configuration', () => {
 
   it('refuses a signing secret too short to be Slack’s, in HTTP mode', () => {
     expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'short' })).toContain('SLACK_SIGNING_SECRET is too short (5 characters, at least 16)');
+  });
+
+  it('needs APPROVERS said without a routes file: user IDs, or anyone', () => {
+    const { APPROVERS: _, ...unsaid } = base;
+    expect(errorOf(unsaid)).toBe('APPROVERS is required without APPROVALS_CONFIG: the Slack user IDs who may decide, comma-separated, or APPROVERS=anyone to let anyone who can see a card decide');
+    expect(loadConfig({ ...base, APPROVERS: 'anyone' }).approvers).toBe('anyone');
+    expect(loadConfig({ ...base, APPROVERS: 'U0ALICE, U0BOB' }).approvers).toEqual(['U0ALICE', 'U0BOB']);
+    expect(loadConfig({ ...unsaid, APPROVALS_CONFIG: 'examples/approvals.yml' }).approvers).toBeUndefined();
   });
 
   it('treats an empty optional variable as unset', () => {

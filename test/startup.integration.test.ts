@@ -13,9 +13,17 @@ describe('start-up and shutdown', () => {
   });
 
   it('stops on a signing secret too short to be Slack’s', async () => {
-    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', REDIS_URL: inject('redisUrl') });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: 'secret', APPROVERS: 'anyone', REDIS_URL: inject('redisUrl') });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr().trim()).toBe('approval-gate cannot start: SLACK_SIGNING_SECRET is too short (6 characters, at least 16): use the Signing Secret from Basic Information in your Slack app settings');
+  });
+
+  it('stops when no one is named to decide, unless it is said that anyone may', async () => {
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVALS_CHANNEL: 'C0APPROVALS', REDIS_URL: inject('redisUrl') });
+    expect(await bot.exited).toBe(1);
+    expect(bot.stderr().trim()).toBe(
+      'approval-gate cannot start: APPROVERS is required without APPROVALS_CONFIG: the Slack user IDs who may decide, comma-separated, or APPROVERS=anyone to let anyone who can see a card decide',
+    );
   });
 
   it('stops when Slack refuses the bot token', async () => {
@@ -26,13 +34,13 @@ describe('start-up and shutdown', () => {
   });
 
   it('stops when the Slack API cannot be reached, naming SLACK_API_URL', async () => {
-    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVERS: 'anyone', REDIS_URL: inject('redisUrl'), SLACK_API_URL: `http://127.0.0.1:${await freePort()}/api/`, PORT: String(await freePort()) });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('could not reach the Slack API (auth.test): check the network and SLACK_API_URL') }));
   });
 
   it('stops when Redis cannot be reached, naming REDIS_URL', async () => {
-    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVERS: 'anyone', REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     expect(await bot.exited).toBe(1);
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('cannot reach Redis: check REDIS_URL') }));
   });

@@ -69,6 +69,8 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     STATE_PREFIX: `approvals-${tag}`,
     POLICY_SNAPSHOT_KEY: `policy-${tag}`,
     LOG_LEVEL: 'debug',
+    // Without a routes file, who may decide must be said; tests that need approvers set them.
+    ...(options.env?.APPROVALS_CONFIG ? {} : { APPROVERS: 'anyone' }),
     ...options.env,
   };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
