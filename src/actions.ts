@@ -6,6 +6,7 @@ import { auditEntry, type Audit } from './audit.js';
 import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from './cards.js';
 import { renderDecideModal } from './decide-modal.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { Outbox } from './outbox.js';
 import { IdentityUnavailableError, type UserDirectory } from './identity.js';
 import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from './replies.js';
@@ -30,6 +31,7 @@ export interface ActionDeps {
   routes: Route[];
   directory: ApproverDirectory;
   policySnapshotKey: string;
+  metrics: Metrics;
   log: Logger;
   now?: () => number;
 }
@@ -50,6 +52,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   const card = parseButtonValue(action.value);
   if (!card) {
     log.warn({ outcome: 'refused', reason: 'foreign_button' }, 'click refused');
+    deps.metrics.refusals.inc({ reason: 'foreign_button', action: kind });
     return reply(respond, FOREIGN_BUTTON_REPLY, log);
   }
   log = log.child({ approval_id: card.approvalId });
@@ -61,6 +64,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   } catch (err) {
     if (err instanceof IdentityUnavailableError) {
       log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'click refused: could not verify the clicker');
+      deps.metrics.refusals.inc({ reason: 'unverified', action: kind });
       return reply(respond, UNVERIFIED_REPLY, log);
     }
     if (err instanceof UncertainOutcomeError) {
@@ -68,6 +72,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
       return reply(respond, UNCERTAIN_REPLY, log);
     }
     log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'click refused: could not read the approval or its approvers');
+    deps.metrics.refusals.inc({ reason: 'unavailable', action: kind });
     return reply(respond, UNAVAILABLE_REPLY, log);
   }
   const { outcome, record } = settled;
@@ -76,6 +81,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
     case 'refused': {
       if (outcome.reason === 'confirmation_required' && record) return askToType(deps, record, user.id, body.trigger_id, respond, log);
       log.info({ outcome: 'refused', reason: outcome.reason }, 'click refused');
+      deps.metrics.refusals.inc({ reason: outcome.reason, action: kind });
       if (record) {
         await deps.audit
           .append(auditEntry(record, 'refused', user.id, deps.now?.() ?? Date.now(), { reason: outcome.reason, action: kind }))
@@ -107,6 +113,7 @@ async function askToType(deps: ActionDeps, record: ApprovalRecord, userId: strin
     log.info({ outcome: 'confirmation_asked' }, 'typed confirmation asked');
   } catch (err) {
     log.warn({ outcome: 'refused', reason: 'confirmation_required', err: String(err) }, 'could not open the typed confirmation');
+    deps.metrics.refusals.inc({ reason: 'confirmation_required', action: 'approve' });
     await deps.audit
       .append(auditEntry(record, 'refused', userId, deps.now?.() ?? Date.now(), { reason: 'confirmation_required', action: 'approve' }))
       .catch((auditErr: unknown) => log.error({ err: String(auditErr) }, 'could not append the refusal to the audit trail'));

@@ -3,6 +3,7 @@ import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createHealthRoute } from './health.js';
+import { createMetrics, createMetricsRoute } from './metrics.js';
 import { createUserDirectory } from './identity.js';
 import { registerActions } from './actions.js';
 import { registerCommands } from './commands.js';
@@ -69,11 +70,12 @@ async function main(): Promise<void> {
     log.warn({ route: route.name }, `route "${route.name}" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)`);
   }
 
+  const metrics = createMetrics();
   const app = new App({
     token: config.slack.botToken,
     logger: slackLogger,
     clientOptions,
-    customRoutes: [createHealthRoute(redis)],
+    customRoutes: [createHealthRoute(redis), createMetricsRoute(metrics)],
     ...(mode === 'socket'
       ? { socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port } }
       : { signingSecret: config.slack.signingSecret }),
@@ -82,7 +84,13 @@ async function main(): Promise<void> {
     log.error({ err: error.message, code: error.code }, 'unhandled error in a Slack listener');
   });
 
-  const store = createStore(redis, { prefix: config.statePrefix, audit: config.audit, retentionSec: config.approvalRetentionSec, leaseMs: POST_LEASE_MS });
+  const store = createStore(redis, {
+    prefix: config.statePrefix,
+    audit: config.audit,
+    retentionSec: config.approvalRetentionSec,
+    leaseMs: POST_LEASE_MS,
+    onDecisionRecorded: (decision) => metrics.decisions.inc({ decision: decision.decision }),
+  });
   const directory = createApproverDirectory(slack);
   const notices = createRequesterNotices({ slack, store, log });
   const outbox = createOutbox({
@@ -105,6 +113,7 @@ async function main(): Promise<void> {
     routes,
     directory,
     policySnapshotKey: config.policySnapshotKey,
+    metrics,
     log,
   };
   registerActions(app, actionDeps);

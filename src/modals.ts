@@ -25,7 +25,10 @@ export function registerModals(app: App, deps: ActionDeps): void {
     await ack();
     const log = deps.log.child({ user: body.user.id, action: 'open_modal' });
     const target = parseOverflowValue(action.selected_option?.value);
-    if (!target) return reply(respond, FOREIGN_BUTTON_REPLY, log);
+    if (!target) {
+      deps.metrics.refusals.inc({ reason: 'foreign_button', action: 'open_modal' });
+      return reply(respond, FOREIGN_BUTTON_REPLY, log);
+    }
     const record = await deps.store.load(target.approvalId);
     const refusal = !record
       ? ({ reason: 'not_found' } as const)
@@ -36,7 +39,10 @@ export function registerModals(app: App, deps: ActionDeps): void {
           : record.cancelled
             ? ({ reason: 'cancelled', cancellation: record.cancelled } as const)
             : undefined;
-    if (refusal || !record) return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
+    if (refusal || !record) {
+      deps.metrics.refusals.inc({ reason: refusal?.reason ?? 'not_found', action: 'open_modal' });
+      return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
+    }
     const typed = target.action === 'approve' && matchRoute(deps.routes, record.request).confirm === 'typed';
     await deps.slack.views
       .open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) })
@@ -70,6 +76,7 @@ export function registerModals(app: App, deps: ActionDeps): void {
     } catch (err) {
       if (err instanceof IdentityUnavailableError) {
         log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'modal refused: could not verify the clicker');
+        deps.metrics.refusals.inc({ reason: 'unverified', action: meta.action });
         await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.' } });
         return;
       }
@@ -81,6 +88,7 @@ export function registerModals(app: App, deps: ActionDeps): void {
     const { outcome } = settled;
     if (outcome.kind === 'refused') {
       log.info({ outcome: 'refused', reason: outcome.reason }, 'modal refused');
+      deps.metrics.refusals.inc({ reason: outcome.reason, action: meta.action });
       if (settled.record) {
         await deps.audit
           .append(auditEntry(settled.record, 'refused', user.id, Date.now(), { reason: outcome.reason, action: meta.action }))

@@ -67,6 +67,8 @@ export interface StoreOptions {
   retentionSec: number;
   /** How long a post lease lasts without renewal: a crashed holder blocks others this long at most. */
   leaseMs: number;
+  /** Told of each decision this store recorded (a click's, an expiry's, a policy change's): for metrics. */
+  onDecisionRecorded?: (decision: Decision) => void;
 }
 
 export type Store = ReturnType<typeof createStore>;
@@ -197,6 +199,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
+      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision);
       return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' };
     },
 

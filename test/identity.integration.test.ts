@@ -55,6 +55,22 @@ describe('who clicked, as Slack says', () => {
     expect((await decide('U0PARTNER', 2)).decided_by).toEqual({ id: 'U0PARTNER', name: 'partner', team_id: 'T0PARTNER', email: 'pat@partner.example' });
   });
 
+  it('counts every refusal by reason, and every decision, at /metrics', async () => {
+    const g = await openGate();
+    await clickAs(g, 'U0GUEST');
+    await clickAs(g, 'U0PARTNER');
+    const { card } = await g.post();
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    const response = await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toContain('approval_gate_refusals_total{reason="guest",action="approve"} 1');
+    expect(text).toContain('approval_gate_refusals_total{reason="external_team",action="approve"} 1');
+    expect(text).toContain('approval_gate_decisions_total{decision="approved"} 1');
+    expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
   it('a route may allow guests and named external teams', async () => {
     const g = await openGate(['    allow_guests: true', '    allow_external_teams: [T0PARTNER]']);
     const { card } = await g.post();
