@@ -146,45 +146,46 @@ export function parseJob<T>(schema: z.ZodType<T>, data: unknown): { ok: true; va
 /** The BullMQ job name of a decision on `RESUME_QUEUE`. */
 export const DECISION_JOB_NAME = 'decision';
 
+/** One reviewer's approval, counted towards the approvals a route requires. */
+export const VoteSchema = z.strictObject({
+  id: z.string().meta({ description: 'Slack user ID of the approver.' }),
+  name: z.string().meta({ description: 'Their Slack display name, from users.info.' }),
+  at: z.iso.datetime().meta({ description: 'When they approved (ISO 8601).' }),
+  comment: z.string().optional().meta({ description: 'Given with "Approve with comment…".' }),
+});
+export type Vote = z.infer<typeof VoteSchema>;
+
 /**
  * What the engine receives on the resume queue: the outcome, who decided and when, and exactly
  * what was decided on (snapshot, job hash, constraints), so it can check on resume that it runs
- * what was approved.
+ * what was approved. The bot writes exactly these fields (the schema is strict).
  */
-export interface Decision {
-  run_id: string;
-  step_id: string;
-  /**
-   * `approved` and `denied` are a reviewer's; `stale` means the policy changed before anyone could
-   * decide; `expired` that nobody decided in time.
-   */
-  decision: 'approved' | 'denied' | 'stale' | 'expired';
-  /**
-   * `id` as Slack's signed request says; `team_id`, `name` (a display name) and, when the app has the
-   * `users:read.email` scope, `email` from Slack's users.info.
-   */
-  decided_by: { id: string; name: string; team_id?: string; email?: string };
-  /** ISO 8601. */
-  decided_at: string;
-  policy_snapshot: string;
-  job_hash: string;
-  constraints: Record<string, string | number | boolean>;
-  comment?: string;
-  /** For `approved`: every approval that counted, in order (more than one when the route needs N of M). */
-  approvals?: Vote[];
-  /** For `stale`: the snapshot in force when the click came. */
-  policy_snapshot_in_force?: string;
-}
-
-/** One reviewer's approval, counted towards the approvals a route requires. */
-export interface Vote {
-  id: string;
-  name: string;
-  /** ISO 8601. */
-  at: string;
-  /** Given with "Approve with comment…". */
-  comment?: string;
-}
+export const DecisionSchema = z.strictObject({
+  run_id: z.string(),
+  step_id: z.string(),
+  decision: z.enum(['approved', 'denied', 'stale', 'expired']).meta({
+    description: '`approved` and `denied` are a reviewer\'s; `stale`: the policy changed before anyone could decide; `expired`: nobody decided in time.',
+  }),
+  decided_by: z
+    .strictObject({
+      id: z.string(),
+      name: z.string(),
+      team_id: z.string().optional(),
+      email: z.string().optional(),
+    })
+    .meta({
+      description:
+        '`id` as Slack\'s signed request says (`policy` or `expiry` when no person decided); `team_id`, `name` (a display name) and, when the app has the `users:read.email` scope, `email` from Slack\'s users.info.',
+    }),
+  decided_at: z.iso.datetime().meta({ description: 'ISO 8601.' }),
+  policy_snapshot: z.string().meta({ description: 'As the request sent it.' }),
+  job_hash: z.string().meta({ description: 'As the request sent it.' }),
+  constraints: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).meta({ description: 'As the request sent them; {} when there were none.' }),
+  comment: z.string().optional().meta({ description: 'Given with "Approve with comment…" or "Deny with reason…".' }),
+  approvals: z.array(VoteSchema).optional().meta({ description: 'For `approved`: every approval that counted, in order (more than one when the route needs N of M).' }),
+  policy_snapshot_in_force: z.string().optional().meta({ description: 'For `stale`: the snapshot in force when the click (or the policy job) came.' }),
+});
+export type Decision = z.infer<typeof DecisionSchema>;
 
 /** The id of an approval's decision job: one per approval, so a repeated push is a no-op. */
 export function decisionJobId(approvalId: string): string {
