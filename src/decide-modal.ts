@@ -2,7 +2,7 @@ import type { KnownBlock, View } from '@slack/types';
 import type { Approval } from './approval.js';
 import { mrkdwn, section, SECTION_TEXT_MAX } from './cards.js';
 import { shortHash } from './contract.js';
-import { code, escapeMrkdwn, truncateMrkdwn } from './mrkdwn.js';
+import { code, escapeMrkdwn, plain, truncateMrkdwn } from './mrkdwn.js';
 
 /**
  * The modal behind "Approve with comment…" / "Deny with reason…", and the typed confirmation of a
@@ -74,7 +74,7 @@ function renderTypedConfirmation(approval: Approval): KnownBlock[] {
         ...parts.slice(0, JOB_SECTIONS_MAX).map((part) => section(`\`\`\`${part}\`\`\``)),
         ...(parts.length > JOB_SECTIONS_MAX ? [section('_… the rest is not shown here; the job hash covers the whole job._')] : []),
       ]
-    : [section('_The request carried no job: only its hash (below) binds the approval._')];
+    : [section('_This approval keeps no copy of the job to show; its hash (below) binds it._')];
   return [
     section('*The job you approve* (as the engine sent it; the job hash binds exactly this):'),
     ...job,
@@ -82,7 +82,7 @@ function renderTypedConfirmation(approval: Approval): KnownBlock[] {
       type: 'input',
       block_id: TYPED_BLOCK,
       label: { type: 'plain_text', text: 'Type the step id, or the first 8 characters of the job hash' },
-      hint: { type: 'plain_text', text: `Step id: ${truncateMrkdwn(r.step_id, 200)} · Job hash: ${shortHash(r.job_hash)}…` },
+      hint: { type: 'plain_text', text: plain(`Step id: ${r.step_id} · Job hash: ${shortHash(r.job_hash)}…`) },
       element: { type: 'plain_text_input', action_id: TYPED_INPUT, max_length: 300 },
     },
   ];

@@ -35,6 +35,7 @@ describe('configuration', () => {
 
   it('requires the signing secret in HTTP mode only', () => {
     expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone', SLACK_SIGNING_SECRET: '  ' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
     expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', APPROVERS: 'anyone' }).slack.appToken).toBe('xapp-1');
   });
 

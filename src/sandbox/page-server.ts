@@ -206,6 +206,8 @@ export class PageServer {
     const { emulator, users, context, botName } = this.deps;
     const queues = await this.queueState();
     for (const viewer of viewers) {
+      // The page may have gone (or the server stopped) while the queues were read.
+      if (!this.viewers.has(viewer) || viewer.res.writableEnded || viewer.res.destroyed) continue;
       const fragments = renderPageFragments(
         {
           viewer: viewer.user,
