@@ -67,13 +67,19 @@ async function approveCard(card: Locator): Promise<void> {
   await page.locator('#confirm-ok').click();
 }
 
+/** Clicks a New request sample, opens the channel its card goes to, and waits for the card. */
+async function requestSample(sample: string, channel: string, cardText: string): Promise<Locator> {
+  await page.getByRole('button', { name: sample }).click();
+  await page.locator(`#channel-list a[data-channel="${channel}"]`).click();
+  const card = page.locator('#messages article.message[data-ts]').filter({ hasText: cardText });
+  await card.waitFor();
+  return card;
+}
+
 describe('the sandbox page', () => {
   it('shows a requested card, refuses a non-approver, and approves for an approver with the decision on the resume queue', async () => {
     await actAs('Alice');
-    await page.getByRole('button', { name: 'Prod write from an incident channel' }).click();
-    await page.locator('#channel-list a[data-channel="C0INCIDENT42"]').click();
-    const card = page.locator('#messages article.message[data-ts]').filter({ hasText: 'Approval needed: incident-triage › remediate' });
-    await card.waitFor();
+    const card = await requestSample('Prod write from an incident channel', 'C0INCIDENT42', 'Approval needed: incident-triage › remediate');
     const pending = await card.textContent();
     expect(pending).toContain('Refund two orders charged twice during INC-42');
     expect(pending).toContain('@oncall'); // the route's mention, shown as Slack shows a user group
@@ -101,10 +107,7 @@ describe('the sandbox page', () => {
 
   it('lists what is pending with /approvals, and a policy change ends a pending card as stale', async () => {
     await actAs('Bob');
-    await page.getByRole('button', { name: 'Network egress (anyone may approve)' }).click();
-    await page.locator('#channel-list a[data-channel="C0APPROVALS"]').click();
-    const card = page.locator('#messages article.message[data-ts]').filter({ hasText: 'vendor-sync › fetch-report' });
-    await card.waitFor();
+    const card = await requestSample('Network egress (anyone may approve)', 'C0APPROVALS', 'vendor-sync › fetch-report');
 
     await page.fill('#composer-text', '/approvals');
     await page.press('#composer-text', 'Enter');
@@ -126,10 +129,7 @@ describe('the sandbox page', () => {
 
   it('approves with a comment and the typed step id through the overflow menu and its modal, counts 1 of 2, refuses a guest, and a second approver decides', async () => {
     await actAs('Carol');
-    await page.getByRole('button', { name: 'Secrets access (security team, 2 approvals)' }).click();
-    await page.locator('#channel-list a[data-channel="C0SECURITY"]').click();
-    const card = page.locator('#messages article.message[data-ts]').filter({ hasText: 'credential-rotation › rotate-credentials' });
-    await card.waitFor();
+    const card = await requestSample('Secrets access (security team, 2 approvals)', 'C0SECURITY', 'credential-rotation › rotate-credentials');
 
     await card.locator('select.bk-overflow').selectOption({ label: 'Approve with comment…' });
     const modal = page.locator('#modal-layer form.modal');
@@ -158,10 +158,7 @@ describe('the sandbox page', () => {
   });
 
   it('shows hostile text as text: no mention, link or HTML from the request takes effect', async () => {
-    await page.getByRole('button', { name: 'Hostile text (escaped, not obeyed)' }).click();
-    await page.locator('#channel-list a[data-channel="C0APPROVALS"]').click();
-    const card = page.locator('#messages article.message[data-ts]').filter({ hasText: 'rm -rf' });
-    await card.waitFor();
+    const card = await requestSample('Hostile text (escaped, not obeyed)', 'C0APPROVALS', 'rm -rf');
     await screenshot(card, 'card-hostile.png');
     expect(await card.locator('a[href*="evil.example"]').count()).toBe(0);
     expect(await card.locator('script').count()).toBe(0);
