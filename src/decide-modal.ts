@@ -1,4 +1,4 @@
-import type { KnownBlock, View } from '@slack/types';
+import type { KnownBlock, ModalView } from '@slack/types';
 import type { Approval } from './approval.js';
 import { mrkdwn, section, SECTION_TEXT_MAX } from './cards.js';
 import { shortHash } from './contract.js';
@@ -34,7 +34,7 @@ export interface DecideModalMetadata {
   o?: 1;
 }
 
-export function renderDecideModal(approval: Approval, action: 'approve' | 'deny', options: DecideModalOptions = {}): View {
+export function renderDecideModal(approval: Approval, action: 'approve' | 'deny', options: DecideModalOptions = {}): ModalView {
   const r = approval.request;
   const approve = action === 'approve';
   const metadata: DecideModalMetadata = { action, a: approval.id, c: approval.cardId, ...(options.commentOptional ? { o: 1 as const } : {}) };
