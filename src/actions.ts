@@ -2,7 +2,8 @@ import type { App, BlockAction, ButtonAction, RespondFn, SlackActionMiddlewareAr
 import type { WebClient } from '@slack/web-api';
 import type { ApprovalRecord, Click, Outcome } from './approval.js';
 import type { ApproverDirectory } from './approvers.js';
-import { auditEntry, type Audit } from './audit.js';
+import type { Audit } from './audit.js';
+import { noteRefusal } from './note-refusal.js';
 import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from './cards.js';
 import { renderDecideModal } from './decide-modal.js';
 import type { Logger } from './logger.js';
@@ -52,7 +53,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   const card = parseButtonValue(action.value);
   if (!card) {
     log.warn({ outcome: 'refused', reason: 'foreign_button' }, 'click refused');
-    deps.metrics.refusals.inc({ reason: 'foreign_button', action: kind });
+    await noteRefusal(deps, { reason: 'foreign_button', action: kind, userId: user.id, log }, undefined);
     return reply(respond, FOREIGN_BUTTON_REPLY, log);
   }
   log = log.child({ approval_id: card.approvalId });
@@ -64,7 +65,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
   } catch (err) {
     if (err instanceof IdentityUnavailableError) {
       log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'click refused: could not verify the clicker');
-      deps.metrics.refusals.inc({ reason: 'unverified', action: kind });
+      await noteRefusal(deps, { reason: 'unverified', action: kind, userId: user.id, log }, card.approvalId);
       return reply(respond, UNVERIFIED_REPLY, log);
     }
     if (err instanceof UncertainOutcomeError) {
@@ -72,7 +73,8 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
       return reply(respond, UNCERTAIN_REPLY, log);
     }
     log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'click refused: could not read the approval or its approvers');
-    deps.metrics.refusals.inc({ reason: 'unavailable', action: kind });
+    // Redis (or Slack's user groups) did not answer: reading the approval for the audit could hang too.
+    await noteRefusal(deps, { reason: 'unavailable', action: kind, userId: user.id, log }, undefined);
     return reply(respond, UNAVAILABLE_REPLY, log);
   }
   const { outcome, record } = settled;
@@ -81,12 +83,7 @@ async function handleClick(deps: ActionDeps, { ack, body, action, respond }: But
     case 'refused': {
       if (outcome.reason === 'confirmation_required' && record) return askToType(deps, record, user.id, body.trigger_id, respond, log);
       log.info({ outcome: 'refused', reason: outcome.reason }, 'click refused');
-      deps.metrics.refusals.inc({ reason: outcome.reason, action: kind });
-      if (record) {
-        await deps.audit
-          .append(auditEntry(record, 'refused', user.id, deps.now?.() ?? Date.now(), { reason: outcome.reason, action: kind }))
-          .catch((err: unknown) => log.error({ err: String(err) }, 'could not append the refusal to the audit trail'));
-      }
+      await noteRefusal(deps, { reason: outcome.reason, action: kind, userId: user.id, log }, record);
       return reply(respond, renderRefusal(outcome), log);
     }
     case 'counted': {
@@ -113,10 +110,7 @@ async function askToType(deps: ActionDeps, record: ApprovalRecord, userId: strin
     log.info({ outcome: 'confirmation_asked' }, 'typed confirmation asked');
   } catch (err) {
     log.warn({ outcome: 'refused', reason: 'confirmation_required', err: String(err) }, 'could not open the typed confirmation');
-    deps.metrics.refusals.inc({ reason: 'confirmation_required', action: 'approve' });
-    await deps.audit
-      .append(auditEntry(record, 'refused', userId, deps.now?.() ?? Date.now(), { reason: 'confirmation_required', action: 'approve' }))
-      .catch((auditErr: unknown) => log.error({ err: String(auditErr) }, 'could not append the refusal to the audit trail'));
+    await noteRefusal(deps, { reason: 'confirmation_required', action: 'approve', userId, log }, record);
     await reply(respond, renderRefusal({ reason: 'confirmation_required' }), log);
   }
 }

@@ -1,6 +1,6 @@
 import type { App, BlockAction, OverflowAction, ViewSubmitAction } from '@slack/bolt';
 import type { Click } from './approval.js';
-import { auditEntry } from './audit.js';
+import { noteRefusal } from './note-refusal.js';
 import { ACTION_MORE, parseOverflowValue } from './cards.js';
 import { COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, renderDecideModal, TYPED_BLOCK, TYPED_INPUT, type DecideModalMetadata } from './decide-modal.js';
 import { matchRoute } from './routes.js';
@@ -26,7 +26,7 @@ export function registerModals(app: App, deps: ActionDeps): void {
     const log = deps.log.child({ user: body.user.id, action: 'open_modal' });
     const target = parseOverflowValue(action.selected_option?.value);
     if (!target) {
-      deps.metrics.refusals.inc({ reason: 'foreign_button', action: 'open_modal' });
+      await noteRefusal(deps, { reason: 'foreign_button', action: 'open_modal', userId: body.user.id, log }, undefined);
       return reply(respond, FOREIGN_BUTTON_REPLY, log);
     }
     const record = await deps.store.load(target.approvalId);
@@ -40,7 +40,7 @@ export function registerModals(app: App, deps: ActionDeps): void {
             ? ({ reason: 'cancelled', cancellation: record.cancelled } as const)
             : undefined;
     if (refusal || !record) {
-      deps.metrics.refusals.inc({ reason: refusal?.reason ?? 'not_found', action: 'open_modal' });
+      await noteRefusal(deps, { reason: refusal?.reason ?? 'not_found', action: 'open_modal', userId: body.user.id, log }, record);
       return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
     }
     const typed = target.action === 'approve' && matchRoute(deps.routes, record.request).confirm === 'typed';
@@ -76,7 +76,7 @@ export function registerModals(app: App, deps: ActionDeps): void {
     } catch (err) {
       if (err instanceof IdentityUnavailableError) {
         log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'modal refused: could not verify the clicker');
-        deps.metrics.refusals.inc({ reason: 'unverified', action: meta.action });
+        await noteRefusal(deps, { reason: 'unverified', action: meta.action, userId: user.id, log }, record);
         await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.' } });
         return;
       }
@@ -88,12 +88,7 @@ export function registerModals(app: App, deps: ActionDeps): void {
     const { outcome } = settled;
     if (outcome.kind === 'refused') {
       log.info({ outcome: 'refused', reason: outcome.reason }, 'modal refused');
-      deps.metrics.refusals.inc({ reason: outcome.reason, action: meta.action });
-      if (settled.record) {
-        await deps.audit
-          .append(auditEntry(settled.record, 'refused', user.id, Date.now(), { reason: outcome.reason, action: meta.action }))
-          .catch((err: unknown) => log.error({ err: String(err) }, 'could not append the refusal to the audit trail'));
-      }
+      await noteRefusal(deps, { reason: outcome.reason, action: meta.action, userId: user.id, log }, settled.record);
       const onTyping = outcome.reason === 'typed_mismatch' || outcome.reason === 'confirmation_required';
       await ack({ response_action: 'errors', errors: { [onTyping && typed !== undefined ? TYPED_BLOCK : COMMENT_BLOCK]: refusalInModal(outcome) } });
       return;

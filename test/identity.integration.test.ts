@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE } from '../src/cards.js';
+import { createAudit } from '../src/audit.js';
 import { assessIdentity, type SlackIdentity } from '../src/identity.js';
 import { useGates, type Gate } from './helpers/gate.js';
 import { waitFor } from './helpers/wait.js';
@@ -91,11 +92,14 @@ describe('who clicked, as Slack says', () => {
 
   it('when users.info cannot be reached, nothing is decided and the reviewer is told', async () => {
     const g = await openGate();
-    const { card } = await g.post();
+    const { request, card } = await g.post();
     g.emulator.injectFaults('users.info', { status: 503 });
     await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
     expect(await waitFor('the reply', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('Could not verify who you are with Slack');
     expect(await g.decisions()).toEqual([]);
+    const audit = createAudit(g.redis, { key: `${g.env.STATE_PREFIX}:audit`, maxLen: 1000 });
+    const refused = await waitFor('the audit entry', async () => (await audit.trail(String(request.run_id))).find((e) => e.event === 'refused'));
+    expect(refused).toMatchObject({ actor: 'U0ALICE', detail: { reason: 'unverified', action: 'approve' } });
   });
 });
 
