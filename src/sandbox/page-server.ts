@@ -87,6 +87,8 @@ export class PageServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A site whose name was made to resolve to 127.0.0.1 (DNS rebinding) would send its own name.
+    if (!isLoopbackHost(req.headers.host)) return sendJson(res, 403, { ok: false, error: 'the sandbox answers to localhost and 127.0.0.1 only' });
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && STATIC[url.pathname]) {
       const { file, type } = STATIC[url.pathname]!;
@@ -228,6 +230,10 @@ export class PageServer {
   private keepAlive(): void {
     for (const viewer of this.viewers) viewer.res.write(': keep-alive\n\n');
   }
+}
+
+function isLoopbackHost(host: string | undefined): boolean {
+  return /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i.test(host ?? '');
 }
 
 function appAnswer(answer: AppResponse): { ok: boolean; error?: string } {

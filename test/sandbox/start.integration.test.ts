@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -9,6 +10,19 @@ import { startSandbox } from '../helpers/sandbox-process.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
+
+/** The status of a GET sent with another Host header (fetch does not let one set it). */
+async function rawStatus(base: string, path: string, host: string): Promise<number> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** The page's first state event that satisfies `check`, read as a browser would read the stream. */
 async function pageState(url: string, user: string, check: (fragments: { channels: Record<string, string> }) => boolean): Promise<{ channels: Record<string, string> }> {
@@ -50,6 +64,12 @@ describe('npm run sandbox', () => {
       expect(stdout).toContain('examples/prod-write.json: queued');
       const state = await pageState(sandbox.url, 'U0ALICE', (f) => f.channels.C0PRODAPPROVALS?.includes('run_8f9a') === true);
       expect(state.channels.C0PRODAPPROVALS).toContain('Refund two orders charged twice during INC-42');
+
+      // Only its own page may act: not another origin, not a rebound host name, not a form post.
+      const act = (headers: Record<string, string>) => fetch(`${sandbox.url}/ui/policy`, { method: 'POST', headers, body: '{}' }).then((r) => r.status);
+      expect(await act({ 'content-type': 'application/json', origin: 'https://evil.example' })).toBe(403);
+      expect(await act({ 'content-type': 'text/plain' })).toBe(403);
+      expect(await rawStatus(sandbox.url, '/events?user=U0ALICE', 'evil.example:3000')).toBe(403);
       expect(await redis.keys('sandbox:*')).not.toEqual([]);
     } finally {
       expect(await sandbox.stop('SIGINT')).toBe(0);
