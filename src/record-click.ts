@@ -24,7 +24,10 @@ export class UncertainOutcomeError extends Error {
   override name = 'UncertainOutcomeError';
 }
 
-async function readBack(deps: ActionDeps, click: Click, change: ClickChange, now: number, cause: unknown): Promise<RecordResult> {
+/** What a click needs: the approval's store and audit, who clicked, and the routes' rules. */
+export type ClickDeps = Pick<ActionDeps, 'store' | 'audit' | 'users' | 'routes' | 'directory' | 'homeTeamId' | 'policySnapshotKey' | 'now'>;
+
+async function readBack(deps: ClickDeps, click: Click, change: ClickChange, now: number, cause: unknown): Promise<RecordResult> {
   let again: ReadForClick;
   try {
     again = await withTimeout(deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey), READ_TIMEOUT_MS, 'no answer');
@@ -39,7 +42,7 @@ async function readBack(deps: ActionDeps, click: Click, change: ClickChange, now
 }
 
 /** Reads, decides (pure) and records first-writer-wins, deciding again if what was read changed in between. */
-export async function decideAndRecord(deps: ActionDeps, signed: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+export async function decideAndRecord(deps: ClickDeps, signed: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
   const identity = await withTimeout(deps.users.lookup(signed.user.id, signed.user.team_id), READ_TIMEOUT_MS, 'users.info did not answer').catch((err: unknown) => {
     throw err instanceof IdentityUnavailableError ? err : new IdentityUnavailableError(String(err));
   });
