@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     clientOptions,
     customRoutes: [createHealthRoute(redis), createMetricsRoute(metrics)],
     ...(mode === 'socket'
-      ? { socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port } }
+      ? // The Socket Mode client has a Web API client of its own (apps.connections.open): same options, same SLACK_API_URL.
+        { socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port, clientOptions } }
       : { signingSecret: config.slack.signingSecret }),
   });
   app.error(async (error) => {

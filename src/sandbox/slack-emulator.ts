@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { blockActionsPayload, sendInteraction, sendSigned, type AppResponse, type SlackUser } from './interactions.js';
 import { ResponseUrls, type ResponseUrlPost } from './response-urls.js';
+import { SocketModeServer } from './socket-mode.js';
 import { Views } from './views.js';
 import { parseJson, PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
 
@@ -42,6 +43,8 @@ export interface ApiCall {
 
 export interface EmulatorOptions {
   botToken: string;
+  /** The app-level token (xapp-…) that may open Socket Mode connections. */
+  appToken?: string;
   /** The app's signing secret, to sign what the emulator sends the app. */
   signingSecret?: string;
   channels?: EmulatedChannel[];
@@ -65,6 +68,8 @@ export class SlackEmulator {
   readonly responseUrls: ResponseUrls;
   readonly users = new Map<string, SlackUser>();
   readonly views = new Views();
+  /** When the app connects over Socket Mode, interactions and commands go there instead of to its URL. */
+  readonly socketMode = new SocketModeServer('A0APPROVALGATE');
   /** Whether the app has the `users:read.email` scope: users.info includes emails only then. */
   emailScope = false;
   private appUrl: string | undefined;
@@ -119,6 +124,7 @@ export class SlackEmulator {
 
   async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.socketMode.attach(this.server);
     this.server.listen(port, '127.0.0.1');
     await once(this.server, 'listening');
     return this;
@@ -128,6 +134,7 @@ export class SlackEmulator {
     if (!this.server) return;
     this.stopping.abort();
     this.stopping = new AbortController();
+    this.socketMode.close();
     this.server.closeAllConnections();
     this.server.close();
     await once(this.server, 'close');
@@ -196,6 +203,7 @@ export class SlackEmulator {
       response_url: responseUrl,
       trigger_id: this.views.issueTrigger(user.id),
     }).toString();
+    if (this.socketMode.connected) return this.socketMode.send('slash_commands', Object.fromEntries(new URLSearchParams(body))).finally(() => this.changed());
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     if (this.options.signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
     return sendSigned(this.appUrl, body, { signingSecret: this.options.signingSecret }).finally(() => this.changed());
@@ -253,8 +261,12 @@ export class SlackEmulator {
     );
   }
 
-  /** Sends any interaction payload to the app, signed with the app's signing secret. */
+  /**
+   * Sends any interaction payload to the app: over Socket Mode when the app is connected that way
+   * (unless `options` asks for a forged or replayed HTTP request), else signed with the app's signing secret.
+   */
   async sendToApp(payload: Record<string, unknown>, options: { timestampSec?: number; signingSecret?: string; sign?: boolean } = {}): Promise<AppResponse> {
+    if (this.socketMode.connected && Object.keys(options).length === 0) return this.socketMode.send('interactive', payload).finally(() => this.changed());
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     const signingSecret = options.signingSecret ?? this.options.signingSecret;
     if (signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
@@ -365,7 +377,7 @@ export class SlackEmulator {
     if (fault?.delayMs && !fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails && !fault.applyFirst) return this.answerFault(res, call, fault);
     const token = bearer(req.headers.authorization) ?? (typeof args.token === 'string' ? args.token : undefined);
-    const answer = this.invoke(method, args, token);
+    const answer = method === 'apps.connections.open' ? this.openSocket(token) : this.invoke(method, args, token);
     if (fault?.delayMs && fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
@@ -385,6 +397,14 @@ export class SlackEmulator {
     }
     call.answered = String(fault.error);
     send(res, 200, { ok: false, error: fault.error });
+  }
+
+  /** apps.connections.open: only with the app-level token (a bot token is the wrong type). */
+  private openSocket(token: string | undefined): Answer {
+    if (token === undefined) return { ok: false, error: 'not_authed' };
+    if (token === this.options.botToken) return { ok: false, error: 'not_allowed_token_type' };
+    if (this.options.appToken === undefined || token !== this.options.appToken) return { ok: false, error: 'invalid_auth' };
+    return { ok: true, ...this.socketMode.open(this.url) };
   }
 
   private invoke(method: string, args: Args, token: string | undefined): Answer {

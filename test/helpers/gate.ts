@@ -46,6 +46,8 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
   const emulator = await new SlackEmulator({
     botToken: BOT_TOKEN,
     signingSecret: SIGNING_SECRET,
+    // A gate started with SLACK_APP_TOKEN runs in Socket Mode: the emulator accepts that token.
+    ...(options.env?.SLACK_APP_TOKEN ? { appToken: options.env.SLACK_APP_TOKEN } : {}),
     channels: options.channels ?? [
       { id: APPROVALS_CHANNEL, name: 'approvals', botIsMember: true },
       { id: 'C0INCIDENT42', name: 'incident-42', botIsMember: true },
