@@ -10,10 +10,11 @@ import type { Store } from './store.js';
 
 /**
  * What an approval's ending sets off, made crash-safe: for a decision, the push onto the resume
- * queue, then the card update; for a cancellation, the card update; then the requester's DM. The ending is recorded together
- * with an outbox entry; the entry goes only once all of it is done. The click settles its decision at once; a drain on every bot process settles whatever
- * a crash left behind. The decision job's id is derived from the approval and the job is kept as
- * long as approvals are, so pushing it again adds nothing.
+ * queue, then the card update; for a cancellation, the card update; then the requester's DM (best
+ * effort, once). The ending is recorded together with an outbox entry; the entry goes only once the
+ * push and the card update are done. The click settles its decision at once; a drain on every bot
+ * process settles whatever a crash left behind. The decision job's id is derived from the approval
+ * and the job is kept as long as approvals are, so pushing it again adds nothing.
  */
 
 // A decision younger than this is left to the click that recorded it.
