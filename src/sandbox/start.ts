@@ -31,7 +31,8 @@ const cleanups: (() => Promise<unknown>)[] = [];
 let stopping = false;
 
 async function main(): Promise<void> {
-  const pagePort = Number(process.env.SANDBOX_PORT ?? 3000);
+  const pagePort = Number(process.env.SANDBOX_PORT || 3000);
+  if (!Number.isInteger(pagePort) || pagePort < 0 || pagePort > 65535) throw new Error(`SANDBOX_PORT must be a port number from 0 to 65535, not ${process.env.SANDBOX_PORT}`);
   const botToken = `xoxb-sandbox-${randomBytes(12).toString('hex')}`;
   const signingSecret = randomBytes(24).toString('hex');
 
