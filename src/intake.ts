@@ -12,7 +12,7 @@ import type { Outbox } from './outbox.js';
 import type { RequesterNotices } from './requester-notice.js';
 import { expiresAt, matchRoute, type Route } from './routes.js';
 import { backoffMs, classifySlackError } from './slack-errors.js';
-import type { Claim, Store } from './store.js';
+import type { Claim, Store, SupersededCard } from './store.js';
 import type { Timers } from './timers.js';
 
 /**
@@ -106,6 +106,8 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
     switch (claim.kind) {
       case 'posted': {
         log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
+        // A crash may have come between posting this card and marking the one it replaced.
+        if (claim.superseded) await markSuperseded(deps, log, claim.superseded, claim.card);
         // Scheduling is idempotent: this covers a crash between saving the card and scheduling.
         const record = await deps.store.load(approvalIdOf(request));
         if (record) {
@@ -145,13 +147,23 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
   }
 }
 
-/** Marks a replaced request's card as superseded, pointing to the new one; its buttons already decide nothing. */
-async function markSuperseded(deps: IntakeDeps, log: Logger, old: { card: CardLocation; approval: Approval }, newer: CardLocation): Promise<void> {
-  const rendered = renderSupersededCard(old.approval, newer);
-  await deps.slack.chat
-    .update({ channel: old.card.channel, ts: old.card.ts, ...rendered })
-    .then(() => log.info({ outcome: 'superseded', old_ts: old.card.ts, ...newer }, 'older card marked superseded'))
-    .catch((err: unknown) => log.warn({ err: String(err), ...old.card }, 'could not mark the older card superseded; clicks on it still decide nothing'));
+/**
+ * Marks a replaced request's card as superseded, pointing to the new one; its buttons already decide
+ * nothing. Until this is done the approval remembers the old card, so a delivery of the request after
+ * a crash does it.
+ */
+async function markSuperseded(deps: IntakeDeps, log: Logger, old: SupersededCard, newer: CardLocation): Promise<void> {
+  try {
+    await deps.slack.chat.update({ channel: old.card.channel, ts: old.card.ts, ...renderSupersededCard(old.approval, newer) });
+    log.info({ outcome: 'superseded', old_ts: old.card.ts, ...newer }, 'older card marked superseded');
+  } catch (err) {
+    if (classifySlackError(err).kind !== 'permanent') {
+      log.warn({ err: String(err), ...old.card }, 'could not mark the older card superseded yet; clicks on it still decide nothing');
+      return;
+    }
+    log.warn({ err: String(err), ...old.card }, 'Slack will not update the older card (deleted?); clicks on it still decide nothing');
+  }
+  await deps.store.clearSuperseded(old.approval.id);
 }
 
 /** Claims the card; while a concurrent delivery of the same request holds it, waits for that one to finish. */

@@ -13,10 +13,12 @@ export const CLAIM_CARD = `--[[
           ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
           ARGV[11] approval id, ARGV[12] the request's version (its job's enqueue time, ms),
           ARGV[13] the job preview ('' for none)
-  Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted)}
+  Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted), supersedes}
           {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id}
                                        claimed, replacing an older pending card
-          {'posted', channel, ts}      the card exists
+          {'posted', channel, ts, supersedes}  the card exists
+          supersedes: '' or the JSON {channel, ts, card_id, request} of an older card this approval
+          replaced and that is not yet marked superseded (a crash came in between)
           {'cancelled'}                the engine cancelled this approval
           {'conflict'}                 decided already, under another snapshot or job hash
           {'outdated'}                 a request enqueued later for this step is in force
@@ -36,7 +38,7 @@ if redis.call('EXISTS', record) == 0 then
   create(ARGV[9])
   return {'claimed', ARGV[3], ARGV[4], '0'}
 end
-local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version')
+local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes')
 -- A cancel for this request (or one that came before any request: a tombstone) stands.
 if fields[8] and (not fields[1] or fields[1] == ARGV[2]) then return {'cancelled'} end
 if fields[1] ~= ARGV[2] then
@@ -48,14 +50,17 @@ if fields[1] ~= ARGV[2] then
   if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
   redis.call('DEL', record)
   create(ARGV[10])
+  if old_ts ~= '' then
+    redis.call('HSET', record, 'supersedes', cjson.encode({channel = old_channel, ts = old_ts, card_id = fields[4] or '', request = fields[9] or ''}))
+  end
   return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or ''}
 end
-if fields[2] then return {'posted', fields[3], fields[2]} end
+if fields[2] then return {'posted', fields[3], fields[2], fields[11] or ''} end
 local pttl = redis.call('PTTL', lease)
 if pttl > 0 then return {'busy', tostring(pttl)} end
 redis.call('HSET', record, 'post_started', '1')
 redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
-return {'claimed', fields[4], fields[5], fields[6] == '1' and '1' or '0'}
+return {'claimed', fields[4], fields[5], fields[6] == '1' and '1' or '0', fields[11] or ''}
 `;
 
 export const RENEW_LEASE = `--[[

@@ -22,9 +22,15 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED
  *   P:policy-version   the enqueue time of the policy job that set the snapshot in force
  */
 
+/** An older card this approval replaced, to be marked superseded (until it is, its buttons only say "out of date"). */
+export interface SupersededCard {
+  card: CardLocation;
+  approval: Approval;
+}
+
 export type Claim =
-  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: { card: CardLocation; approval: Approval } }
-  | { kind: 'posted'; card: CardLocation }
+  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: SupersededCard }
+  | { kind: 'posted'; card: CardLocation; superseded?: SupersededCard }
   | { kind: 'cancelled' }
   | { kind: 'outdated' }
   | { kind: 'conflict' }
@@ -115,13 +121,16 @@ export function createStore(redis: Redis, options: StoreOptions) {
         ],
       )) as string[];
       switch (reply[0]) {
-        case 'claimed':
+        case 'claimed': {
+          const superseded = parseSupersedes(reply[4], candidate);
           return {
             kind: 'claimed',
             lease,
             approval: { ...candidate, cardId: reply[1]!, createdAt: Number(reply[2]) },
             ambiguous: reply[3] === '1',
+            ...(superseded ? { superseded } : {}),
           };
+        }
         case 'superseded':
           return {
             kind: 'claimed',
@@ -137,8 +146,10 @@ export function createStore(redis: Redis, options: StoreOptions) {
                 }
               : {}),
           };
-        case 'posted':
-          return { kind: 'posted', card: { channel: reply[1]!, ts: reply[2]! } };
+        case 'posted': {
+          const superseded = parseSupersedes(reply[3], candidate);
+          return { kind: 'posted', card: { channel: reply[1]!, ts: reply[2]! }, ...(superseded ? { superseded } : {}) };
+        }
         case 'cancelled':
           return { kind: 'cancelled' };
         case 'outdated':
@@ -148,6 +159,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
         default:
           return { kind: 'busy', retryInMs: Number(reply[1]) };
       }
+    },
+
+    /** The older card this approval replaced is marked superseded: nothing is left to do for it. */
+    async clearSuperseded(id: string): Promise<void> {
+      await redis.hdel(recordKey(id), 'supersedes');
     },
 
     async renewLease(id: string, lease: string): Promise<boolean> {
@@ -287,6 +303,12 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),
     ...(fields.cancelled ? { cancelled: JSON.parse(fields.cancelled) as Cancellation } : {}),
   };
+}
+
+function parseSupersedes(raw: string | undefined, candidate: Approval): SupersededCard | undefined {
+  if (!raw) return undefined;
+  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string };
+  return { card: { channel: old.channel, ts: old.ts }, approval: { id: candidate.id, cardId: old.card_id, request: JSON.parse(old.request) as Approval['request'], createdAt: candidate.createdAt } };
 }
 
 function bindingOf(request: Approval['request']): string {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { approvalIdOf } from '../src/contract.js';
 import { ACTION_APPROVE } from '../src/cards.js';
 import type { EmulatedMessage } from '../src/sandbox/slack-emulator.js';
 import { policyVersion } from '../src/lifecycle.js';
@@ -107,6 +108,24 @@ describe('supersede', () => {
       }
     }
   });
+
+  it('a crash between posting the new card and marking the old one: the redelivered request marks it', async () => {
+    const g = await openGate();
+    const { card: oldCard } = await g.post({ run_id: 'run_sup_crash' });
+    // The update of the old card hangs, and the bot dies meanwhile: its new card is already saved.
+    g.emulator.injectFaults('chat.update', { delayMs: 120_000 });
+    const job = await g.requests.add('request', validRequest({ run_id: 'run_sup_crash', job: { newer: true } }));
+    await waitFor('the old card’s update in flight', () => g.emulator.callsOf('chat.update').length === 1);
+    await g.bot.kill();
+    expect(hasButtons(shown(g, oldCard))).toBe(true);
+
+    await g.startAnother();
+    const done = await g.finished(job, 30_000);
+    expect(done.returnvalue).toMatchObject({ outcome: 'duplicate' });
+    const old = await waitFor('the old card marked', () => !hasButtons(shown(g, oldCard)) && shown(g, oldCard));
+    expect(JSON.stringify(old.blocks)).toContain('*Superseded* by a newer request');
+    expect(await g.redis.hexists(`${g.env.STATE_PREFIX}:approval:${approvalIdOf({ run_id: 'run_sup_crash', step_id: 'remediate' })}`, 'supersedes')).toBe(0);
+  }, 60_000);
 
   it('a late retry of the older request changes nothing', async () => {
     const g = await openGate();
