@@ -110,3 +110,48 @@ export async function sendSigned(url: string, body: string, options: { signingSe
   const text = await response.text();
   return { status: response.status, body: text, elapsedMs: performance.now() - started };
 }
+
+/** The first element of this type and action id in a message's actions blocks, as a click payload names it. */
+export function findActionElement(
+  blocks: unknown[],
+  actionId: string,
+  type: 'button' | 'overflow' = 'button',
+): { action_id: string; block_id: string; value?: string; text: string; style?: string; options?: unknown[] } | undefined {
+  for (const block of blocks as { type?: string; block_id?: string; elements?: unknown[] }[]) {
+    if (block.type !== 'actions') continue;
+    for (const element of (block.elements ?? []) as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string; options?: unknown[] }[]) {
+      if (element.type === type && element.action_id === actionId) {
+        return { action_id: actionId, block_id: block.block_id ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style, ...(element.options ? { options: element.options } : {}) };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The fields Slack sends for a slash command (form-encoded over HTTP, as an object over Socket Mode). */
+export function slashCommandFields(command: {
+  command: string;
+  text: string;
+  user: SlackUser;
+  teamId: string;
+  channel: string;
+  channelName: string;
+  responseUrl: string;
+  triggerId: string;
+}): Record<string, string> {
+  return {
+    token: 'deprecated-verification-token',
+    team_id: command.teamId,
+    team_domain: 'sandbox',
+    channel_id: command.channel,
+    channel_name: command.channelName,
+    user_id: command.user.id,
+    user_name: command.user.username,
+    command: command.command,
+    text: command.text,
+    api_app_id: 'A0APPROVALGATE',
+    is_enterprise_install: 'false',
+    response_url: command.responseUrl,
+    trigger_id: command.triggerId,
+  };
+}

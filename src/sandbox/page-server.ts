@@ -8,6 +8,7 @@ import { renderPageFragments } from './page-view.js';
 import { isSampleName, SAMPLES } from './samples.js';
 import type { SandboxUser } from './sandbox-workspace.js';
 import type { SlackEmulator } from './slack-emulator.js';
+import { readBody, sendJson } from './http-io.js';
 import type { AppResponse } from './interactions.js';
 
 /**
@@ -238,15 +239,4 @@ function isLoopbackHost(host: string | undefined): boolean {
 
 function appAnswer(answer: AppResponse): { ok: boolean; error?: string } {
   return answer.status === 200 ? { ok: true } : { ok: false, error: `the bot answered HTTP ${answer.status}: ${answer.body.slice(0, 200)}` };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-  res.end(JSON.stringify(body));
 }

@@ -2,11 +2,13 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { blockActionsPayload, sendInteraction, sendSigned, type AppResponse, type SlackUser } from './interactions.js';
+import { bearer, parseArgs, readBody, sendJson } from './http-io.js';
+import { blockActionsPayload, findActionElement, sendInteraction, sendSigned, slashCommandFields, type AppResponse, type SlackUser } from './interactions.js';
 import { ResponseUrls, type ResponseUrlPost } from './response-urls.js';
+import { usersInfo } from './users-info.js';
 import { SocketModeServer } from './socket-mode.js';
 import { Views } from './views.js';
-import { parseJson, PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
+import { PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
 
 export type { EmulatedChannel, EmulatedMessage };
 
@@ -107,7 +109,7 @@ export class SlackEmulator {
       'conversations.info': (args) => this.workspace.conversationInfo(args),
       'conversations.members': (args) => this.workspace.conversationMembers(args, [...this.users.keys()]),
       'views.open': (args) => this.views.open(args),
-      'users.info': (args) => this.userInfo(args),
+      'users.info': (args) => usersInfo(typeof args.user === 'string' ? this.users.get(args.user) : undefined, this.emailScope),
     };
   }
 
@@ -165,7 +167,7 @@ export class SlackEmulator {
     if (!message) throw new Error(`no message ${options.ts} in ${options.channel}`);
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
-    const found = findButton(message.blocks, options.actionId, options.elementType);
+    const found = findActionElement(message.blocks, options.actionId, options.elementType);
     if (!found) throw new Error(`message ${options.ts} has no button ${options.actionId}`);
     const responseUrl = this.responseUrls.issue({ user: user.id, channel: message.channel, messageTs: message.ts });
     return blockActionsPayload({
@@ -188,22 +190,16 @@ export class SlackEmulator {
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
     const responseUrl = this.responseUrls.issue({ user: user.id, channel: options.channel, messageTs: '' });
-    const body = new URLSearchParams({
-      token: 'deprecated-verification-token',
-      team_id: this.teamId,
-      team_domain: 'sandbox',
-      channel_id: options.channel,
-      channel_name: this.workspace.channels.get(options.channel)?.name ?? 'unknown',
-      user_id: user.id,
-      user_name: user.username,
-      command: options.command,
-      text: options.text,
-      api_app_id: 'A0APPROVALGATE',
-      is_enterprise_install: 'false',
-      response_url: responseUrl,
-      trigger_id: this.views.issueTrigger(user.id),
-    }).toString();
-    if (this.socketMode.connected) return this.socketMode.send('slash_commands', Object.fromEntries(new URLSearchParams(body))).finally(() => this.changed());
+    const fields = slashCommandFields({
+      ...options,
+      user,
+      teamId: this.teamId,
+      channelName: this.workspace.channels.get(options.channel)?.name ?? 'unknown',
+      responseUrl,
+      triggerId: this.views.issueTrigger(user.id),
+    });
+    if (this.socketMode.connected) return this.socketMode.send('slash_commands', fields).finally(() => this.changed());
+    const body = new URLSearchParams(fields).toString();
     if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
     if (this.options.signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
     return sendSigned(this.appUrl, body, { signingSecret: this.options.signingSecret }).finally(() => this.changed());
@@ -239,7 +235,7 @@ export class SlackEmulator {
     const user = this.users.get(options.user);
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
     const matches = (value: string | undefined) => (options.value !== undefined ? value === options.value : value?.includes(`"a":"${options.approvalId}"`) === true);
-    const buttonIn = (blocks: unknown[]) => blocks.map((_, index) => findButton(blocks.slice(index, index + 1), options.actionId)).find((found) => matches(found?.value));
+    const buttonIn = (blocks: unknown[]) => blocks.map((_, index) => findActionElement(blocks.slice(index, index + 1), options.actionId)).find((found) => matches(found?.value));
     const latest = this.responseUrls
       .ephemeralPostsTo(user.id)
       .filter((r) => Array.isArray(r.body.blocks) && buttonIn(r.body.blocks as unknown[]))
@@ -287,25 +283,6 @@ export class SlackEmulator {
   /** Adds (or replaces) a user: a guest, a bot, a deleted account, someone from another workspace… */
   addUser(user: SlackUser): void {
     this.users.set(user.id, user);
-  }
-
-  private userInfo(args: Record<string, unknown>): Record<string, unknown> {
-    const user = typeof args.user === 'string' ? this.users.get(args.user) : undefined;
-    if (!user) throw new PlatformError('user_not_found');
-    const { username, real_name, email, ...flags } = user;
-    return {
-      user: {
-        name: username,
-        real_name: real_name ?? username,
-        profile: { display_name: username, real_name: real_name ?? username, ...(email && this.emailScope ? { email } : {}) },
-        is_restricted: false,
-        is_ultra_restricted: false,
-        is_bot: false,
-        is_app_user: false,
-        deleted: false,
-        ...flags,
-      },
-    };
   }
 
   /** Creates or replaces a user group (S…) and its members. */
@@ -365,10 +342,10 @@ export class SlackEmulator {
     const responseToken = /^\/response\/(\w+)$/.exec(req.url ?? '')?.[1];
     if (req.method === 'POST' && responseToken) {
       const { status, body } = this.responseUrls.receive(responseToken, await readBody(req));
-      return send(res, status, body);
+      return sendJson(res, status, body);
     }
     const method = /^\/api\/([\w.]+)$/.exec(req.url?.split('?')[0] ?? '')?.[1];
-    if (req.method !== 'POST' || !method) return send(res, 404, { ok: false, error: 'unknown_method' });
+    if (req.method !== 'POST' || !method) return sendJson(res, 404, { ok: false, error: 'unknown_method' });
     const args = parseArgs(req.headers['content-type'], await readBody(req));
     const call: ApiCall = { method, at: Date.now(), args, answered: 'ok' };
     this.calls.push(call);
@@ -381,7 +358,7 @@ export class SlackEmulator {
     if (fault?.delayMs && fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
-    send(res, 200, answer);
+    sendJson(res, 200, answer);
   }
 
   /** @returns false when the emulator stopped during the pause (the connection is gone). */
@@ -393,10 +370,10 @@ export class SlackEmulator {
     if (fault.status !== undefined) {
       call.answered = `HTTP ${fault.status}`;
       const headers: Record<string, string> = fault.status === 429 ? { 'retry-after': String(fault.retryAfterSec ?? 1) } : {};
-      return send(res, fault.status, fault.status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' }, headers);
+      return sendJson(res, fault.status, fault.status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' }, headers);
     }
     call.answered = String(fault.error);
-    send(res, 200, { ok: false, error: fault.error });
+    sendJson(res, 200, { ok: false, error: fault.error });
   }
 
   /** apps.connections.open: only with the app-level token (a bot token is the wrong type). */
@@ -419,39 +396,4 @@ export class SlackEmulator {
       throw err;
     }
   }
-
-}
-
-function findButton(blocks: unknown[], actionId: string, type: 'button' | 'overflow' = 'button'): { action_id: string; block_id: string; value?: string; text: string; style?: string; options?: unknown[] } | undefined {
-  for (const block of blocks as { type?: string; block_id?: string; elements?: unknown[] }[]) {
-    if (block.type !== 'actions') continue;
-    for (const element of (block.elements ?? []) as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string; options?: unknown[] }[]) {
-      if (element.type === type && element.action_id === actionId) {
-        return { action_id: actionId, block_id: block.block_id ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style, ...(element.options ? { options: element.options } : {}) };
-      }
-    }
-  }
-  return undefined;
-}
-
-function parseArgs(contentType: string | undefined, body: string): Args {
-  if (contentType?.startsWith('application/json')) return (parseJson(body) as Args | undefined) ?? {};
-  return Object.fromEntries(new URLSearchParams(body));
-}
-
-
-
-function bearer(header: string | undefined): string | undefined {
-  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  res.end(JSON.stringify(body));
 }
