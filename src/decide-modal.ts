@@ -2,7 +2,7 @@ import type { KnownBlock, ModalView } from '@slack/types';
 import type { Approval } from './approval.js';
 import { mrkdwn, section, SECTION_TEXT_MAX } from './cards.js';
 import { shortHash } from './contract.js';
-import { code, escapeMrkdwn, plain, truncateMrkdwn } from './mrkdwn.js';
+import { code, escapeMrkdwn, mrkdwnCutIndex, plain, truncateMrkdwn } from './mrkdwn.js';
 
 /**
  * The modal behind "Approve with comment…" / "Deny with reason…", and the typed confirmation of a
@@ -88,14 +88,12 @@ function renderTypedConfirmation(approval: Approval): KnownBlock[] {
   ];
 }
 
-/** Cuts escaped mrkdwn into parts of at most `max` characters, never inside an `&amp;`-style entity. */
+/** Cuts escaped mrkdwn into parts of at most `max` characters, never inside an entity or a character. */
 function chunk(text: string, max: number): string[] {
   const parts: string[] = [];
   let rest = text;
   while (rest.length > max) {
-    let cut = max;
-    const entity = rest.lastIndexOf('&', cut);
-    if (entity > cut - 6 && !rest.slice(entity, cut).includes(';')) cut = entity;
+    const cut = mrkdwnCutIndex(rest, max);
     parts.push(rest.slice(0, cut));
     rest = rest.slice(cut);
   }

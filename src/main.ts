@@ -14,7 +14,7 @@ import { createIntake } from './intake.js';
 import { createLogger, toSlackLogger, type Logger } from './logger.js';
 import { createOutbox } from './outbox.js';
 import { createRequesterNotices } from './requester-notice.js';
-import { assessRedisSettings, loadRedisSettings } from './redis-settings.js';
+import { assessRedisSettings, loadRedisSettings, redactRedisUrl } from './redis-settings.js';
 import { classifySlackError } from './slack-errors.js';
 import { loadRoutes, RoutesConfigError, type Route } from './routes.js';
 import { createStore } from './store.js';
@@ -174,7 +174,7 @@ async function connectRedis(redis: Redis, url: string, log: Logger): Promise<voi
     () => false,
   );
   if (!connected) {
-    log.fatal({ redis: redactUrl(url) }, 'cannot reach Redis: check REDIS_URL and that the server is running');
+    log.fatal({ redis: redactRedisUrl(url) }, 'cannot reach Redis: check REDIS_URL and that the server is running');
     process.exit(1);
   }
 }
@@ -194,10 +194,6 @@ async function verifyBotToken(slack: WebClient, log: Logger): Promise<string> {
     }
     process.exit(1);
   }
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
 }
 
 main().catch((err: unknown) => {

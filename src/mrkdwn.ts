@@ -44,12 +44,21 @@ export function truncate(value: string, max: number): string {
 
 /** {@link truncate} for escaped mrkdwn: never leaves half of an `&amp;`-style entity behind. */
 export function truncateMrkdwn(value: string, max: number): string {
-  const cut = truncate(value, max);
-  if (cut === value) return value;
-  const body = cut.slice(0, -ELLIPSIS.length);
-  const entityStart = body.lastIndexOf('&');
-  if (entityStart === -1 || body.slice(entityStart).includes(';')) return cut;
-  return body.slice(0, entityStart) + ELLIPSIS;
+  if (value.length <= max) return value;
+  if (max <= ELLIPSIS.length) return ELLIPSIS.slice(0, Math.max(max, 0));
+  return value.slice(0, mrkdwnCutIndex(value, max - ELLIPSIS.length)) + ELLIPSIS;
+}
+
+/**
+ * Where to cut escaped mrkdwn so that the part before holds at most `max` code units: never inside a
+ * surrogate pair, nor inside an `&amp;`-style entity (escaped text has `&` only in entities).
+ */
+export function mrkdwnCutIndex(value: string, max: number): number {
+  let end = Math.min(max, value.length);
+  if (end < value.length && isHighSurrogate(value.charCodeAt(end - 1))) end -= 1;
+  const entityStart = value.lastIndexOf('&', end - 1);
+  if (entityStart !== -1 && end < value.length && !value.slice(entityStart, end).includes(';')) end = entityStart;
+  return end;
 }
 
 function isHighSurrogate(charCode: number): boolean {

@@ -36,3 +36,8 @@ export async function loadRedisSettings(redis: Redis): Promise<RedisSettings> {
   };
   return { maxmemoryPolicy: await read('maxmemory-policy'), appendonly: await read('appendonly') };
 }
+
+/** A Redis URL fit for logs and banners: any user and password replaced. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}

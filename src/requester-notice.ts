@@ -19,31 +19,36 @@ export interface RequesterNotices {
 }
 
 export function createRequesterNotices(deps: { slack: WebClient; store: Store; log: Logger }): RequesterNotices {
-  const send = async (record: ApprovalRecord, kind: 'posted' | 'ended', render: () => Promise<string | undefined>) => {
+  /** Claims the notice first, so that a redelivery or a second replica asks Slack for nothing. */
+  const send = async (record: ApprovalRecord, kind: 'posted' | 'ended', render: () => Promise<string>) => {
     const to = record.request.initiated_by;
     if (!to) return;
     const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, notice: kind, to });
     try {
-      const text = await render();
-      if (!text || !(await deps.store.claimNotice(record.id, kind))) return;
+      if (!(await deps.store.claimNotice(record.id, kind))) return;
       // A user id as the channel: Slack posts it in the user's DM with the app.
-      await deps.slack.chat.postMessage({ channel: to, text, unfurl_links: false, unfurl_media: false });
+      await deps.slack.chat.postMessage({ channel: to, text: await render(), unfurl_links: false, unfurl_media: false });
       log.info('requester notified');
     } catch (err) {
       log.warn({ err: String(err) }, 'could not notify the requester');
     }
   };
   return {
-    posted: (record) =>
-      send(record, 'posted', async () => {
-        if (!record.card) return undefined;
+    async posted(record) {
+      const card = record.card;
+      if (!card) return;
+      await send(record, 'posted', async () => {
         const link = await deps.slack.chat
-          .getPermalink({ channel: record.card.channel, message_ts: record.card.ts })
+          .getPermalink({ channel: card.channel, message_ts: card.ts })
           .then((answer) => answer.permalink)
           .catch(() => undefined);
         return renderPostedNotice(record, link);
-      }),
-    ended: (record) => send(record, 'ended', async () => renderEndedNotice(record)),
+      });
+    },
+    async ended(record) {
+      const text = renderEndedNotice(record);
+      if (text) await send(record, 'ended', async () => text);
+    },
   };
 }
 

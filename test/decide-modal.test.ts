@@ -32,6 +32,13 @@ describe('the typed confirmation modal', () => {
     expect(checkBlocks(view.blocks, 'modal')).toEqual([]);
   });
 
+  it('never splits a character between two parts of the job', () => {
+    for (const pad of ['', 'x']) {
+      const view = renderDecideModal(approvalWithJob({ text: pad + '😀'.repeat(2500) }), 'approve', { typed: true });
+      for (const text of sectionTexts(view.blocks)) expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+    }
+  });
+
   it('for any job, stays within Slack’s modal limits and never splits an entity', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.string({ maxLength: 200 }), fc.constantFrom('<<<<', '&&&&', '```', '<!channel>', '\u202E')), { maxLength: 400 }), (lines) => {

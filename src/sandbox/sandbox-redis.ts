@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { redactRedisUrl } from '../redis-settings.js';
 import { startRedisServer } from './redis-server.js';
 
 /**
@@ -28,11 +29,11 @@ export async function connectRedis(url: string | undefined, keys: SandboxKeys): 
     await removeSandboxKeys(url, keys);
     return {
       url,
-      description: `${redact(url)} (sandbox keys only: ${patterns(keys).join(', ')}; removed on exit)`,
+      description: `${redactRedisUrl(url)} (sandbox keys only: ${patterns(keys).join(', ')}; removed on exit)`,
       close: () => removeSandboxKeys(url, keys),
     };
   }
-  const why = url ? `REDIS_URL (${redact(url)}) did not answer, so ` : '';
+  const why = url ? `REDIS_URL (${redactRedisUrl(url)}) did not answer, so ` : '';
   const server = await startRedisServer({ appendonly: true }).catch((err: unknown) => {
     throw new Error(
       `the sandbox needs Redis: ${why}it tried to start redis-server from PATH and could not (${err instanceof Error ? err.message : String(err)}). ` +
@@ -71,8 +72,4 @@ async function removeSandboxKeys(url: string, keys: SandboxKeys): Promise<void> 
   } finally {
     redis.disconnect();
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -236,11 +236,13 @@ export class SlackEmulator {
     if (!user) throw new Error(`no user ${options.user} in the emulator`);
     const matches = (value: string | undefined) => (options.value !== undefined ? value === options.value : value?.includes(`"a":"${options.approvalId}"`) === true);
     const buttonIn = (blocks: unknown[]) => blocks.map((_, index) => findActionElement(blocks.slice(index, index + 1), options.actionId)).find((found) => matches(found?.value));
-    const latest = this.responseUrls
+    const found = this.responseUrls
       .ephemeralPostsTo(user.id)
-      .filter((r) => Array.isArray(r.body.blocks) && buttonIn(r.body.blocks as unknown[]))
+      .map((post) => ({ post, button: Array.isArray(post.body.blocks) ? buttonIn(post.body.blocks as unknown[]) : undefined }))
+      .filter((candidate) => candidate.button)
       .at(-1);
-    const button = latest && buttonIn(latest.body.blocks as unknown[]);
+    const latest = found?.post;
+    const button = found?.button;
     if (!latest || !button) throw new Error(`no ${options.actionId} button for ${options.value ?? options.approvalId} in ${options.user}'s ephemeral messages`);
     const responseUrl = this.responseUrls.issue({ user: user.id, channel: latest.channel, messageTs: '' });
     return this.sendToApp(
