@@ -13,7 +13,7 @@ export default tseslint.config(
   },
   {
     // The sandbox page's script runs in the browser, as it is (no build step).
-    files: ['src/sandbox/page/**/*.js'],
+    files: ['sandbox/page/**/*.js'],
     languageOptions: {
       sourceType: 'module',
       globals: Object.fromEntries(['document', 'window', 'localStorage', 'location', 'history', 'fetch', 'EventSource', 'Option'].map((name) => [name, 'readonly'])),

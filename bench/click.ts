@@ -13,12 +13,12 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ACTION_APPROVE, parseButtonValue } from '../src/cards.js';
-import type { EmulatedMessage } from '../src/sandbox/slack-emulator.js';
-import { freePort } from '../src/sandbox/free-port.js';
-import { startRedisServer } from '../src/sandbox/redis-server.js';
-import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
-import { validRequest } from '../test/helpers/requests.js';
+import { ACTION_APPROVE, parseButtonValue } from '../src/views/cards.js';
+import type { EmulatedMessage } from '../sandbox/slack-emulator.js';
+import { freePort } from '../sandbox/free-port.js';
+import { startRedisServer } from '../sandbox/redis-server.js';
+import { SlackEmulator } from '../sandbox/slack-emulator.js';
+import { validRequest } from '../sandbox/valid-request.js';
 
 const { values } = parseArgs({ options: { clicks: { type: 'string', default: '1000' }, bursts: { type: 'string', default: '10' } } });
 const SEQUENTIAL = Number(values.clicks);

@@ -11,19 +11,19 @@ import { parseArgs } from 'node:util';
 import { WebClient } from '@slack/web-api';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createApproval } from '../src/approval.js';
-import { renderRequestCard } from '../src/cards.js';
-import { approvalIdOf, parseRequest } from '../src/contract.js';
-import { createIntake } from '../src/intake.js';
-import { createLogger } from '../src/logger.js';
-import { createRequesterNotices } from '../src/requester-notice.js';
-import { createOutbox } from '../src/outbox.js';
-import { createTimers } from '../src/timers.js';
-import { startRedisServer } from '../src/sandbox/redis-server.js';
-import { SlackEmulator } from '../src/sandbox/slack-emulator.js';
-import { shorthandRoutes } from '../src/routes.js';
-import { createStore } from '../src/store.js';
-import { validRequest } from '../test/helpers/requests.js';
+import { createApproval } from '../src/domain/approval.js';
+import { renderRequestCard } from '../src/views/cards.js';
+import { approvalIdOf, parseRequest } from '../src/domain/contract.js';
+import { createRequestWorker } from '../src/intake/request-worker.js';
+import { createLogger } from '../src/ops/logger.js';
+import { createRequesterNotices } from '../src/intake/requester-notice.js';
+import { createOutbox } from '../src/store/outbox.js';
+import { createTimers } from '../src/intake/timers.js';
+import { startRedisServer } from '../sandbox/redis-server.js';
+import { SlackEmulator } from '../sandbox/slack-emulator.js';
+import { shorthandRoutes } from '../src/domain/routes.js';
+import { createStore } from '../src/store/store.js';
+import { validRequest } from '../sandbox/valid-request.js';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '10' } } });
 const COUNT = Number(values.requests);
@@ -74,11 +74,11 @@ try {
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   const notices = createRequesterNotices({ slack, store, log });
-  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, notices, log });
+  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, onSettled: (record) => notices.ended(record), log });
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
   const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
-  const worker = createIntake({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, policySnapshotKey, log });
+  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;
 }

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { createAudit, formatTrail } from '../src/audit.js';
+import { createAudit, formatTrail } from '../src/store/audit.js';
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
 const [runId] = positionals;

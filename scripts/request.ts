@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { parseRequest, REQUEST_JOB_NAME } from '../src/contract.js';
+import { parseRequest, REQUEST_JOB_NAME } from '../src/domain/contract.js';
 
 const files = process.argv.slice(2);
 if (files.length === 0) {

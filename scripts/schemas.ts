@@ -1,9 +1,9 @@
 /**
- * npm run schemas: writes the contract's JSON Schemas to schemas/ (see src/json-schemas.ts).
- * Run it after changing a schema in src/contract.ts; a test fails while the files are stale.
+ * npm run schemas: writes the contract's JSON Schemas to schemas/ (see src/domain/json-schemas.ts).
+ * Run it after changing a schema in src/domain/contract.ts; a test fails while the files are stale.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { renderJsonSchemas } from '../src/json-schemas.js';
+import { renderJsonSchemas } from '../src/domain/json-schemas.js';
 
 mkdirSync('schemas', { recursive: true });
 for (const [file, schema] of Object.entries(renderJsonSchemas())) {

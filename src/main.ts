@@ -1,25 +1,26 @@
 import { App } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createHealthRoute } from './health.js';
-import { createMetrics, createMetricsRoute } from './metrics.js';
-import { createUserDirectory } from './identity.js';
-import { registerActions } from './actions.js';
-import { registerCommands } from './commands.js';
-import { registerModals } from './modals.js';
-import { createApproverDirectory } from './approvers.js';
-import { createAudit } from './audit.js';
-import { createIntake } from './intake.js';
-import { createLogger, toSlackLogger, type Logger } from './logger.js';
-import { createOutbox } from './outbox.js';
-import { createRequesterNotices } from './requester-notice.js';
-import { assessRedisSettings, loadRedisSettings, redactRedisUrl } from './redis-settings.js';
-import { classifySlackError } from './slack-errors.js';
-import { loadRoutes, RoutesConfigError, type Route } from './routes.js';
-import { createStore } from './store.js';
-import { createTimers } from './timers.js';
-import { withTimeout } from './with-timeout.js';
+import { ConfigError, loadConfig, type Config } from './ops/config.js';
+import { createHealthRoute } from './ops/health.js';
+import { createMetrics, createMetricsRoute } from './ops/metrics.js';
+import { createUserDirectory } from './decide/user-directory.js';
+import { registerButtons } from './decide/buttons.js';
+import { registerCommands } from './decide/commands.js';
+import { registerModals } from './decide/modals.js';
+import { createApproverDirectory } from './decide/approver-directory.js';
+import { createAudit } from './store/audit.js';
+import { createRequestWorker } from './intake/request-worker.js';
+import { createLogger, toSlackLogger, type Logger } from './ops/logger.js';
+import { createOutbox } from './store/outbox.js';
+import { createRequesterNotices } from './intake/requester-notice.js';
+import { assessRedisSettings, loadRedisSettings, redactRedisUrl } from './ops/redis-settings.js';
+import { classifySlackError } from './ops/slack-errors.js';
+import type { Route } from './domain/routes.js';
+import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
+import { createStore } from './store/store.js';
+import { createTimers } from './intake/timers.js';
+import { withTimeout } from './ops/with-timeout.js';
 
 /** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
 
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     retentionSec: config.approvalRetentionSec,
     store,
     slack,
-    notices,
+    onSettled: (record) => notices.ended(record),
     log,
   });
   const actionDeps = {
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     metrics,
     log,
   };
-  registerActions(app, actionDeps);
+  registerButtons(app, actionDeps);
   const timers = createTimers({
     connection: redis,
     queueName: `${config.queues.request}-timers`,
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
   });
   registerModals(app, actionDeps);
   registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, homeTeamId, log });
-  const intake = createIntake({
+  const intake = createRequestWorker({
     connection: redis,
     queueName: config.queues.request,
     queuePrefix: config.queues.prefix,

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
-import { startRedisServer } from '../src/sandbox/redis-server.js';
+import { startRedisServer } from '../sandbox/redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

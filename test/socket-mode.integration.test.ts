@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ACTION_APPROVE, ACTION_MORE } from '../src/cards.js';
-import { COMMENT_BLOCK, COMMENT_INPUT } from '../src/decide-modal.js';
+import { ACTION_APPROVE, ACTION_MORE } from '../src/views/cards.js';
+import { COMMENT_BLOCK, COMMENT_INPUT } from '../src/views/decide-modal.js';
 import { useGates } from './helpers/gate.js';
 import { waitFor } from './helpers/wait.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { BOT_TOKEN, SIGNING_SECRET, useGates } from './helpers/gate.js';
-import { freePort } from '../src/sandbox/free-port.js';
+import { freePort } from '../sandbox/free-port.js';
 
 const gates = useGates();
 

@@ -11,9 +11,9 @@ export interface SandboxProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts the built sandbox as `npm run sandbox` does (`node dist/sandbox/start.js`) and waits until it prints its URL. */
+/** Starts the sandbox as `npm run sandbox` does (`node --import tsx sandbox/start.ts`, the bot built) and waits until it prints its URL. */
 export async function startSandbox(env: Record<string, string>): Promise<SandboxProcess> {
-  const child = spawn(process.execPath, ['dist/sandbox/start.js'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/start.ts'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk) => (output += String(chunk)));
   child.stderr.on('data', (chunk) => (output += String(chunk)));

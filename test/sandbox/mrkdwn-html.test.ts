@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { blocksToHtml } from '../../src/sandbox/block-kit-html.js';
-import { mrkdwnToHtml, type DisplayContext } from '../../src/sandbox/mrkdwn-html.js';
+import { blocksToHtml } from '../../sandbox/block-kit-html.js';
+import { mrkdwnToHtml, type DisplayContext } from '../../sandbox/mrkdwn-html.js';
 
 const context: DisplayContext = {
   userName: (id) => ({ U0ALICE: 'Alice' })[id],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequest } from '../../src/contract.js';
-import { renderSample, SAMPLES, type SampleName } from '../../src/sandbox/samples.js';
+import { parseRequest } from '../../src/domain/contract.js';
+import { renderSample, SAMPLES, type SampleName } from '../../sandbox/samples.js';
 import { POLICY_SNAPSHOT, useGates } from '../helpers/gate.js';
 
 const names = Object.keys(SAMPLES) as SampleName[];

@@ -1,6 +1,6 @@
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlackEmulator } from '../../src/sandbox/slack-emulator.js';
+import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 
 const TOKEN = 'xoxb-emulator';
 

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../src/sandbox/free-port.js';
+import { freePort } from '../../sandbox/free-port.js';
 import { startSandbox } from '../helpers/sandbox-process.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -1,0 +1,119 @@
+/**
+ * `npm run sandbox`: the whole gate on one machine, with no Slack workspace. Starts Redis (or uses
+ * REDIS_URL), the Slack emulator, the bot (`node dist/main.js`, HTTP mode, examples/sandbox.yml)
+ * and the sandbox page, and stops all of it on Ctrl-C. For local use only: everything binds to loopback.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
+import { SandboxEngine, type EngineNames } from './engine.js';
+import { PageServer } from './page-server.js';
+import { connectRedis, type SandboxRedis } from './sandbox-redis.js';
+import { startSandboxBot, type SandboxBot } from './sandbox-bot.js';
+import { SANDBOX_CHANNELS, SANDBOX_USER_GROUPS, SANDBOX_USERS } from './sandbox-workspace.js';
+import { SlackEmulator } from './slack-emulator.js';
+
+/** The snapshot in force at start: the one examples/*.json are bound to, so `npm run request` works with them. */
+const INITIAL_POLICY_SNAPSHOT = 'sha256:7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c';
+const BOT_NAME = 'Approval Gate';
+const NAMES: EngineNames & { statePrefix: string } = {
+  requestQueue: 'sandbox-requests',
+  resumeQueue: 'sandbox-decisions',
+  queuePrefix: 'bull',
+  policySnapshotKey: 'sandbox:policy-snapshot',
+  statePrefix: 'sandbox',
+};
+const ROUTES_FILE = fileURLToPath(new URL('../examples/sandbox.yml', import.meta.url));
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const cleanups: (() => Promise<unknown>)[] = [];
+let stopping = false;
+
+async function main(): Promise<void> {
+  const pagePort = Number(process.env.SANDBOX_PORT || 3000);
+  if (!Number.isInteger(pagePort) || pagePort < 0 || pagePort > 65535) throw new Error(`SANDBOX_PORT must be a port number from 0 to 65535, not ${process.env.SANDBOX_PORT}`);
+  const botToken = `xoxb-sandbox-${randomBytes(12).toString('hex')}`;
+  const signingSecret = randomBytes(24).toString('hex');
+
+  const redis: SandboxRedis = await connectRedis(process.env.REDIS_URL, NAMES);
+  cleanups.push(() => redis.close());
+
+  const emulator = await new SlackEmulator({ botToken, signingSecret, channels: SANDBOX_CHANNELS, users: SANDBOX_USERS }).start();
+  cleanups.push(() => emulator.stop());
+  for (const group of SANDBOX_USER_GROUPS) emulator.setUserGroup(group.id, group.members);
+
+  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  cleanups.push(async () => connection.disconnect());
+  await connection.set(NAMES.policySnapshotKey, INITIAL_POLICY_SNAPSHOT);
+  const engine = new SandboxEngine(connection, NAMES);
+  cleanups.push(() => engine.close());
+
+  const page = new PageServer({
+    emulator,
+    engine,
+    users: SANDBOX_USERS,
+    botName: BOT_NAME,
+    context: {
+      userName: (id) => emulator.users.get(id)?.real_name,
+      channelName: (id) => SANDBOX_CHANNELS.find((c) => c.id === id)?.name,
+      groupName: (id) => SANDBOX_USER_GROUPS.find((g) => g.id === id)?.handle,
+      channelOfLink: (url) => emulator.channelOfPermalink(url),
+    },
+  });
+  await page.start(pagePort).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(err.code === 'EADDRINUSE' ? `port ${pagePort} is in use: stop what uses it or set SANDBOX_PORT to another port` : err.message);
+  });
+  cleanups.push(() => page.stop());
+
+  const botPort = await freePort();
+  emulator.connectApp(`http://127.0.0.1:${botPort}/slack/events`);
+  const bot: SandboxBot = await startSandboxBot(
+    {
+      REDIS_URL: redis.url,
+      SLACK_BOT_TOKEN: botToken,
+      SLACK_SIGNING_SECRET: signingSecret,
+      SLACK_API_URL: emulator.apiUrl,
+      PORT: String(botPort),
+      APPROVALS_CONFIG: ROUTES_FILE,
+      REQUEST_QUEUE: NAMES.requestQueue,
+      RESUME_QUEUE: NAMES.resumeQueue,
+      QUEUE_PREFIX: NAMES.queuePrefix,
+      POLICY_SNAPSHOT_KEY: NAMES.policySnapshotKey,
+      STATE_PREFIX: NAMES.statePrefix,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    },
+    (line) => out(`bot │ ${line}`),
+  );
+  cleanups.push(() => bot.stop());
+  void bot.exited.then((code) => {
+    if (stopping) return;
+    out(`The bot stopped on its own (exit code ${code}); stopping the sandbox.`);
+    void shutdown(1);
+  });
+
+  out('');
+  out(`Sandbox ready: ${page.url}`);
+  out(`  Redis: ${redis.description}`);
+  out(`  Slack emulator: ${emulator.apiUrl} (local only; nothing reaches Slack)`);
+  out(`  Bot: node dist/main.js on http://127.0.0.1:${botPort}/slack/events, routes from examples/sandbox.yml`);
+  out(`  From another shell: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} npm run request -- examples/prod-write.json`);
+  out('  Ctrl-C stops everything.');
+}
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  out('Stopping the sandbox…');
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup().catch((err: unknown) => out(`  while stopping: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+main().catch((err: unknown) => {
+  out(`The sandbox could not start: ${err instanceof Error ? err.message : String(err)}`);
+  void shutdown(1);
+});

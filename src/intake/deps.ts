@@ -1,0 +1,25 @@
+import type { WebClient } from '@slack/web-api';
+import type { ConnectionOptions } from 'bullmq';
+import type { Route } from '../domain/routes.js';
+import type { Logger } from '../ops/logger.js';
+import type { Outbox } from '../store/outbox.js';
+import type { Store } from '../store/store.js';
+import type { RequesterNotices } from './requester-notice.js';
+import type { Timers } from './timers.js';
+
+/** What the request worker (and the cancel and policy jobs it runs) is given by the composition root. */
+export interface IntakeDeps {
+  connection: ConnectionOptions;
+  queueName: string;
+  queuePrefix: string;
+  concurrency: number;
+  routes: Route[];
+  store: Store;
+  outbox: Outbox;
+  timers: Timers;
+  notices: RequesterNotices;
+  slack: WebClient;
+  policySnapshotKey: string;
+  log: Logger;
+  now?: () => number;
+}

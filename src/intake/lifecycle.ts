@@ -1,0 +1,89 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { POLICY_CHANGE_ACTOR, staleUnderPolicy } from '../domain/approval.js';
+import { auditEntry, type AuditEntry } from '../store/audit.js';
+import { approvalIdOf, CancelSchema, parseJob, PolicySchema, type Decision } from '../domain/contract.js';
+import type { IntakeDeps } from './deps.js';
+
+/**
+ * The engine's other jobs on the request queue: `cancel` closes an approval (its card says so, no
+ * decision is pushed); `policy` sets the snapshot in force and ends every pending approval bound to
+ * another one as `stale` at once, so an engine needs nothing but BullMQ to integrate.
+ */
+
+export type CancelResult = { outcome: 'cancelled' | 'already_cancelled' } | { outcome: 'already_decided'; decision: Decision['decision'] };
+
+export async function processCancel(deps: IntakeDeps, job: Job): Promise<CancelResult> {
+  const parsed = parseJob(CancelSchema, job.data);
+  if (!parsed.ok) {
+    deps.log.warn({ job_id: job.id, outcome: 'invalid', problems: parsed.problems }, 'cancel rejected');
+    throw new UnrecoverableError(`invalid cancel: ${parsed.problems.join('; ')}`);
+  }
+  const { run_id, step_id, reason } = parsed.value;
+  const log = deps.log.child({ job_id: job.id, run_id, step_id });
+  const id = approvalIdOf(parsed.value);
+  const now = deps.now?.() ?? Date.now();
+  const record = await deps.store.load(id);
+  const entry: AuditEntry = record
+    ? auditEntry(record, 'cancelled', 'engine', now, { reason })
+    : { event: 'cancelled', at: now, approval_id: id, run_id, step_id, actor: 'engine', policy_snapshot: '', job_hash: '', detail: { reason, before_request: true } };
+  const cancellation = { reason, at: new Date(now).toISOString() };
+  const result = await deps.store.cancel({ id }, cancellation, entry, now);
+  switch (result.kind) {
+    case 'decided':
+      log.info({ outcome: 'already_decided', decision: result.decision.decision }, 'cancel came after the decision; nothing changed');
+      return { outcome: 'already_decided', decision: result.decision.decision };
+    case 'already':
+      return { outcome: 'already_cancelled' };
+    case 'cancelled':
+      log.info({ outcome: 'cancelled', reason }, record ? 'approval cancelled' : 'approval cancelled before its request came');
+      if (record?.card) {
+        await deps.outbox
+          .settle({ ...record, cancelled: cancellation })
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'card not yet updated; the outbox drain will update it'));
+      }
+      return { outcome: 'cancelled' };
+  }
+}
+
+/**
+ * The order of policy jobs: their enqueue time, and for jobs enqueued in the same millisecond, their
+ * (incrementing) BullMQ id, so that the one enqueued last always wins.
+ */
+export function policyVersion(job: Pick<Job, 'timestamp' | 'id'>): number {
+  const sequence = /^\d+$/.test(job.id ?? '') ? Number(job.id) % 1000 : 0;
+  return job.timestamp * 1000 + sequence;
+}
+
+export async function processPolicy(deps: IntakeDeps, job: Job): Promise<{ outcome: 'set' | 'outdated'; stale: number }> {
+  const parsed = parseJob(PolicySchema, job.data);
+  if (!parsed.ok) {
+    deps.log.warn({ job_id: job.id, outcome: 'invalid', problems: parsed.problems }, 'policy rejected');
+    throw new UnrecoverableError(`invalid policy: ${parsed.problems.join('; ')}`);
+  }
+  const snapshot = parsed.value.policy_snapshot;
+  const log = deps.log.child({ job_id: job.id, policy_snapshot: snapshot });
+  if (!(await deps.store.setPolicy(deps.policySnapshotKey, snapshot, policyVersion(job)))) {
+    log.info({ outcome: 'outdated' }, 'a policy job enqueued later is already in force; nothing changed');
+    return { outcome: 'outdated', stale: 0 };
+  }
+  let stale = 0;
+  for (const id of await deps.store.pendingIds()) {
+    const read = await deps.store.loadForClick(id, deps.policySnapshotKey);
+    const { record } = read;
+    // The snapshot read back, not the job's: a later policy job may already have replaced it.
+    if (!record || read.snapshotInForce === undefined) continue;
+    const now = deps.now?.() ?? Date.now();
+    const decision = staleUnderPolicy(record, read.snapshotInForce, now);
+    if (!decision) continue;
+    const entry = auditEntry(record, 'stale', POLICY_CHANGE_ACTOR.id, now, { decision: 'stale', policy_snapshot_in_force: read.snapshotInForce });
+    const result = await deps.store.recordClick(record, record.cardId, { kind: 'decision', decision }, read, deps.policySnapshotKey, entry, now);
+    if (result.kind !== 'recorded') continue; // a click (or another policy job) got there first
+    stale += 1;
+    log.info({ run_id: record.request.run_id, step_id: record.request.step_id, outcome: 'stale' }, 'pending approval ended as stale by a policy change');
+    await deps.outbox
+      .settle({ ...record, decision })
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'stale decision not yet settled; the outbox drain will finish it'));
+  }
+  log.info({ outcome: 'set', stale }, 'policy snapshot set');
+  return { outcome: 'set', stale };
+}

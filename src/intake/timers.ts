@@ -1,0 +1,125 @@
+import type { WebClient } from '@slack/web-api';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { EXPIRY_ACTOR, expireIfPending, type Approval } from '../domain/approval.js';
+import { auditEntry } from '../store/audit.js';
+import { mention, slackDate } from '../views/cards.js';
+import type { Logger } from '../ops/logger.js';
+import type { Outbox } from '../store/outbox.js';
+import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * Expiry and reminders, as BullMQ delayed jobs on a queue of the bot's own: they survive restarts,
+ * and deterministic job ids plus first-writer-wins recording make each run once, whatever the
+ * number of bot processes. A timer belongs to one card: a superseded card's timers do nothing.
+ */
+
+const EXPIRE = 'expire';
+const REMIND = 'remind';
+
+export interface TimerJob {
+  approvalId: string;
+  cardId: string;
+}
+
+export interface Timers {
+  /** Schedules the approval's expiry and first reminder; scheduling again is a no-op. */
+  schedule(approval: Approval, route: Route): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TimerDeps {
+  connection: ConnectionOptions;
+  queueName: string;
+  queuePrefix: string;
+  routes: Route[];
+  store: Store;
+  outbox: Outbox;
+  slack: WebClient;
+  policySnapshotKey: string;
+  log: Logger;
+  now?: () => number;
+}
+
+export function createTimers(deps: TimerDeps): Timers {
+  const queue = new Queue<TimerJob>(deps.queueName, { connection: deps.connection, prefix: deps.queuePrefix });
+  queue.on('error', (err) => deps.log.warn({ err: err.message }, 'timer queue error'));
+  const now = () => deps.now?.() ?? Date.now();
+  const at = async (name: string, jobId: string, when: number, data: TimerJob) => {
+    await queue.add(name, data, {
+      jobId,
+      delay: Math.max(0, when - now()),
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 86_400 },
+    });
+  };
+  const scheduleReminder = async (approval: Approval, route: Route, after: number) => {
+    const next = nextReminderAt(route, approval.createdAt, expiresAt(route, approval.request, approval.createdAt), after);
+    if (next !== undefined) await at(REMIND, `${REMIND}-${approval.id}-${approval.cardId}-${next}`, next, { approvalId: approval.id, cardId: approval.cardId });
+  };
+
+  const worker = new Worker<TimerJob>(
+    deps.queueName,
+    async (job) => {
+      const record = await deps.store.load(job.data.approvalId);
+      if (!record || record.cardId !== job.data.cardId || record.decision || record.cancelled) return { outcome: 'nothing to do' };
+      const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: job.name });
+      return job.name === EXPIRE ? expire(deps, job, log) : remind(deps, record, log, () => scheduleReminder(record, matchRoute(deps.routes, record.request), now()));
+    },
+    { connection: deps.connection, prefix: deps.queuePrefix, concurrency: 10 },
+  );
+  worker.on('failed', (job, err) => deps.log.error({ timer: job?.name, approval_id: job?.data.approvalId, err: err.message }, 'timer failed'));
+  worker.on('error', (err) => deps.log.error({ err: err.message }, 'timer worker error'));
+
+  return {
+    async schedule(approval, route) {
+      const expiry = expiresAt(route, approval.request, approval.createdAt);
+      const data = { approvalId: approval.id, cardId: approval.cardId };
+      if (expiry !== undefined) await at(EXPIRE, `${EXPIRE}-${approval.id}-${approval.cardId}`, expiry, data);
+      await scheduleReminder(approval, route, Math.max(now(), approval.createdAt));
+    },
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
+
+async function expire(deps: TimerDeps, job: Job<TimerJob>, log: Logger): Promise<{ outcome: string }> {
+  const read = await deps.store.loadForClick(job.data.approvalId, deps.policySnapshotKey);
+  const now = deps.now?.() ?? Date.now();
+  const decision = read.record && expireIfPending(read.record, job.data.cardId, now);
+  if (!read.record || !decision) return { outcome: 'nothing to do' };
+  const entry = auditEntry(read.record, 'expired', EXPIRY_ACTOR.id, now, { decision: 'expired' });
+  const result = await deps.store.recordClick(read.record, job.data.cardId, { kind: 'decision', decision }, read, deps.policySnapshotKey, entry, now);
+  // 'changed': a click counted an approval in the same instant; the next try sees it and expires anyway.
+  if (result.kind === 'changed') throw new Error('the approval changed while it expired; retrying');
+  if (result.kind !== 'recorded') return { outcome: 'decided first' };
+  log.info({ outcome: 'expired' }, 'approval expired');
+  await deps.outbox.settle({ ...read.record, decision }).catch((err: unknown) => log.warn({ err: String(err) }, 'expiry not yet settled; the outbox drain will finish it'));
+  return { outcome: 'expired' };
+}
+
+/** A reply in the card's thread naming the approvers who have not acted yet, then the next reminder. */
+async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending>[0], log: Logger, scheduleNext: () => Promise<void>): Promise<{ outcome: string }> {
+  if (!record.card) return { outcome: 'no card yet' };
+  const route = matchRoute(deps.routes, record.request);
+  const voted = new Set(record.votes.map((vote) => vote.id));
+  const people = route.approvers === 'anyone' ? (route.mention ?? []) : route.approvers.filter((id) => !voted.has(id));
+  const who = people.map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : mention(id))).join(' ');
+  const expiry = expiresAt(route, record.request, record.createdAt);
+  const until = expiry === undefined ? '' : ` It expires ${slackDate(new Date(expiry).toISOString(), '{date_short_pretty} at {time}')}.`;
+  const required = requiredApprovals(route, record.request);
+  const progress = required > 1 ? ` (${record.votes.length} of ${required} approvals so far)` : '';
+  await deps.slack.chat.postMessage({
+    channel: record.card.channel,
+    thread_ts: record.card.ts,
+    text: `:alarm_clock: ${who ? `${who}: this` : 'This'} approval is still waiting for a decision${progress}.${until}`,
+    unfurl_links: false,
+  });
+  log.info({ outcome: 'reminded', mentioned: people.length }, 'reminder posted');
+  await scheduleNext();
+  return { outcome: 'reminded' };
+}

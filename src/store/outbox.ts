@@ -1,0 +1,148 @@
+import type { WebClient } from '@slack/web-api';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import type { ApprovalRecord } from '../domain/approval.js';
+import { renderCancelledCard, renderDecidedCard } from '../views/cards.js';
+import { DECISION_JOB_NAME, decisionJobId } from '../domain/contract.js';
+import type { Logger } from '../ops/logger.js';
+import { classifySlackError } from '../ops/slack-errors.js';
+import type { Store } from './store.js';
+
+/**
+ * What an approval's ending sets off, made crash-safe: for a decision, the push onto the resume
+ * queue, then the card update; for a cancellation, the card update; then the requester's DM (best
+ * effort, once). The ending is recorded together with an outbox entry; the entry goes only once the
+ * push and the card update are done. The click settles its decision at once; a drain on every bot
+ * process settles whatever a crash left behind. The decision job's id is derived from the approval
+ * and the job is kept as long as approvals are, so pushing it again adds nothing.
+ */
+
+// A decision younger than this is left to the click that recorded it.
+const DRAIN_GRACE_MS = 2000;
+const DRAIN_INTERVAL_MS = 5000;
+const DRAIN_BATCH = 100;
+const DRAIN_CONCURRENCY = 10;
+
+export type RenderedEnding = ReturnType<typeof renderDecidedCard>;
+
+export interface Outbox {
+  /** The resume queue, as the engine consumes it. */
+  queue: Queue;
+  /**
+   * Delivers the record's decision (unless `delivered`) and updates its card to show the decision
+   * or the cancellation. `fallback` shows the card another way when chat.update fails (the
+   * click's response_url).
+   * @throws when delivery or a transient card update failed; the outbox entry stays for the drain.
+   */
+  settle(record: ApprovalRecord, options?: { delivered?: boolean; fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<void>;
+  /** Settles every decision recorded before the grace period that is not settled yet. */
+  drain(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface OutboxDeps {
+  connection: ConnectionOptions;
+  queueName: string;
+  queuePrefix: string;
+  /** How long decision jobs stay in Redis after they finish: the window in which a repeat is a no-op. */
+  retentionSec: number;
+  store: Store;
+  slack: WebClient;
+  /**
+   * Called once an ending is settled, to tell the person who started the run how it ended (the
+   * requester notices' `ended`). Best effort: it must not throw.
+   */
+  onSettled: (record: ApprovalRecord) => Promise<void>;
+  log: Logger;
+}
+
+/** The resume queue producer and the outbox drain, which runs every few seconds until closed. */
+export function createOutbox(deps: OutboxDeps): Outbox {
+  const queue = new Queue(deps.queueName, { connection: deps.connection, prefix: deps.queuePrefix });
+  queue.on('error', (err) => deps.log.warn({ err: err.message }, 'resume queue error'));
+
+  const settle: Outbox['settle'] = async (record, options = {}) => {
+    const { decision, cancelled } = record;
+    const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, ending: decision?.decision ?? 'cancelled' });
+    if (decision && !options.delivered) {
+      await queue.add(DECISION_JOB_NAME, decision, {
+        jobId: decisionJobId(record.id),
+        removeOnComplete: { age: deps.retentionSec },
+        removeOnFail: { age: deps.retentionSec },
+      });
+      await deps.store.markDelivered(record.id);
+      log.info('decision on the resume queue');
+    }
+    const rendered = decision ? renderDecidedCard(record, decision) : cancelled ? renderCancelledCard(record, cancelled) : undefined;
+    if (rendered) await updateCard(deps, record, rendered, log, options.fallback);
+    await deps.store.markSettled(record.id);
+    await deps.onSettled(record);
+  };
+
+  const drain = async () => {
+    const unsettled = await deps.store.unsettled(DRAIN_GRACE_MS, DRAIN_BATCH, Date.now());
+    for (let i = 0; i < unsettled.length; i += DRAIN_CONCURRENCY) {
+      const results = await Promise.allSettled(
+        unsettled.slice(i, i + DRAIN_CONCURRENCY).map(({ record, delivered }) => {
+          deps.log.info({ run_id: record.request.run_id, step_id: record.request.step_id, delivered }, 'settling an ending left unsettled');
+          return settle(record, { delivered });
+        }),
+      );
+      for (const result of results) {
+        if (result.status === 'rejected') deps.log.warn({ err: String(result.reason) }, 'could not settle a decision yet; will try again');
+      }
+    }
+    return unsettled.length;
+  };
+
+  let draining: Promise<unknown> | undefined;
+  const tick = () => {
+    if (draining) return;
+    draining = drain()
+      .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'outbox drain failed; will try again'))
+      .finally(() => (draining = undefined));
+  };
+  const timer = setInterval(tick, DRAIN_INTERVAL_MS);
+  tick();
+
+  return {
+    queue,
+    settle,
+    drain,
+    async close() {
+      clearInterval(timer);
+      await draining;
+      await queue.close();
+    },
+  };
+}
+
+/** Replaces the card's buttons with the outcome. A card Slack will never update (deleted, say) is left as it is. */
+async function updateCard(
+  deps: OutboxDeps,
+  record: ApprovalRecord,
+  rendered: RenderedEnding,
+  log: Logger,
+  fallback: ((card: RenderedEnding) => Promise<unknown>) | undefined,
+): Promise<void> {
+  if (!record.card) {
+    log.warn('the approval has no recorded card to update');
+    return;
+  }
+  try {
+    await deps.slack.chat.update({ channel: record.card.channel, ts: record.card.ts, ...rendered });
+    log.info({ ...record.card }, 'card updated');
+    return;
+  } catch (err) {
+    const fault = classifySlackError(err);
+    if (fallback) {
+      log.warn({ slack_error: fault.error }, 'chat.update failed; updating the card through response_url');
+      const shown = await fallback(rendered).then(
+        () => true,
+        (fallbackErr: unknown) => (log.warn({ err: String(fallbackErr) }, 'response_url failed too'), false),
+      );
+      if (shown) return;
+    }
+    if (fault.kind === 'transient') throw err;
+    log.error({ slack_error: fault.error, ...record.card }, 'the card cannot be updated; the ending stands (a decision was delivered)');
+  }
+}

@@ -1,0 +1,330 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { normalizeHash, type Decision, type Vote } from '../domain/contract.js';
+import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
+import { auditEntry, auditFields, type AuditEntry } from './audit.js';
+import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
+
+/**
+ * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
+ * restart loses nothing. Every change that must be decided once is one Lua script.
+ *
+ * Keys (P = STATE_PREFIX):
+ *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
+ *                      channel, ts, posted_at, post_started, post_failures,
+ *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
+ *                      decided_at, delivered, settled
+ *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
+ *   P:outbox           sorted set of approval ids whose ending (a decision, a cancellation) is
+ *                      recorded but not yet settled (delivered to the resume queue and shown on
+ *                      the card), scored by when it was recorded
+ *   P:pending          sorted set of approval ids waiting for a decision, scored by created_at
+ *   P:policy-version   the enqueue time of the policy job that set the snapshot in force
+ */
+
+/** An older card this approval replaced, to be marked superseded (until it is, its buttons only say "out of date"). */
+export interface SupersededCard {
+  card: CardLocation;
+  approval: Approval;
+}
+
+export type Claim =
+  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: SupersededCard }
+  | { kind: 'posted'; card: CardLocation; superseded?: SupersededCard }
+  | { kind: 'cancelled' }
+  | { kind: 'outdated' }
+  | { kind: 'conflict' }
+  | { kind: 'busy'; retryInMs: number };
+
+export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
+
+export type RecordResult =
+  | { kind: 'recorded' }
+  | { kind: 'counted' }
+  | { kind: 'decided'; decision: Decision }
+  | { kind: 'cancelled'; cancellation: Cancellation }
+  | { kind: 'missing' }
+  | { kind: 'superseded' }
+  | { kind: 'changed' };
+
+export type CancelResult = { kind: 'cancelled' } | { kind: 'decided'; decision: Decision } | { kind: 'already' };
+
+/** What a click read, for recording only if it still holds. */
+export interface ReadForClick {
+  record: ApprovalRecord | undefined;
+  snapshotInForce: string | undefined;
+  /** The votes field exactly as stored ('' when none). */
+  votesRaw: string;
+}
+
+/** What a click changes: one more approval counted, or the decision. */
+export type ClickChange = { kind: 'vote'; votes: Vote[] } | { kind: 'decision'; decision: Decision };
+
+/** A decided or cancelled approval whose ending is not yet delivered and shown on its card. */
+export interface Unsettled {
+  record: ApprovalRecord;
+  delivered: boolean;
+}
+
+export interface StoreOptions {
+  prefix: string;
+  /** The audit stream that the scripts append state changes to, and its cap. */
+  audit: { key: string; maxLen: number };
+  retentionSec: number;
+  /** How long a post lease lasts without renewal: a crashed holder blocks others this long at most. */
+  leaseMs: number;
+  /** Told of each decision this store recorded (a click's, an expiry's, a policy change's): for metrics. */
+  onDecisionRecorded?: (decision: Decision) => void;
+}
+
+export type Store = ReturnType<typeof createStore>;
+
+/** Approval persistence over one ioredis connection. */
+export function createStore(redis: Redis, options: StoreOptions) {
+  const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
+  const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
+  const outboxKey = `${options.prefix}:outbox`;
+  const pendingKey = `${options.prefix}:pending`;
+  const policyVersionKey = `${options.prefix}:policy-version`;
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY });
+  const retention = String(options.retentionSec);
+  const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
+
+  return {
+    leaseMs: options.leaseMs,
+
+    /** Creates the approval if new and decides which delivery of its request posts the card. */
+    /**
+     * @param version the request's job enqueue time: a later request for the step replaces an earlier one, never the reverse.
+     * @param expiresAt when the approval expires (ms), if ever: a pending approval is kept until then plus the retention period.
+     */
+    async claimCard(candidate: Approval, version: number, expiresAt?: number): Promise<Claim> {
+      const pendingTtlSec = expiresAt === undefined ? 0 : Math.max(1, Math.ceil((expiresAt - candidate.createdAt) / 1000)) + options.retentionSec;
+      const lease = randomBytes(12).toString('hex');
+      const { request } = candidate;
+      const reply = (await run.CLAIM_CARD(
+        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey],
+        [
+          JSON.stringify(request),
+          bindingOf(request),
+          candidate.cardId,
+          String(candidate.createdAt),
+          lease,
+          String(options.leaseMs),
+          String(pendingTtlSec),
+          String(options.audit.maxLen),
+          JSON.stringify(auditFields(auditEntry(candidate, 'requested', request.requested_by, candidate.createdAt))),
+          JSON.stringify(auditFields(auditEntry(candidate, 'superseded', request.requested_by, candidate.createdAt))),
+          candidate.id,
+          String(version),
+          candidate.jobPreview ?? '',
+        ],
+      )) as string[];
+      switch (reply[0]) {
+        case 'claimed': {
+          const superseded = parseSupersedes(reply[4], candidate);
+          return {
+            kind: 'claimed',
+            lease,
+            approval: { ...candidate, cardId: reply[1]!, createdAt: Number(reply[2]) },
+            ambiguous: reply[3] === '1',
+            ...(superseded ? { superseded } : {}),
+          };
+        }
+        case 'superseded':
+          return {
+            kind: 'claimed',
+            lease,
+            approval: candidate,
+            ambiguous: false,
+            ...(reply[4] && reply[5]
+              ? {
+                  superseded: {
+                    card: { channel: reply[3]!, ts: reply[4] },
+                    approval: { id: candidate.id, cardId: reply[6]!, request: JSON.parse(reply[5]) as Approval['request'], createdAt: candidate.createdAt },
+                  },
+                }
+              : {}),
+          };
+        case 'posted': {
+          const superseded = parseSupersedes(reply[3], candidate);
+          return { kind: 'posted', card: { channel: reply[1]!, ts: reply[2]! }, ...(superseded ? { superseded } : {}) };
+        }
+        case 'cancelled':
+          return { kind: 'cancelled' };
+        case 'outdated':
+          return { kind: 'outdated' };
+        case 'conflict':
+          return { kind: 'conflict' };
+        default:
+          return { kind: 'busy', retryInMs: Number(reply[1]) };
+      }
+    },
+
+    /** The older card this approval replaced is marked superseded: nothing is left to do for it. */
+    async clearSuperseded(id: string): Promise<void> {
+      await redis.hdel(recordKey(id), 'supersedes');
+    },
+
+    async renewLease(id: string, lease: string): Promise<boolean> {
+      return (await run.RENEW_LEASE([leaseKey(id)], [lease, String(options.leaseMs)])) === 1;
+    },
+
+    /** @returns how many attempts have failed so far. */
+    async releaseAfterFailure(id: string, lease: string, certainlyNotPosted: boolean): Promise<number> {
+      return Number(await run.RELEASE_AFTER_FAILURE([recordKey(id), leaseKey(id)], [lease, certainlyNotPosted ? '1' : '0']));
+    },
+
+    /** @returns false when a card exists after all. */
+    async abandon(id: string, lease: string): Promise<boolean> {
+      return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id])) === 1;
+    },
+
+    async saveCard(approval: Approval, lease: string, card: CardLocation, now: number): Promise<SaveResult> {
+      const { id } = approval;
+      const reply = (await run.SAVE_CARD(
+        [recordKey(id), leaseKey(id), options.audit.key, outboxKey],
+        [card.channel, card.ts, String(now), lease, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId, id],
+      )) as string[];
+      if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
+      return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };
+    },
+
+    /** The card of an approval, when one was recorded. */
+    async findCard(id: string): Promise<CardLocation | undefined> {
+      const [channel, ts] = await redis.hmget(recordKey(id), 'channel', 'ts');
+      return channel && ts ? { channel, ts } : undefined;
+    },
+
+    /** An approval, the policy snapshot in force and the votes, read together for a click. */
+    async loadForClick(id: string, policySnapshotKey: string): Promise<ReadForClick> {
+      const replies = await redis.multi().hgetall(recordKey(id)).get(policySnapshotKey).exec();
+      if (!replies) throw new Error(`reading approval ${id} was aborted`);
+      const [[recordError, fields], [snapshotError, snapshot]] = replies as [[Error | null, Record<string, string>], [Error | null, string | null]];
+      if (recordError || snapshotError) throw recordError ?? snapshotError;
+      return { record: toRecord(id, fields), snapshotInForce: snapshot ?? undefined, votesRaw: fields.votes ?? '' };
+    },
+
+    /** Records a click's change first-writer-wins; see RECORD_CLICK for the conditions. */
+    async recordClick(approval: Approval, cardId: string, change: ClickChange, read: ReadForClick, policySnapshotKey: string, entry: AuditEntry, now: number): Promise<RecordResult> {
+      const { id } = approval;
+      const payload = change.kind === 'vote' ? JSON.stringify(change.votes) : JSON.stringify(change.decision);
+      const reply = (await run.RECORD_CLICK(
+        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey],
+        [cardId, change.kind, payload, String(now), retention, read.snapshotInForce ?? '', read.votesRaw, id, ...auditArgs(entry)],
+      )) as string[];
+      if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
+      if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
+      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision);
+      return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' };
+    },
+
+    /** Closes an approval the engine cancelled (or leaves a tombstone for a request yet to come). */
+    async cancel(approval: Pick<Approval, 'id'>, cancellation: Cancellation, entry: AuditEntry, now: number): Promise<CancelResult> {
+      const reply = (await run.CANCEL(
+        [recordKey(approval.id), outboxKey, options.audit.key, pendingKey],
+        [JSON.stringify(cancellation), String(now), retention, approval.id, ...auditArgs(entry)],
+      )) as string[];
+      if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
+      return { kind: reply[0] as 'cancelled' | 'already' };
+    },
+
+    /** Sets the policy snapshot in force, unless a policy job enqueued later already did. */
+    async setPolicy(policySnapshotKey: string, snapshot: string, version: number): Promise<boolean> {
+      return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, String(version)])) === 1;
+    },
+
+    /** Ids of the approvals waiting for a decision, oldest first. */
+    async pendingIds(): Promise<string[]> {
+      return redis.zrange(pendingKey, 0, -1);
+    },
+
+    /** Drops from the pending index approvals that no longer exist (their records expired). */
+    async forgetPending(ids: string[]): Promise<void> {
+      if (ids.length > 0) await redis.zrem(pendingKey, ...ids);
+    },
+
+    /** Several approvals in one round trip; undefined where one no longer exists. */
+    async loadMany(ids: string[]): Promise<(ApprovalRecord | undefined)[]> {
+      if (ids.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hgetall(recordKey(id));
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([err, fields], index) => {
+        if (err) throw err;
+        return toRecord(ids[index]!, fields as Record<string, string>);
+      });
+    },
+
+    /** An approval as stored, or undefined. */
+    async load(id: string): Promise<ApprovalRecord | undefined> {
+      return toRecord(id, await redis.hgetall(recordKey(id)));
+    },
+
+    async markDelivered(id: string): Promise<void> {
+      await run.MARK_DELIVERED([recordKey(id)], []);
+    },
+
+    /** Whether this caller sends the requester's notice of this kind (once per approval). */
+    async claimNotice(id: string, kind: 'posted' | 'ended'): Promise<boolean> {
+      return (await run.CLAIM_NOTICE([recordKey(id)], [`notified_${kind}`])) === 1;
+    },
+
+    async markSettled(id: string): Promise<void> {
+      await run.MARK_SETTLED([recordKey(id), outboxKey], [id]);
+    },
+
+    /** Decisions recorded at least `olderThanMs` ago and not yet settled, oldest first. */
+    async unsettled(olderThanMs: number, limit: number, now: number): Promise<Unsettled[]> {
+      const ids = await redis.zrangebyscore(outboxKey, '-inf', now - olderThanMs, 'LIMIT', 0, limit);
+      const found: Unsettled[] = [];
+      for (const id of ids) {
+        const fields = await redis.hgetall(recordKey(id));
+        const record = toRecord(id, fields);
+        // An approval that expired (or was replaced) before it could be settled has nothing left to do.
+        if (!record?.decision && !record?.cancelled) await redis.zrem(outboxKey, id);
+        else found.push({ record: record as Unsettled['record'], delivered: fields.delivered === '1' });
+      }
+      return found;
+    },
+  };
+}
+
+function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | undefined {
+  if (!fields.request || !fields.card_id) return undefined;
+  return {
+    id,
+    cardId: fields.card_id,
+    request: JSON.parse(fields.request) as ApprovalRecord['request'],
+    createdAt: Number(fields.created_at),
+    ...(fields.job_preview ? { jobPreview: fields.job_preview } : {}),
+    votes: fields.votes ? (JSON.parse(fields.votes) as Vote[]) : [],
+    ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),
+    ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),
+    ...(fields.cancelled ? { cancelled: JSON.parse(fields.cancelled) as Cancellation } : {}),
+  };
+}
+
+function parseSupersedes(raw: string | undefined, candidate: Approval): SupersededCard | undefined {
+  if (!raw) return undefined;
+  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string };
+  return { card: { channel: old.channel, ts: old.ts }, approval: { id: candidate.id, cardId: old.card_id, request: JSON.parse(old.request) as Approval['request'], createdAt: candidate.createdAt } };
+}
+
+function bindingOf(request: Approval['request']): string {
+  return `${normalizeHash(request.policy_snapshot)}/${normalizeHash(request.job_hash)}`;
+}
+
+type ScriptRunner = (keys: string[], args: string[]) => Promise<unknown>;
+
+/** Registers Lua scripts on the connection (EVALSHA, falling back to EVAL after a Redis restart). */
+function defineScripts<T extends Record<string, string>>(redis: Redis, scripts: T): { [K in keyof T]: ScriptRunner } {
+  const runners = {} as { [K in keyof T]: ScriptRunner };
+  for (const [name, lua] of Object.entries(scripts) as [keyof T & string, string][]) {
+    const command = `approvals${name}`;
+    if (!(command in redis)) redis.defineCommand(command, { lua });
+    const call = (redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[command]!.bind(redis);
+    runners[name] = (keys, args) => call(keys.length, ...keys, ...args);
+  }
+  return runners;
+}

@@ -1,0 +1,82 @@
+import type { Refusal } from '../domain/approval.js';
+import { mention, renderOutcome, slackDate } from './cards.js';
+import { escapeMrkdwn } from './mrkdwn.js';
+
+/** Ephemeral answers to a click that decided nothing: each says why, and what to do. */
+
+export function renderRefusal(refusal: Refusal): string {
+  switch (refusal.reason) {
+    case 'unauthorized':
+      return ':no_entry_sign: You are not one of the approvers for this request, so your click changed nothing.';
+    case 'self_approval':
+      return ':no_entry_sign: You started this run, so you cannot approve it: someone else has to. (You can still deny it.)';
+    case 'already_counted':
+      return `:information_source: Your approval is already counted (${refusal.votes.length} of ${refusal.required}); it needs someone else now.`;
+    case 'not_found':
+      return ':grey_question: This approval is no longer on record (it expired, or was never recorded here). Nothing was decided.';
+    case 'stale_card':
+      return ':arrows_counterclockwise: This card is out of date: the request was replaced. Nothing was decided; use the current card.';
+    case 'no_policy':
+      return ':lock: The policy snapshot in force cannot be read, so nothing was approved and the request stays pending. Ask the workflow owners to publish the policy snapshot, then try again.';
+    case 'bot':
+      return ':no_entry_sign: Bots and apps cannot decide approvals. Nothing was decided.';
+    case 'deactivated':
+      return ':no_entry_sign: This account is deactivated, so it cannot decide approvals. Nothing was decided.';
+    case 'guest':
+      return ':no_entry_sign: Guests cannot decide approvals on this route. Nothing was decided.';
+    case 'external_team':
+      return ':no_entry_sign: People from other workspaces cannot decide approvals here. Nothing was decided.';
+    case 'confirmation_required':
+      return ':lock: Approving this needs a typed confirmation, and its form could not open. Nothing was decided; click Approve again.';
+    case 'typed_mismatch':
+      return ':no_entry_sign: What you typed is not the step id or the first 8 characters of the job hash. Nothing was decided.';
+    case 'cancelled':
+      return `:no_entry_sign: This approval was cancelled by the workflow (${escapeMrkdwn(refusal.cancellation.reason)}). Nothing was decided.`;
+    case 'already_decided': {
+      const d = refusal.decision;
+      if (d.decision === 'stale' || d.decision === 'expired') return `:information_source: Already closed: ${renderOutcome(d)}`;
+      return `:information_source: Already ${d.decision} by ${mention(d.decided_by.id)} ${slackDate(d.decided_at, '{ago}')}.`;
+    }
+  }
+}
+
+/** A refusal as plain text, for an error shown in a modal (where mrkdwn is not rendered). */
+export function refusalInModal(refusal: Refusal): string {
+  const why: Record<Refusal['reason'], string> = {
+    unauthorized: 'you are not one of the approvers for this request',
+    self_approval: 'you started this run, so someone else has to approve it',
+    not_found: 'this approval is no longer on record',
+    stale_card: 'the request was replaced by a newer one while this form was open',
+    already_counted: 'your approval is already counted',
+    already_decided: 'it was decided while this form was open',
+    cancelled: 'the workflow cancelled it while this form was open',
+    no_policy: 'the policy snapshot in force cannot be read',
+    bot: 'bots and apps cannot decide approvals',
+    deactivated: 'this account is deactivated',
+    guest: 'guests cannot decide approvals on this route',
+    external_team: 'people from other workspaces cannot decide approvals here',
+    confirmation_required: 'approving this needs the step id or the first 8 characters of the job hash typed below',
+    typed_mismatch: 'that is not the step id or the first 8 characters of the job hash',
+  };
+  const detail = refusal.reason === 'already_decided' ? ` (${refusal.decision.decision} by ${refusal.decision.decided_by.name})` : '';
+  return `Nothing was decided: ${why[refusal.reason]}${detail}.`;
+}
+
+/** An approval counted towards the N a route needs. */
+export function renderCounted(votes: number, required: number): string {
+  return `:ballot_box_with_check: Your approval is counted: ${votes} of ${required}. The run resumes once ${required - votes} more approve.`;
+}
+
+/** When recording the click failed and it could not be read back: say so, and how to find out. */
+export const UNCERTAIN_REPLY =
+  ':warning: Your click may or may not have been recorded: Redis stopped answering. The card shows the outcome once it is recorded; if it still has its buttons in a minute, click again.';
+
+/** When Slack could not say who clicked: fail closed. */
+export const UNVERIFIED_REPLY = ':warning: Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.';
+
+/** When Redis could not be read: fail closed, and say so. */
+export const UNAVAILABLE_REPLY =
+  ':warning: Could not check this approval right now, so nothing was decided and it stays pending. Try again in a moment.';
+
+/** A click on a button this bot did not render (or whose value was altered). */
+export const FOREIGN_BUTTON_REPLY = ':no_entry_sign: This button does not belong to a current approval card. Nothing was decided.';

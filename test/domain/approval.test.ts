@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { createApproval, decide, isCurrentCard, JOB_PREVIEW_MAX, renderJobPreview, type ApprovalRecord, type Click, type Rules } from '../../src/domain/approval.js';
+import { parseRequest, type Decision } from '../../src/domain/contract.js';
+import { validRequest } from '../../sandbox/valid-request.js';
+
+const NOW = Date.UTC(2026, 10, 25, 10, 15);
+const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
+
+function record(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
+  const parsed = parseRequest(validRequest({ policy_snapshot: `sha256:${SNAPSHOT}`, run_id: 'run_8f9a', initiated_by: 'U0CAROL' }));
+  if (!parsed.ok) throw new Error(parsed.problems.join());
+  return { ...createApproval(parsed.request, NOW - 60_000), cardId: 'card-1', votes: [], ...overrides };
+}
+
+function clickOn(r: ApprovalRecord, overrides: Partial<Click> = {}): Click {
+  return {
+    action: 'approve',
+    user: { id: 'U0ALICE', name: 'alice' },
+    card: { approvalId: r.id, cardId: r.cardId, policySnapshot: SNAPSHOT, jobHash: r.request.job_hash.replace('sha256:', '') },
+    ...overrides,
+  };
+}
+
+const anyone: Rules = { isApprover: true, requiredApprovals: 1, denySelfApproval: true, confirmTyped: false };
+const twoOf: Rules = { ...anyone, requiredApprovals: 2 };
+const typed: Rules = { ...anyone, confirmTyped: true };
+const vote = (id: string) => ({ id, name: id.toLowerCase(), at: new Date(NOW - 30_000).toISOString() });
+const earlier: Decision = {
+  run_id: 'run_8f9a',
+  step_id: 'remediate',
+  decision: 'approved',
+  decided_by: { id: 'U0BOB', name: 'bob' },
+  decided_at: new Date(NOW - 120_000).toISOString(),
+  policy_snapshot: SNAPSHOT,
+  job_hash: 'abc',
+  constraints: {},
+};
+
+describe('the job an approval keeps to show', () => {
+  it('is the job as indented JSON when it is small', () => {
+    expect(renderJobPreview({ sql: 'SELECT 1', params: [1] })).toBe('{\n  "sql": "SELECT 1",\n  "params": [\n    1\n  ]\n}');
+  });
+
+  it('is cut at a line end when it is large, saying how much is left out', () => {
+    const job = { statements: Array.from({ length: 2000 }, (_, i) => `UPDATE t SET a = ${i}`) };
+    const full = JSON.stringify(job, null, 2);
+    const preview = renderJobPreview(job);
+    expect(preview.length).toBeLessThanOrEqual(JOB_PREVIEW_MAX);
+    const [shown, note] = preview.split('\n… ');
+    expect(full.startsWith(shown! + '\n')).toBe(true);
+    expect(note).toBe(`${full.length - shown!.length} more characters (the job hash covers all of them)`);
+  });
+});
+
+describe('deciding a click', () => {
+  const r = record();
+
+  it.each<[string, ApprovalRecord | undefined, Partial<Click>, string | undefined, Rules, object]>([
+    ['Approve on the current card under the same policy approves', r, {}, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['Deny denies', r, { action: 'deny' }, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['the snapshot compares without its prefix and case', r, {}, `sha256:${SNAPSHOT.toUpperCase()}`, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['a changed policy makes it stale, even for Deny', r, { action: 'deny' }, 'ffffffffffff', anyone, { kind: 'decided', decision: { decision: 'stale', policy_snapshot_in_force: 'ffffffffffff' } }],
+    ['no snapshot in force refuses (fail closed)', r, {}, undefined, anyone, { kind: 'refused', reason: 'no_policy' }],
+    ['an unknown approval refuses', undefined, {}, SNAPSHOT, anyone, { kind: 'refused', reason: 'not_found' }],
+    ['a click on a superseded card decides nothing', r, { card: { ...clickOn(r).card, cardId: 'card-0' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
+    ['a button bound to another job hash decides nothing', r, { card: { ...clickOn(r).card, jobHash: '00000000' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
+    ['a button naming another approval decides nothing', r, { card: { ...clickOn(r).card, approvalId: 'ap-other' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
+    ['a decided approval refuses with its decision', { ...r, decision: earlier }, {}, SNAPSHOT, anyone, { kind: 'refused', reason: 'already_decided', decision: earlier }],
+    ['someone who is not an approver is refused', r, {}, SNAPSHOT, { ...anyone, isApprover: false }, { kind: 'refused', reason: 'unauthorized' }],
+    ['the person who started the run cannot approve it', r, { user: { id: 'U0CAROL', name: 'carol' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'self_approval' }],
+    ['…but can deny it', r, { action: 'deny', user: { id: 'U0CAROL', name: 'carol' } }, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['…and can approve it where the route allows self-approval', r, { user: { id: 'U0CAROL', name: 'carol' } }, SNAPSHOT, { ...anyone, denySelfApproval: false }, { kind: 'decided' }],
+    ['the first of two approvals is counted, not decided', r, {}, SNAPSHOT, twoOf, { kind: 'counted', votes: [{ id: 'U0ALICE', name: 'alice' }], required: 2 }],
+    ['the second distinct approval approves, listing both', { ...r, votes: [vote('U0BOB')] }, {}, SNAPSHOT, twoOf, { kind: 'decided', decision: { decision: 'approved', approvals: [{ id: 'U0BOB' }, { id: 'U0ALICE' }] } }],
+    ['the same person never counts twice', { ...r, votes: [vote('U0ALICE')] }, {}, SNAPSHOT, twoOf, { kind: 'refused', reason: 'already_counted', required: 2 }],
+    ['one deny denies, whatever was approved before', { ...r, votes: [vote('U0BOB')] }, { action: 'deny' }, SNAPSHOT, twoOf, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['a changed policy ends a half-approved request as stale', { ...r, votes: [vote('U0BOB')] }, {}, 'ffffffffffff', twoOf, { kind: 'decided', decision: { decision: 'stale' } }],
+    ['on a typed route, a plain Approve asks for the typed confirmation', r, {}, SNAPSHOT, typed, { kind: 'refused', reason: 'confirmation_required' }],
+    ['…a wrong text decides nothing', r, { typed: 'remediat' }, SNAPSHOT, typed, { kind: 'refused', reason: 'typed_mismatch' }],
+    ['…the step id approves', r, { typed: ' remediate ' }, SNAPSHOT, typed, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['…so do the first 8 characters of the job hash, in any case', r, { typed: r.request.job_hash.replace('sha256:', '').slice(0, 8).toUpperCase() }, SNAPSHOT, typed, { kind: 'decided', decision: { decision: 'approved' } }],
+    ['…but not 7 of them', r, { typed: r.request.job_hash.replace('sha256:', '').slice(0, 7) }, SNAPSHOT, typed, { kind: 'refused', reason: 'typed_mismatch' }],
+    ['…Deny needs no typing', r, { action: 'deny' }, SNAPSHOT, typed, { kind: 'decided', decision: { decision: 'denied' } }],
+    ['…and a stale approval closes as stale without it', r, {}, 'ffffffffffff', typed, { kind: 'decided', decision: { decision: 'stale' } }],
+    ['…a non-approver is refused before being asked to type', r, {}, SNAPSHOT, { ...typed, isApprover: false }, { kind: 'refused', reason: 'unauthorized' }],
+  ])('%s', (_name, rec, click, snapshot, approvers, expected) => {
+    expect(decide(rec, clickOn(r, click), snapshot, approvers, NOW)).toMatchObject(expected);
+  });
+
+  it('echoes exactly what was requested, who decided and when', () => {
+    const outcome = decide(r, clickOn(r, { comment: 'ok for INC-42' }), SNAPSHOT, anyone, NOW);
+    expect(outcome).toEqual({
+      kind: 'decided',
+      decision: {
+        run_id: 'run_8f9a',
+        step_id: 'remediate',
+        decision: 'approved',
+        decided_by: { id: 'U0ALICE', name: 'alice' },
+        decided_at: '2026-11-25T10:15:00.000Z',
+        policy_snapshot: `sha256:${SNAPSHOT}`,
+        job_hash: r.request.job_hash,
+        constraints: { max_lines_changed: 500, max_runtime_sec: 900 },
+        comment: 'ok for INC-42',
+        approvals: [{ id: 'U0ALICE', name: 'alice', at: '2026-11-25T10:15:00.000Z', comment: 'ok for INC-42' }],
+      },
+    });
+  });
+
+  it('knows the current card only by every part of its binding', () => {
+    expect(isCurrentCard(r, clickOn(r).card)).toBe(true);
+    expect(isCurrentCard(r, { ...clickOn(r).card, policySnapshot: 'SHA256:' + SNAPSHOT.toUpperCase() })).toBe(true);
+    expect(isCurrentCard(r, { ...clickOn(r).card, policySnapshot: '0'.repeat(32) })).toBe(false);
+  });
+});

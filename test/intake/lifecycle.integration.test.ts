@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { approvalIdOf } from '../../src/domain/contract.js';
+import { ACTION_APPROVE } from '../../src/views/cards.js';
+import type { EmulatedMessage } from '../../sandbox/slack-emulator.js';
+import { policyVersion } from '../../src/intake/lifecycle.js';
+import { useGates, type Gate } from '../helpers/gate.js';
+import { validRequest } from '../../sandbox/valid-request.js';
+import { waitFor } from '../helpers/wait.js';
+
+const NEW_SNAPSHOT = 'abcdefabcdef0123456789';
+
+const gates = useGates();
+const openGate = () => gates.open();
+
+const shown = (g: Gate, card: EmulatedMessage) => g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts);
+const hasButtons = (message: EmulatedMessage | undefined) => JSON.stringify(message?.blocks ?? []).includes(ACTION_APPROVE);
+
+describe('cancel', () => {
+  it('closes the approval: the card says why and loses its buttons, no decision is pushed, later clicks are refused', async () => {
+    const g = await openGate();
+    const { request, card } = await g.post();
+    // A reviewer who still has the card open clicks after the cancel.
+    const lateClick = g.emulator.clickPayload({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    const job = await g.finished(await g.requests.add('cancel', { run_id: request.run_id, step_id: 'remediate', reason: 'incident resolved' }));
+    expect(job.returnvalue).toEqual({ outcome: 'cancelled' });
+    const updated = await waitFor('the cancelled card', () => !hasButtons(shown(g, card)) && shown(g, card));
+    expect(JSON.stringify(updated.blocks)).toContain(':no_entry_sign: *Cancelled* by the workflow');
+    expect(JSON.stringify(updated.blocks)).toContain('incident resolved');
+
+    await g.emulator.sendToApp(lateClick);
+    const reply = await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0]);
+    expect(reply).toContain('This approval was cancelled by the workflow (incident resolved)');
+    expect(await g.decisions()).toEqual([]);
+  });
+
+  it('a cancel that comes before its request: the request posts no card', async () => {
+    const g = await openGate();
+    const request = validRequest();
+    await g.finished(await g.requests.add('cancel', { run_id: request.run_id, step_id: request.step_id, reason: 'not needed' }));
+    const job = await g.finished(await g.requests.add('request', request));
+    expect(job.returnvalue).toEqual({ outcome: 'cancelled' });
+    expect(g.cardsFor(request)).toEqual([]);
+  });
+
+  it('racing a click: either the decision or the cancellation, never both', async () => {
+    const g = await openGate();
+    for (let round = 0; round < 4; round += 1) {
+      const { request, card } = await g.post();
+      const repliesBefore = g.emulator.ephemeralsFor('U0ALICE').length;
+      const [cancel] = await Promise.all([
+        g.requests.add('cancel', { run_id: request.run_id, step_id: 'remediate', reason: 'race' }).then((job) => g.finished(job)),
+        g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' }),
+      ]);
+      await waitFor('the click to be settled', async () =>
+        g.emulator.ephemeralsFor('U0ALICE').length > repliesBefore || (await g.decisions()).some((d) => d.run_id === request.run_id),
+      );
+      const decided = (await g.decisions()).filter((d) => d.run_id === request.run_id);
+      if (cancel.returnvalue.outcome === 'cancelled') expect(decided).toEqual([]);
+      else expect([cancel.returnvalue.outcome, decided.length]).toEqual(['already_decided', 1]);
+    }
+  });
+
+  it('refuses a malformed cancel, naming the field', async () => {
+    const g = await openGate();
+    const job = await g.finished(await g.requests.add('cancel', { run_id: 'r' }));
+    expect(job.failedReason).toContain('invalid cancel: step_id: required; reason: required');
+  });
+});
+
+describe('supersede', () => {
+  it('a new request for the same step with another job hash replaces the card; the old card refuses clicks', async () => {
+    const g = await openGate();
+    const { request, card: oldCard } = await g.post({ run_id: 'run_sup_1' });
+    const clickOnOldCard = g.emulator.clickPayload({ channel: oldCard.channel, ts: oldCard.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    const { request: newer, card: newCard } = await g.post({ run_id: 'run_sup_1', job: { sql: 'DELETE FROM sessions' } });
+    expect(newCard.ts).not.toBe(oldCard.ts);
+    const old = await waitFor('the superseded card', () => !hasButtons(shown(g, oldCard)) && shown(g, oldCard));
+    expect(JSON.stringify(old.blocks)).toContain('*Superseded* by a newer request');
+    expect(JSON.stringify(old.blocks)).toContain(String(request.job_hash).slice(7, 19));
+
+    await g.emulator.sendToApp(clickOnOldCard);
+    expect(await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('This card is out of date');
+    await g.emulator.click({ channel: newCard.channel, ts: newCard.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    expect((await g.decisions())[0]).toMatchObject({ decision: 'approved', job_hash: newer.job_hash });
+  });
+
+  it('racing a click on the old card: the click decides the old request, or nothing', async () => {
+    const g = await openGate();
+    for (let round = 0; round < 4; round += 1) {
+      const runId = `run_sup_race_${round}`;
+      const { request, card } = await g.post({ run_id: runId });
+      const newer = validRequest({ run_id: runId, job: { round, newer: true } });
+      const [job] = await Promise.all([
+        g.requests.add('request', newer).then((j) => g.finished(j)),
+        g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0BOB' }),
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const decided = (await g.decisions()).filter((d) => d.run_id === runId);
+      if (job.failedReason) {
+        expect(job.failedReason).toContain('already has an approval bound to another policy_snapshot or job_hash');
+        expect(decided).toEqual([expect.objectContaining({ job_hash: request.job_hash })]);
+      } else {
+        expect(decided).toEqual([]);
+        const { channel, ts } = job.returnvalue as { channel: string; ts: string };
+        expect(hasButtons(g.emulator.messagesIn(channel).find((m) => m.ts === ts))).toBe(true);
+        expect(hasButtons(shown(g, card))).toBe(false);
+      }
+    }
+  });
+
+  it('a crash between posting the new card and marking the old one: the redelivered request marks it', async () => {
+    const g = await openGate();
+    const { card: oldCard } = await g.post({ run_id: 'run_sup_crash' });
+    // The update of the old card hangs, and the bot dies meanwhile: its new card is already saved.
+    g.emulator.injectFaults('chat.update', { delayMs: 120_000 });
+    const job = await g.requests.add('request', validRequest({ run_id: 'run_sup_crash', job: { newer: true } }));
+    await waitFor('the old card’s update in flight', () => g.emulator.callsOf('chat.update').length === 1);
+    await g.bot.kill();
+    expect(hasButtons(shown(g, oldCard))).toBe(true);
+
+    await g.startAnother();
+    const done = await g.finished(job, 30_000);
+    expect(done.returnvalue).toMatchObject({ outcome: 'duplicate' });
+    const old = await waitFor('the old card marked', () => !hasButtons(shown(g, oldCard)) && shown(g, oldCard));
+    expect(JSON.stringify(old.blocks)).toContain('*Superseded* by a newer request');
+    expect(await g.redis.hexists(`${g.env.STATE_PREFIX}:approval:${approvalIdOf({ run_id: 'run_sup_crash', step_id: 'remediate' })}`, 'supersedes')).toBe(0);
+  }, 60_000);
+
+  it('a late retry of the older request changes nothing', async () => {
+    const g = await openGate();
+    const older = validRequest({ run_id: 'run_sup_late' });
+    const olderJob = await g.requests.add('request', older);
+    await g.finished(olderJob);
+    const { card: newCard } = await g.post({ run_id: 'run_sup_late', job: { newer: true } });
+    // A redelivery of the older request, as a retry or a stalled job would bring it back.
+    const again = await g.finished(await g.requests.add('request', older, { timestamp: olderJob.timestamp }));
+    expect(again.returnvalue).toEqual({ outcome: 'superseded' });
+    expect(hasButtons(shown(g, newCard))).toBe(true);
+  });
+});
+
+describe('policy', () => {
+  it('sets the snapshot in force and ends every pending approval bound to another one as stale, at once', async () => {
+    const g = await openGate();
+    const a = await g.post();
+    const b = await g.post();
+    const current = await g.post({ policy_snapshot: NEW_SNAPSHOT });
+    const job = await g.finished(await g.requests.add('policy', { policy_snapshot: NEW_SNAPSHOT }));
+    expect(job.returnvalue).toEqual({ outcome: 'set', stale: 2 });
+    expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe(NEW_SNAPSHOT);
+    const stale = await g.decisions();
+    expect(stale.map((d) => [d.run_id, d.decision, d.decided_by.id, d.policy_snapshot_in_force]).sort()).toEqual(
+      [a, b].map(({ request }) => [request.run_id, 'stale', 'policy', NEW_SNAPSHOT]).sort(),
+    );
+    for (const { card } of [a, b]) {
+      const updated = await waitFor('the stale card', () => !hasButtons(shown(g, card)) && shown(g, card));
+      expect(JSON.stringify(updated.blocks)).toContain('the policy changed since the request');
+    }
+    expect(hasButtons(shown(g, current.card))).toBe(true);
+    await g.emulator.click({ channel: current.card.channel, ts: current.card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the approval under the new policy', async () => (await g.decisions()).some((d) => d.run_id === current.request.run_id && d.decision === 'approved'));
+  });
+
+  it('a policy job enqueued earlier never overrides a later one', async () => {
+    const g = await openGate();
+    const older = await g.requests.add('policy', { policy_snapshot: 'aaaaaaaaaaaa' }, { delay: 1000 });
+    const newer = await g.finished(await g.requests.add('policy', { policy_snapshot: 'bbbbbbbbbbbb' }));
+    const late = await g.finished(older);
+    // Whichever ran last, the one enqueued later is in force; the earlier one, run after it, changed nothing.
+    expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe('bbbbbbbbbbbb');
+    if (late.finishedOn! > newer.finishedOn!) expect(late.returnvalue).toEqual({ outcome: 'outdated', stale: 0 });
+  });
+
+  it('refuses a malformed policy job', async () => {
+    const g = await openGate();
+    const job = await g.finished(await g.requests.add('policy', { policy_snapshot: 'nope' }));
+    expect(job.failedReason).toContain('invalid policy: policy_snapshot: must be a hex string');
+  });
+});
+
+describe('policy job order', () => {
+  it('orders jobs by enqueue time, then by id within the same millisecond', () => {
+    expect(policyVersion({ timestamp: 1000, id: '7' })).toBeLessThan(policyVersion({ timestamp: 1000, id: '8' }));
+    expect(policyVersion({ timestamp: 1000, id: '999' })).toBeLessThan(policyVersion({ timestamp: 1001, id: '1' }));
+    expect(policyVersion({ timestamp: 1000, id: 'custom-id' })).toBe(1_000_000);
+  });
+});

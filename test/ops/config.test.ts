@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/ops/config.js';
+
+const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543', APPROVERS: 'anyone' };
+
+function errorOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(base);
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      port: 3000,
+      approvalsChannel: undefined,
+      queues: { request: 'approval-requests', resume: 'approval-resume', prefix: 'bull' },
+      policySnapshotKey: 'approvals:policy-snapshot',
+      statePrefix: 'approvals',
+      approvalRetentionSec: 2_592_000,
+      logLevel: 'info',
+      slack: { botToken: 'xoxb-1', signingSecret: '8f14e45fceea167a5a36dedd4bea2543', appToken: undefined, apiUrl: undefined },
+    });
+  });
+
+  it('names a missing bot token and says where to find it', () => {
+    expect(errorOf({ SLACK_SIGNING_SECRET: 's' })).toMatch(/^SLACK_BOT_TOKEN is required: the Bot User OAuth Token/);
+  });
+
+  it('requires the signing secret in HTTP mode only', () => {
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone', SLACK_SIGNING_SECRET: '  ' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', APPROVERS: 'anyone' }).slack.appToken).toBe('xapp-1');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT must be a port number'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must start with redis:// or rediss://'],
+    [{ APPROVALS_CHANNEL: '#approvals' }, 'APPROVALS_CHANNEL must be a channel ID'],
+    [{ SLACK_APP_TOKEN: 'xoxb-wrong' }, 'SLACK_APP_TOKEN must be an app-level token'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ APPROVAL_RETENTION_SEC: '-5' }, 'APPROVAL_RETENTION_SEC must be a positive whole number'],
+    [{ STATE_PREFIX: 'approvals:' }, 'STATE_PREFIX must not end with ":"'],
+  ])('rejects %j with a line naming the variable', (env, expected) => {
+    expect(errorOf({ ...base, ...env })).toContain(expected);
+  });
+
+  it('refuses a signing secret too short to be Slack’s, in HTTP mode', () => {
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'short' })).toContain('SLACK_SIGNING_SECRET is too short (5 characters, at least 16)');
+  });
+
+  it('needs APPROVERS said without a routes file: user IDs, or anyone', () => {
+    const { APPROVERS: _, ...unsaid } = base;
+    expect(errorOf(unsaid)).toBe('APPROVERS is required without APPROVALS_CONFIG: the Slack user IDs who may decide, comma-separated, or APPROVERS=anyone to let anyone who can see a card decide');
+    expect(loadConfig({ ...base, APPROVERS: 'anyone' }).approvers).toBe('anyone');
+    expect(loadConfig({ ...base, APPROVERS: 'U0ALICE, U0BOB' }).approvers).toEqual(['U0ALICE', 'U0BOB']);
+    expect(loadConfig({ ...unsaid, APPROVALS_CONFIG: 'examples/approvals.yml' }).approvers).toBeUndefined();
+  });
+
+  it('treats an empty optional variable as unset', () => {
+    expect(loadConfig({ ...base, APPROVALS_CHANNEL: '', SLACK_APP_TOKEN: '' })).toMatchObject({ approvalsChannel: undefined, slack: { appToken: undefined } });
+  });
+});

@@ -1,0 +1,168 @@
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../sandbox/free-port.js';
+import { startSandbox, type SandboxProcess } from '../helpers/sandbox-process.js';
+
+/**
+ * The sandbox page in a real browser: Debian's chromium, driven by playwright-core (a browser
+ * download cannot work on these machines). Each click goes page → emulator → signed request → bot.
+ */
+
+const OUTPUT = 'test-output/sandbox';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let sandbox: SandboxProcess;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  // No REDIS_URL: the sandbox starts a private redis-server of its own, as on a machine without one.
+  sandbox = await startSandbox({ SANDBOX_PORT: String(await freePort()) });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    chromiumSandbox: false,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(sandbox.url);
+  await waitUntilLive();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (sandbox) expect(await sandbox.stop('SIGINT')).toBe(0);
+});
+
+/** Until the page's event stream is connected (after a change of user, too). */
+async function waitUntilLive(): Promise<void> {
+  await page.locator('#connection', { hasText: /^live$/ }).waitFor();
+}
+
+async function actAs(name: string): Promise<void> {
+  await page.selectOption('#viewer', { label: name });
+  await waitUntilLive();
+}
+
+/** A screenshot of an element of a live page: when an update replaces it mid-shot, shoot the new one. */
+async function screenshot(locator: Locator, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await locator.screenshot({ path: `${OUTPUT}/${name}` });
+      return;
+    } catch (err) {
+      if (attempt === 3 || !String(err).includes('not attached')) throw err;
+    }
+  }
+}
+
+async function approveCard(card: Locator): Promise<void> {
+  await card.getByRole('button', { name: 'Approve', exact: true }).click();
+  // The prod-writes route asks for Slack's confirm dialog first.
+  const dialog = page.locator('#confirm-dialog');
+  await dialog.waitFor();
+  expect(await dialog.textContent()).toContain('Approve a prod write');
+  await page.locator('#confirm-ok').click();
+}
+
+/** Clicks a New request sample, opens the channel its card goes to, and waits for the card. */
+async function requestSample(sample: string, channel: string, cardText: string): Promise<Locator> {
+  await page.getByRole('button', { name: sample }).click();
+  await page.locator(`#channel-list a[data-channel="${channel}"]`).click();
+  const card = page.locator('#messages article.message[data-ts]').filter({ hasText: cardText });
+  await card.waitFor();
+  return card;
+}
+
+describe('the sandbox page', () => {
+  it('shows a requested card, refuses a non-approver, and approves for an approver with the decision on the resume queue', async () => {
+    await actAs('Alice');
+    const card = await requestSample('Prod write from an incident channel', 'C0INCIDENT42', 'Approval needed: incident-triage › remediate');
+    const pending = await card.textContent();
+    expect(pending).toContain('Refund two orders charged twice during INC-42');
+    expect(pending).toContain('@oncall'); // the route's mention, shown as Slack shows a user group
+    await screenshot(card, 'card-pending.png');
+
+    await actAs('Mallory');
+    await approveCard(card);
+    const refusal = page.locator('#messages article.ephemeral').filter({ hasText: 'You are not one of the approvers' });
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toContain('Only visible to you');
+    expect(await card.getByRole('button', { name: 'Approve', exact: true }).count()).toBe(1);
+
+    await actAs('Alice');
+    await approveCard(card);
+    await expect.poll(() => card.textContent()).toContain('Approved by @Alice');
+    expect(await card.getByRole('button', { name: 'Approve', exact: true }).count()).toBe(0);
+    const decision = page.locator('#decisions .decision-approved');
+    await decision.waitFor();
+    await decision.locator('summary').click();
+    const data = JSON.parse((await decision.locator('pre').textContent())!) as { decision: string; decided_by: { id: string }; step_id: string };
+    expect(data).toMatchObject({ decision: 'approved', decided_by: { id: 'U0ALICE' }, step_id: 'remediate' });
+    await screenshot(card, 'card-approved.png');
+    await page.screenshot({ path: `${OUTPUT}/page.png` });
+  });
+
+  it('lists what is pending with /approvals, and a policy change ends a pending card as stale', async () => {
+    await actAs('Bob');
+    const card = await requestSample('Network egress (anyone may approve)', 'C0APPROVALS', 'vendor-sync › fetch-report');
+
+    await page.fill('#composer-text', '/approvals');
+    await page.press('#composer-text', 'Enter');
+    const list = page.locator('#messages article.ephemeral').filter({ hasText: 'fetch-report' });
+    await list.waitFor();
+    await page.locator('#channel-list a[data-channel="C0INCIDENT42"]').click();
+    await list.waitFor({ state: 'detached' });
+    await page.fill('#composer-text', '/approvals');
+    await page.press('#composer-text', 'Enter');
+    // Listed from #incident-42, the card is elsewhere: its permalink opens #approvals in the page.
+    const listHere = page.locator('#messages article.ephemeral').filter({ hasText: 'fetch-report' });
+    await listHere.getByRole('link', { name: 'open the card' }).last().click();
+    await card.waitFor();
+
+    await page.getByRole('button', { name: 'Change policy' }).click();
+    await expect.poll(() => card.textContent(), { timeout: 15_000 }).toContain('Not decided: the policy changed');
+    await page.locator('#decisions .decision-stale').waitFor();
+  });
+
+  it('approves with a comment and the typed step id through the overflow menu and its modal, counts 1 of 2, refuses a guest, and a second approver decides', async () => {
+    await actAs('Carol');
+    const card = await requestSample('Secrets access (security team, 2 approvals)', 'C0SECURITY', 'credential-rotation › rotate-credentials');
+
+    await card.locator('select.bk-overflow').selectOption({ label: 'Approve with comment…' });
+    const modal = page.locator('#modal-layer form.modal');
+    await modal.waitFor();
+    expect(await modal.textContent()).toContain('"path": "secret/data/payments/api-key"');
+    await modal.locator('textarea').fill('Rotation ticket SEC-7 checked');
+    await modal.locator('input[type=text]').fill('rotate-credential');
+    await modal.getByRole('button', { name: 'Approve', exact: true }).click();
+    // The secrets route asks for the step id typed: a wrong one is an error in the modal.
+    await modal.locator('.bk-error', { hasText: 'that is not the step id' }).waitFor();
+    await modal.locator('input[type=text]').fill('rotate-credentials');
+    await modal.getByRole('button', { name: 'Approve', exact: true }).click();
+    await modal.waitFor({ state: 'detached' });
+    await card.locator('.reply').filter({ hasText: '@Carol approved: 1 of 2: “Rotation ticket SEC-7 checked”' }).waitFor();
+
+    await actAs('Gina');
+    await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await page.locator('#messages article.ephemeral').filter({ hasText: 'Guests cannot decide approvals' }).waitFor();
+
+    await actAs('Dave');
+    await card.getByRole('button', { name: 'Approve', exact: true }).click();
+    await modal.waitFor();
+    await modal.locator('input[type=text]').fill('rotate-credentials');
+    await modal.getByRole('button', { name: 'Approve', exact: true }).click();
+    await expect.poll(() => card.textContent()).toContain('Approved (2 approvals) by @Carol, @Dave');
+  });
+
+  it('shows hostile text as text: no mention, link or HTML from the request takes effect', async () => {
+    const card = await requestSample('Hostile text (escaped, not obeyed)', 'C0APPROVALS', 'rm -rf');
+    await screenshot(card, 'card-hostile.png');
+    expect(await card.locator('a[href*="evil.example"]').count()).toBe(0);
+    expect(await card.locator('script').count()).toBe(0);
+    expect(await card.locator('.mention').filter({ hasText: /@(here|channel|everyone)/ }).count()).toBe(0);
+    expect(await card.textContent()).toContain('<script>alert(1)</script>');
+  });
+});
