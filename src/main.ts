@@ -68,7 +68,8 @@ async function main(): Promise<void> {
   const homeTeamId = await verifyBotToken(slack, log);
   if (!config.routesFile && !config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
   for (const route of routes.filter((r) => r.approvers === 'anyone')) {
-    log.warn({ route: route.name }, `route "${route.name}" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)`);
+    const fix = config.routesFile ? `list its approvers in ${config.routesFile}` : 'set APPROVERS to the Slack user IDs who may decide';
+    log.warn({ route: route.name }, `route "${route.name}" lets anyone who can see a card approve or deny it (${fix})`);
   }
 
   const metrics = createMetrics();
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
     log,
   });
 
-  await app.start(config.port);
+  await listen(app, config.port, log);
   log.info({ mode, port: config.port, request_queue: config.queues.request }, 'approval gate started');
 
   let stopping = false;
@@ -167,6 +168,19 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** Starts the Bolt app on PORT; a port that cannot be used stops start-up with one line. */
+async function listen(app: App, port: number, log: Logger): Promise<void> {
+  try {
+    await app.start(port);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+    const why = code === 'EADDRINUSE' ? 'it is in use (EADDRINUSE); stop what uses it' : 'this user may not bind it (EACCES); use a port above 1023';
+    log.fatal(`cannot listen on PORT ${port}: ${why} or set PORT to a free port`);
+    process.exit(1);
+  }
 }
 
 async function connectRedis(redis: Redis, url: string, log: Logger): Promise<void> {

@@ -45,6 +45,20 @@ describe('start-up and shutdown', () => {
     expect(bot.logs).toContainEqual(expect.objectContaining({ msg: expect.stringContaining('cannot reach Redis: check REDIS_URL') }));
   });
 
+  it('stops with one line, not a stack, when PORT is taken', async () => {
+    const gate = await gates.open();
+    const bot = gates.bot({ ...gate.env });
+    expect(await bot.exited).toBe(1);
+    expect(bot.stderr()).toBe('');
+    expect(bot.logs.at(-1)).toMatchObject({ level: 60, msg: `cannot listen on PORT ${gate.env.PORT}: it is in use (EADDRINUSE); stop what uses it or set PORT to a free port` });
+  });
+
+  it('stops with one line when REDIS_URL is not a URL', async () => {
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVERS: 'anyone', REDIS_URL: 'redis://:::::' });
+    expect(await bot.exited).toBe(1);
+    expect(bot.stderr()).toBe('approval-gate cannot start: REDIS_URL is not a valid URL ("redis://:::::"): use redis://[user:password@]host:port[/db]\n');
+  });
+
   it('warns at start-up when Redis runs without AOF persistence', async () => {
     const gate = await gates.open();
     expect(gate.bot.logs).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('AOF persistence is off') }));

@@ -4,11 +4,15 @@ const SLACK_ID = /^[A-Z0-9]{2,}$/;
 /** Slack's signing secrets are 32 hex characters; anything under 16 is not one. */
 const MIN_SIGNING_SECRET = 16;
 
-const port = z.coerce
-  .number()
-  .int()
-  .min(0, 'must be a port number from 0 to 65535')
-  .max(65535, 'must be a port number from 0 to 65535');
+const port = z
+  .string()
+  .trim()
+  .transform((raw, ctx) => {
+    const value = Number(raw);
+    if (/^\d{1,5}$/.test(raw) && value <= 65535) return value;
+    ctx.addIssue({ code: 'custom', message: `must be a port number from 0 to 65535, not "${raw}"` });
+    return z.NEVER;
+  });
 
 const positiveInt = z.coerce.number().int().positive('must be a positive whole number');
 
@@ -18,6 +22,11 @@ const optionalText = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+/** A Redis URL as it may be shown in an error: without the password between `//` and `@`. */
+function hidePassword(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, '//***@');
+}
+
 /** The environment the bot reads, once, at start-up. */
 const EnvSchema = z
   .object({
@@ -25,11 +34,20 @@ const EnvSchema = z
     REDIS_URL: z
       .string()
       .default('redis://127.0.0.1:6379')
-      .refine((url) => /^rediss?:\/\//.test(url), 'must start with redis:// or rediss://'),
+      .refine((url) => /^rediss?:\/\//.test(url), { message: 'must start with redis:// or rediss://', abort: true })
+      .superRefine((url, ctx) => {
+        // ioredis would throw a TypeError with a stack at start-up: say it in one line instead.
+        if (!URL.canParse(url)) ctx.addIssue({ code: 'custom', message: `is not a valid URL ("${hidePassword(url)}"): use redis://[user:password@]host:port[/db]` });
+      }),
     SLACK_BOT_TOKEN: z
       .string({ error: 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings' })
       .trim()
-      .min(1, 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings'),
+      .min(1, 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings')
+      // A user (xoxp-) or app-level (xapp-) token would pass nothing but auth.test: say so before calling Slack.
+      .refine(
+        (token) => token.startsWith('xoxb-'),
+        'must be a bot token (xoxb-…): the Bot User OAuth Token from OAuth & Permissions in your Slack app settings, not a user (xoxp-) or app-level (xapp-) token',
+      ),
     SLACK_SIGNING_SECRET: optionalText,
     /** When set, the bot runs in Socket Mode and needs no public URL. */
     SLACK_APP_TOKEN: optionalText.refine(
@@ -110,7 +128,7 @@ const EnvSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['SLACK_SIGNING_SECRET'],
-        message: `is too short (${env.SLACK_SIGNING_SECRET.length} characters, at least ${MIN_SIGNING_SECRET}): use the Signing Secret from Basic Information in your Slack app settings`,
+        message: `is too short (${env.SLACK_SIGNING_SECRET.length} character${env.SLACK_SIGNING_SECRET.length === 1 ? '' : 's'}, at least ${MIN_SIGNING_SECRET}): use the Signing Secret from Basic Information in your Slack app settings`,
       });
     }
   });

@@ -166,10 +166,14 @@ describe('a click on the card', () => {
     await waitFor('the approver’s decision', async () => (await decisions(gate)).length === 1);
   });
 
-  it('warns at start-up when APPROVERS=anyone', async () => {
+  it('warns at start-up when anyone may decide, saying how to fix it where it was said', async () => {
     const gate = await openGate();
     expect(gate.bot.logs).toContainEqual(
-      expect.objectContaining({ level: 40, msg: 'route "default" lets anyone who can see a card approve or deny it (set APPROVERS, or approvers in APPROVALS_CONFIG)' }),
+      expect.objectContaining({ level: 40, msg: 'route "default" lets anyone who can see a card approve or deny it (set APPROVERS to the Slack user IDs who may decide)' }),
+    );
+    const routed = await openGate({ env: { APPROVERS: '', APPROVALS_CHANNEL: '', APPROVALS_CONFIG: 'examples/sandbox.yml' } });
+    expect(routed.bot.logs).toContainEqual(
+      expect.objectContaining({ level: 40, msg: 'route "default" lets anyone who can see a card approve or deny it (list its approvers in examples/sandbox.yml)' }),
     );
   });
 

@@ -48,12 +48,17 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ APPROVAL_RETENTION_SEC: '-5' }, 'APPROVAL_RETENTION_SEC must be a positive whole number'],
     [{ STATE_PREFIX: 'approvals:' }, 'STATE_PREFIX must not end with ":"'],
+    [{ PORT: 'abc' }, 'PORT must be a port number from 0 to 65535, not "abc"'],
+    [{ REDIS_URL: 'redis://:::::' }, 'REDIS_URL is not a valid URL ("redis://:::::"): use redis://[user:password@]host:port[/db]'],
+    [{ SLACK_BOT_TOKEN: 'xoxp-user-token' }, 'SLACK_BOT_TOKEN must be a bot token (xoxb-…)'],
+    [{ SLACK_BOT_TOKEN: 'xapp-1-A0' }, 'SLACK_BOT_TOKEN must be a bot token (xoxb-…)'],
   ])('rejects %j with a line naming the variable', (env, expected) => {
     expect(errorOf({ ...base, ...env })).toContain(expected);
   });
 
   it('refuses a signing secret too short to be Slack’s, in HTTP mode', () => {
     expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'short' })).toContain('SLACK_SIGNING_SECRET is too short (5 characters, at least 16)');
+    expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'x' })).toContain('SLACK_SIGNING_SECRET is too short (1 character, at least 16)');
   });
 
   it('needs APPROVERS said without a routes file: user IDs, or anyone', () => {
