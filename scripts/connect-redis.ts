@@ -14,7 +14,7 @@ export async function connectRedis(url: string): Promise<Redis> {
   try {
     redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS });
   } catch (err) {
-    throw new Error(`REDIS_URL is not a valid Redis URL (${shown}): ${(err as Error).message}`);
+    throw new Error(`REDIS_URL is not a valid Redis URL (${shown}): ${(err as Error).message}`, { cause: err });
   }
   // The cause comes as an 'error' event (connect() then only says the connection closed); ioredis
   // would print every such event with its stack when nothing listens.
@@ -25,6 +25,6 @@ export async function connectRedis(url: string): Promise<Redis> {
     return redis;
   } catch (err) {
     redis.disconnect();
-    throw new Error(`cannot reach Redis at ${shown} (${(cause ?? (err as Error)).message}): start redis-server or set REDIS_URL`);
+    throw new Error(`cannot reach Redis at ${shown} (${(cause ?? (err as Error)).message}): start redis-server or set REDIS_URL`, { cause: err });
   }
 }
