@@ -128,6 +128,29 @@ export function findActionElement(
   return undefined;
 }
 
+/**
+ * A slash command's text as Slack sends it when the command has "Escape channels, users, and links"
+ * on (the manifest's `should_escape: true`): `#name` of a channel becomes `<#C…|name>` (`<#C…|>` for
+ * a private one) and `@username` becomes `<@U…>`; anything else is left as typed.
+ * https://api.slack.com/interactivity/slash-commands ("Escape channels, users, and links")
+ */
+export function escapeCommandText(
+  text: string,
+  channels: Iterable<{ id: string; name: string; isPrivate?: boolean }>,
+  users: Iterable<{ id: string; username: string }>,
+): string {
+  const channelByName = new Map([...channels].map((c) => [c.name.toLowerCase(), c]));
+  const userByName = new Map([...users].map((u) => [u.username.toLowerCase(), u]));
+  return text.replace(/(^|\s)([#@])([\w.-]+)/g, (whole, before: string, sigil: string, name: string) => {
+    if (sigil === '#') {
+      const channel = channelByName.get(name.toLowerCase());
+      return channel ? `${before}<#${channel.id}|${channel.isPrivate ? '' : channel.name}>` : whole;
+    }
+    const user = userByName.get(name.toLowerCase());
+    return user ? `${before}<@${user.id}>` : whole;
+  });
+}
+
 /** The fields Slack sends for a slash command (form-encoded over HTTP, as an object over Socket Mode). */
 export function slashCommandFields(command: {
   command: string;

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { bearer, parseArgs, readBody, sendJson } from './http-io.js';
-import { blockActionsPayload, findActionElement, sendInteraction, sendSigned, slashCommandFields, type AppResponse, type SlackUser } from './interactions.js';
+import { blockActionsPayload, escapeCommandText, findActionElement, sendInteraction, sendSigned, slashCommandFields, type AppResponse, type SlackUser } from './interactions.js';
 import { ResponseUrls, type ResponseUrlPost } from './response-urls.js';
 import { usersInfo } from './users-info.js';
 import { SocketModeServer } from './socket-mode.js';
@@ -192,6 +192,8 @@ export class SlackEmulator {
     const responseUrl = this.responseUrls.issue({ user: user.id, channel: options.channel, messageTs: '' });
     const fields = slashCommandFields({
       ...options,
+      // The manifest's /approvals has should_escape: true.
+      text: escapeCommandText(options.text, this.workspace.channels.values(), this.users.values()),
       user,
       teamId: this.teamId,
       channelName: this.workspace.channels.get(options.channel)?.name ?? 'unknown',

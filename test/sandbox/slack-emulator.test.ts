@@ -1,5 +1,6 @@
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { escapeCommandText } from '../../sandbox/interactions.js';
 import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 
 const TOKEN = 'xoxb-emulator';
@@ -98,5 +99,24 @@ describe('the Slack emulator', () => {
     expect([await post(), await post(), await post(), await post()]).toEqual([500, 3, 502, 'ok']);
     expect(emulator.messagesIn('C0ONE').length - before).toBe(2);
     expect(emulator.callsOf('chat.postMessage').slice(-4).map((c) => c.answered)).toEqual(['HTTP 500', 'HTTP 429', 'HTTP 502', 'ok']);
+  });
+});
+
+describe('slash command text, escaped as Slack escapes it for a command with should_escape', () => {
+  const channels = [
+    { id: 'C0INCIDENT42', name: 'incident-42' },
+    { id: 'C0SECRET', name: 'secret', isPrivate: true },
+  ];
+  const users = [{ id: 'U0ALICE', username: 'alice' }];
+
+  it.each([
+    ['#incident-42', '<#C0INCIDENT42|incident-42>'],
+    ['mine #Incident-42 prod', 'mine <#C0INCIDENT42|incident-42> prod'],
+    ['#secret', '<#C0SECRET|>'],
+    ['@alice', '<@U0ALICE>'],
+    ['#nowhere @nobody', '#nowhere @nobody'],
+    ['prod#incident-42', 'prod#incident-42'],
+  ])('%s becomes %s', (typed, sent) => {
+    expect(escapeCommandText(typed, channels, users)).toBe(sent);
   });
 });
