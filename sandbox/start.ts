@@ -2,6 +2,8 @@
  * `npm run sandbox`: the whole gate on one machine, with no Slack workspace. Starts Redis (or uses
  * REDIS_URL), the Slack emulator, the bot (`node dist/main.js`, HTTP mode, examples/sandbox.yml)
  * and the sandbox page, and stops all of it on Ctrl-C. For local use only: everything binds to loopback.
+ * `npm run emulator` (`--own-bot`) starts all of it but the bot, and prints the line that starts
+ * yours (`npm start`, a debugger, a build of your own) against the emulator.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,8 @@ const NAMES: EngineNames & { statePrefix: string } = {
 };
 const ROUTES_FILE = fileURLToPath(new URL('../examples/sandbox.yml', import.meta.url));
 
+/** `--own-bot` (npm run emulator): everything but the bot, and the line that starts yours against it. */
+const ownBot = process.argv.includes('--own-bot');
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const cleanups: (() => Promise<unknown>)[] = [];
 let stopping = false;
@@ -66,38 +70,43 @@ async function main(): Promise<void> {
   });
   cleanups.push(() => page.stop());
 
-  const botPort = await freePort();
+  const botPort = ownBot ? Number(process.env.BOT_PORT || 3001) : await freePort();
   emulator.connectApp(`http://127.0.0.1:${botPort}/slack/events`);
-  const bot: SandboxBot = await startSandboxBot(
-    {
-      REDIS_URL: redis.url,
-      SLACK_BOT_TOKEN: botToken,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_API_URL: emulator.apiUrl,
-      PORT: String(botPort),
-      APPROVALS_CONFIG: ROUTES_FILE,
-      REQUEST_QUEUE: NAMES.requestQueue,
-      RESUME_QUEUE: NAMES.resumeQueue,
-      QUEUE_PREFIX: NAMES.queuePrefix,
-      POLICY_SNAPSHOT_KEY: NAMES.policySnapshotKey,
-      STATE_PREFIX: NAMES.statePrefix,
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-    },
-    (line) => out(`bot │ ${line}`),
-  );
-  cleanups.push(() => bot.stop());
-  void bot.exited.then((code) => {
-    if (stopping) return;
-    out(`The bot stopped on its own (exit code ${code}); stopping the sandbox.`);
-    void shutdown(1);
-  });
+  const botEnv = {
+    REDIS_URL: redis.url,
+    SLACK_BOT_TOKEN: botToken,
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_API_URL: emulator.apiUrl,
+    PORT: String(botPort),
+    APPROVALS_CONFIG: ROUTES_FILE,
+    REQUEST_QUEUE: NAMES.requestQueue,
+    RESUME_QUEUE: NAMES.resumeQueue,
+    QUEUE_PREFIX: NAMES.queuePrefix,
+    POLICY_SNAPSHOT_KEY: NAMES.policySnapshotKey,
+    STATE_PREFIX: NAMES.statePrefix,
+  };
+  if (!ownBot) {
+    const bot: SandboxBot = await startSandboxBot({ ...botEnv, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }, (line) => out(`bot │ ${line}`));
+    cleanups.push(() => bot.stop());
+    void bot.exited.then((code) => {
+      if (stopping) return;
+      out(`The bot stopped on its own (exit code ${code}); stopping the sandbox.`);
+      void shutdown(1);
+    });
+  }
 
   out('');
   out(`Sandbox ready: ${page.url}`);
   out(`  Redis: ${redis.description}`);
   out(`  Slack emulator: ${emulator.apiUrl} (local only; nothing reaches Slack)`);
-  out(`  Bot: node dist/main.js on http://127.0.0.1:${botPort}/slack/events, routes from examples/sandbox.yml`);
+  if (ownBot) {
+    out(`  Bot: yours. Start it from another shell; the emulator sends clicks and commands to http://127.0.0.1:${botPort}/slack/events (BOT_PORT to change):`);
+    out(`    ${Object.entries({ ...botEnv, APPROVALS_CONFIG: 'examples/sandbox.yml' }).map(([name, value]) => `${name}=${value}`).join(' ')} npm start`);
+  } else {
+    out(`  Bot: node dist/main.js on http://127.0.0.1:${botPort}/slack/events, routes from examples/sandbox.yml`);
+  }
   out(`  From another shell: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} npm run request -- examples/prod-write.json`);
+  out(`  From another shell, a run's audit trail: REDIS_URL=${redis.url} STATE_PREFIX=${NAMES.statePrefix} npm run audit -- <run_id>`);
   out('  Ctrl-C stops everything.');
 }
 

@@ -33,4 +33,10 @@ describe('the Slack app manifest', () => {
       ['channels:history', 'channels:read', 'chat:write', 'chat:write.public', 'commands', 'groups:history', 'groups:read', 'usergroups:read', 'users:read', 'users:read.email'].sort(),
     );
   });
+
+  it('says truly how many URL lines Socket Mode deletes', () => {
+    const text = readFileSync('manifest.yml', 'utf8');
+    const lines = (text.match(/^\s+(url|request_url):/gm) ?? []).length;
+    expect(/delete the (\w+) lines/.exec(text)?.[1]).toBe(['no', 'one', 'two', 'three', 'four'][lines]);
+  });
 });

@@ -12,8 +12,8 @@ export interface SandboxProcess {
 }
 
 /** Starts the sandbox as `npm run sandbox` does (`node --import tsx sandbox/start.ts`, the bot built) and waits until it prints its URL. */
-export async function startSandbox(env: Record<string, string>): Promise<SandboxProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/start.ts'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startSandbox(env: Record<string, string>, args: string[] = []): Promise<SandboxProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/start.ts', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk) => (output += String(chunk)));
   child.stderr.on('data', (chunk) => (output += String(chunk)));

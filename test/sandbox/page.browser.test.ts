@@ -165,4 +165,20 @@ describe('the sandbox page', () => {
     expect(await card.locator('.mention').filter({ hasText: /@(here|channel|everyone)/ }).count()).toBe(0);
     expect(await card.textContent()).toContain('<script>alert(1)</script>');
   });
+
+  it('leaves the channel room to read a card on a narrow window (800 px)', async () => {
+    const narrow = await browser.newPage({ viewport: { width: 800, height: 900 } });
+    try {
+      await narrow.goto(sandbox.url);
+      await narrow.locator('#connection', { hasText: /^live$/ }).waitFor();
+      const channel = await narrow.locator('main.channel').boundingBox();
+      expect(channel!.width).toBeGreaterThanOrEqual(520);
+      // The engine panel is still on the page, below the channel.
+      expect(await narrow.locator('aside.engine').isVisible()).toBe(true);
+      await narrow.screenshot({ path: `${OUTPUT}/page-800.png` });
+    } finally {
+      await narrow.close();
+    }
+  });
 });
+

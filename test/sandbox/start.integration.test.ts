@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../sandbox/free-port.js';
+import { startBot } from '../helpers/bot-process.js';
 import { startSandbox } from '../helpers/sandbox-process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -65,6 +66,13 @@ describe('npm run sandbox', () => {
       const state = await pageState(sandbox.url, 'U0ALICE', (f) => f.channels.C0PRODAPPROVALS?.includes('run_8f9a') === true);
       expect(state.channels.C0PRODAPPROVALS).toContain('Refund two orders charged twice during INC-42');
 
+      // The audit command it prints finds the sandbox's runs as printed (its keys are sandbox:*).
+      const auditLine = /From another shell, a run's audit trail: (\S+ \S+) npm run audit -- <run_id>/.exec(sandbox.output())?.[1];
+      expect(auditLine).toBeDefined();
+      const auditEnv = Object.fromEntries(auditLine!.split(' ').map((pair) => pair.split('=') as [string, string]));
+      const trail = await run(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'scripts/audit.ts', 'run_8f9a'], { env: { PATH: process.env.PATH ?? '', ...auditEnv } });
+      expect(trail.stdout).toMatch(/requested[\s\S]*posted/);
+
       // Only its own page may act: not another origin, not a rebound host name, not a form post.
       const act = (headers: Record<string, string>) => fetch(`${sandbox.url}/ui/policy`, { method: 'POST', headers, body: '{}' }).then((r) => r.status);
       expect(await act({ 'content-type': 'application/json', origin: 'https://evil.example' })).toBe(403);
@@ -79,6 +87,28 @@ describe('npm run sandbox', () => {
     expect(await redis.keys('bull:sandbox-*')).toEqual([]);
     expect(await redis.get('someone-else:key')).toBe('kept');
     redis.disconnect();
+  });
+
+  it('npm run emulator runs all but the bot and prints the line that starts yours against it', async () => {
+    const botPort = await freePort();
+    const sandbox = await startSandbox({ SANDBOX_PORT: String(await freePort()), REDIS_URL: inject('redisUrl'), BOT_PORT: String(botPort) }, ['--own-bot']);
+    try {
+      const line = /^ {4}(REDIS_URL=.*) npm start$/m.exec(sandbox.output())?.[1];
+      expect(line).toBeDefined();
+      const env = Object.fromEntries(line!.split(' ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+      expect(env).toMatchObject({ PORT: String(botPort), APPROVALS_CONFIG: 'examples/sandbox.yml', SLACK_BOT_TOKEN: expect.stringMatching(/^xoxb-/) });
+      const bot = startBot(env);
+      try {
+        await bot.waitForLog((l) => l.msg === 'approval gate started', 30_000);
+        const asked = await fetch(`${sandbox.url}/ui/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sample: 'network' }) });
+        const { run_id: runId } = (await asked.json()) as { run_id: string };
+        await pageState(sandbox.url, 'U0ALICE', (f) => Object.values(f.channels).some((html) => html.includes(runId)));
+      } finally {
+        await bot.stop();
+      }
+    } finally {
+      expect(await sandbox.stop('SIGINT')).toBe(0);
+    }
   });
 
   it('starts a private redis-server when REDIS_URL does not answer, and stops it on exit', async () => {
