@@ -24,7 +24,7 @@ const SWEEP = 'sweep';
  * next attempt on): Slack may carry out a post it answered too late (the client gives up at 10 s)
  * well after, so once soon and once much later.
  */
-export const SWEEP_AFTER_MS = [30_000, 300_000] as const;
+const SWEEP_AFTER_MS = [30_000, 300_000] as const;
 
 export interface TimerJob {
   approvalId: string;
