@@ -116,13 +116,13 @@ if redis.call('EXISTS', record) == 0 then
       return {'conflict'}
     end
     if was.binding == '' or was.binding == ARGV[2] then return {'cancelled'} end
-    if compare_orders(was.version, 1, ARGV[12]) >= 0 then return {'outdated'} end
+    if compare_orders(was.version or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
   end
   create(ARGV[9])
   return {'claimed', ARGV[3], ARGV[4], '0'}
 end
 local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes')
--- A cancel for this request (or one that came before any request: a tombstone) stands.
+-- A cancel for this request (or one that came before any request) stands.
 if fields[8] and (not fields[1] or fields[1] == ARGV[2]) then return {'cancelled'} end
 if fields[1] ~= ARGV[2] then
   if fields[7] then return {'conflict'} end
