@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     prefix: config.statePrefix,
     audit: config.audit,
     retentionSec: config.approvalRetentionSec,
+    tombstoneSec: config.decisionTombstoneSec,
     leaseMs: POST_LEASE_MS,
     onDecisionRecorded: (decision) => metrics.decisions.inc({ decision: decision.decision }),
   });

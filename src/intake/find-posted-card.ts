@@ -1,8 +1,16 @@
 import type { WebClient } from '@slack/web-api';
 import type { Approval, CardLocation } from '../domain/approval.js';
+import type { ApprovalRequest } from '../domain/contract.js';
+import type { Route } from '../domain/routes.js';
 import { CARD_EVENT_TYPE } from '../views/cards.js';
 import type { Logger } from '../ops/logger.js';
 import { classifySlackError } from '../ops/slack-errors.js';
+
+/**
+ * Finding an approval's cards in Slack by the message metadata every card carries
+ * (`approval_card`, with the approval id and card id): the card an earlier, crashed or timed-out
+ * attempt posted, and duplicates of the recorded card that landed after their attempt gave up.
+ */
 
 // How far back before the approval was created a card could carry an earlier timestamp (clock skew).
 const SKEW_SEC = 120;
@@ -14,57 +22,98 @@ interface MessageWithMetadata {
   metadata?: { event_type?: string; event_payload?: Record<string, unknown> };
 }
 
-/**
- * Looks in each place the card may be (a channel, a thread, a fallback channel) for the card an
- * earlier, crashed attempt posted, by the
- * message metadata every card carries. This closes the window between Slack's answer and the
- * ts being saved, so a crash there does not leave a second card.
- *
- * @returns the card, or undefined when there is none, or when the app may not read history
- *          (then a duplicate card is possible, and a warning says which scope is missing).
- */
-export async function findPostedCard(slack: WebClient, log: Logger, approval: Approval, targets: CardTarget[]): Promise<CardLocation | undefined> {
-  for (const target of targets) {
-    const found = await findIn(slack, log, approval, target);
-    if (found) return found;
-  }
-  return undefined;
-}
-
 /** A place a card may be: a channel, or a thread in it. */
 export interface CardTarget {
   channel: string;
   threadTs?: string;
 }
 
-async function findIn(slack: WebClient, log: Logger, approval: Approval, { channel, threadTs }: CardTarget): Promise<CardLocation | undefined> {
-  const oldest = (approval.createdAt / 1000 - SKEW_SEC).toFixed(6);
-  let cursor: string | undefined;
-  try {
-    for (let page = 0; page < MAX_PAGES; page += 1) {
-      const common = { channel, oldest, limit: PAGE_SIZE, include_all_metadata: true, ...(cursor ? { cursor } : {}) };
-      const response = threadTs
-        ? await slack.conversations.replies({ ...common, ts: threadTs })
-        : await slack.conversations.history(common);
-      const match = (response.messages as MessageWithMetadata[] | undefined)?.find((message) => isCardOf(message, approval));
-      if (match?.ts) return { channel, ts: match.ts };
-      cursor = response.response_metadata?.next_cursor || undefined;
-      if (!cursor) return undefined;
-    }
-    log.warn({ channel, pages: MAX_PAGES }, 'stopped looking for an earlier card after many pages of history');
-    return undefined;
-  } catch (err) {
-    const fault = classifySlackError(err);
-    if (fault.kind === 'transient') throw err;
-    log.warn(
-      { channel, slack_error: fault.error },
-      'could not read channel history to look for a card an earlier attempt may have posted (needs channels:history / groups:history); posting, which may duplicate it',
-    );
-    return undefined;
-  }
+/** Where the card may go, in order: the channel the request names (or the route's), then the route's as a fallback. */
+export function cardTargets(request: Pick<ApprovalRequest, 'channel' | 'thread_ts'>, route: Route): CardTarget[] {
+  const primary = request.channel ?? route.channel;
+  if (primary === undefined) return [];
+  const targets: CardTarget[] = [{ channel: primary, ...(request.thread_ts ? { threadTs: request.thread_ts } : {}) }];
+  if (route.fallback_to_route_channel && route.channel && route.channel !== primary) targets.push({ channel: route.channel });
+  return targets;
 }
 
-function isCardOf(message: MessageWithMetadata, approval: Approval): boolean {
-  const payload = message.metadata?.event_payload;
-  return message.metadata?.event_type === CARD_EVENT_TYPE && payload?.approval_id === approval.id && payload?.card_id === approval.cardId;
+/**
+ * Looks in each place the card may be for the card an earlier attempt posted. This closes the
+ * window between Slack's answer and the ts being saved, so a crash there does not leave a second card.
+ *
+ * @returns the card, or undefined when there is none, or when the app may not read history
+ *          (then a duplicate card is possible, and a warning says which scope is missing).
+ * @throws when Slack fails in a way worth retrying.
+ */
+export async function findPostedCard(slack: WebClient, log: Logger, approval: Approval, targets: CardTarget[]): Promise<CardLocation | undefined> {
+  for (const target of targets) {
+    try {
+      for await (const card of cardsIn(slack, log, approval, target)) {
+        if (card.cardId === approval.cardId) return { channel: card.channel, ts: card.ts };
+      }
+    } catch (err) {
+      unlessReadable(err, log, target, 'could not read channel history to look for a card an earlier attempt may have posted (needs channels:history / groups:history); posting, which may duplicate it');
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Deletes every card of the approval's current card id but the one recorded: duplicates that
+ * attempts which gave up (a timeout, a network error) posted after all, possibly long after.
+ *
+ * @returns how many were deleted.
+ * @throws when Slack fails in a way worth retrying (what was deleted stays deleted).
+ */
+export async function removeDuplicateCards(slack: WebClient, log: Logger, approval: Approval & { card: CardLocation }, targets: CardTarget[]): Promise<number> {
+  const recorded = approval.card;
+  let removed = 0;
+  for (const target of targets) {
+    const duplicates: CardLocation[] = [];
+    try {
+      for await (const card of cardsIn(slack, log, approval, target)) {
+        if (card.cardId === approval.cardId && !(card.channel === recorded.channel && card.ts === recorded.ts)) duplicates.push(card);
+      }
+    } catch (err) {
+      unlessReadable(err, log, target, 'could not read channel history to look for duplicate cards (needs channels:history / groups:history)');
+    }
+    for (const duplicate of duplicates) {
+      try {
+        await slack.chat.delete({ channel: duplicate.channel, ts: duplicate.ts });
+        removed += 1;
+        log.warn({ outcome: 'duplicate_removed', removed_ts: duplicate.ts, ...recorded }, 'removed a duplicate card that an attempt which gave up posted after all');
+      } catch (err) {
+        const fault = classifySlackError(err);
+        if (fault.kind === 'transient') throw err;
+        if (fault.error !== 'message_not_found') log.warn({ slack_error: fault.error, ...duplicate }, 'Slack will not delete a duplicate card; its buttons still decide this approval');
+      }
+    }
+  }
+  return removed;
+}
+
+/** Every card of the approval (any card id) in one place, newest first, page by page. */
+async function* cardsIn(slack: WebClient, log: Logger, approval: Approval, { channel, threadTs }: CardTarget): AsyncGenerator<CardLocation & { cardId: string }> {
+  const oldest = (approval.createdAt / 1000 - SKEW_SEC).toFixed(6);
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    const common = { channel, oldest, limit: PAGE_SIZE, include_all_metadata: true, ...(cursor ? { cursor } : {}) };
+    const response = threadTs ? await slack.conversations.replies({ ...common, ts: threadTs }) : await slack.conversations.history(common);
+    for (const message of (response.messages as MessageWithMetadata[] | undefined) ?? []) {
+      const payload = message.metadata?.event_payload;
+      if (message.ts && message.metadata?.event_type === CARD_EVENT_TYPE && payload?.approval_id === approval.id && typeof payload.card_id === 'string') {
+        yield { channel, ts: message.ts, cardId: payload.card_id };
+      }
+    }
+    cursor = response.response_metadata?.next_cursor || undefined;
+    if (!cursor) return;
+  }
+  log.warn({ channel, pages: MAX_PAGES }, 'stopped looking through the channel’s history after many pages');
+}
+
+/** A transient failure is thrown again (retry); any other means the app may not read there: warn and go on. */
+function unlessReadable(err: unknown, log: Logger, { channel }: CardTarget, warning: string): void {
+  const fault = classifySlackError(err);
+  if (fault.kind === 'transient') throw err;
+  log.warn({ channel, slack_error: fault.error }, warning);
 }

@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { POLICY_CHANGE_ACTOR, staleUnderPolicy } from '../domain/approval.js';
 import { auditEntry, type AuditEntry } from '../store/audit.js';
 import { approvalIdOf, CancelSchema, parseJob, PolicySchema, type Decision } from '../domain/contract.js';
+import { enqueueOrder } from '../domain/enqueue-order.js';
 import type { IntakeDeps } from './deps.js';
 
 /**
@@ -45,15 +46,6 @@ export async function processCancel(deps: IntakeDeps, job: Job): Promise<CancelR
   }
 }
 
-/**
- * The order of policy jobs: their enqueue time, and for jobs enqueued in the same millisecond, their
- * (incrementing) BullMQ id, so that the one enqueued last always wins.
- */
-export function policyVersion(job: Pick<Job, 'timestamp' | 'id'>): number {
-  const sequence = /^\d+$/.test(job.id ?? '') ? Number(job.id) % 1000 : 0;
-  return job.timestamp * 1000 + sequence;
-}
-
 export async function processPolicy(deps: IntakeDeps, job: Job): Promise<{ outcome: 'set' | 'outdated'; stale: number }> {
   const parsed = parseJob(PolicySchema, job.data);
   if (!parsed.ok) {
@@ -62,7 +54,8 @@ export async function processPolicy(deps: IntakeDeps, job: Job): Promise<{ outco
   }
   const snapshot = parsed.value.policy_snapshot;
   const log = deps.log.child({ job_id: job.id, policy_snapshot: snapshot });
-  if (!(await deps.store.setPolicy(deps.policySnapshotKey, snapshot, policyVersion(job)))) {
+  // The one enqueued last wins, however the jobs' runs interleave (several may run at once).
+  if (!(await deps.store.setPolicy(deps.policySnapshotKey, snapshot, enqueueOrder(job)))) {
     log.info({ outcome: 'outdated' }, 'a policy job enqueued later is already in force; nothing changed');
     return { outcome: 'outdated', stale: 0 };
   }

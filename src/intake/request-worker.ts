@@ -2,9 +2,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { createApproval, type Approval, type CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard, renderSupersededCard } from '../views/cards.js';
-import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type ApprovalRequest } from '../domain/contract.js';
-import type { CardTarget } from './find-posted-card.js';
-import { findPostedCard } from './find-posted-card.js';
+import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
+import { enqueueOrder, type EnqueueOrder } from '../domain/enqueue-order.js';
+import { cardTargets, findPostedCard, type CardTarget } from './find-posted-card.js';
 import { processCancel, processPolicy } from './lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import { expiresAt, matchRoute, type Route } from '../domain/routes.js';
@@ -37,7 +37,7 @@ export const MAX_POST_FAILURES = 20;
 const BUSY_RECHECK_MS = 250;
 
 type PostedResult = { outcome: 'posted' | 'duplicate' | 'recovered'; channel: string; ts: string };
-export type IntakeResult = PostedResult | { outcome: 'cancelled' | 'superseded' };
+export type IntakeResult = PostedResult | { outcome: 'cancelled' | 'superseded' } | { outcome: 'already_decided'; decision: Decision['decision'] };
 
 /** Starts the request worker. Close it with `worker.close()`. */
 export function createRequestWorker(deps: IntakeDeps): Worker {
@@ -83,7 +83,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
   }
   try {
     const candidate = createApproval(request, deps.now?.() ?? Date.now());
-    const claim = await claimWhenFree(deps, candidate, job.timestamp, expiresAt(route, request, candidate.createdAt));
+    const claim = await claimWhenFree(deps, candidate, enqueueOrder(job), expiresAt(route, request, candidate.createdAt));
     switch (claim.kind) {
       case 'posted': {
         log.info({ outcome: 'duplicate', ...claim.card }, 'card already posted for this approval');
@@ -100,6 +100,12 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
       case 'cancelled':
         log.info({ outcome: 'cancelled' }, 'the engine cancelled this approval; no card');
         return { outcome: 'cancelled' };
+      case 'decided':
+        // The engine may have lost the decision (BullMQ removes finished jobs): push it again under its
+        // job id, which adds nothing while the engine still holds it.
+        await deps.outbox.deliver(candidate.id, claim.decision);
+        log.info({ outcome: 'already_decided', decision: claim.decision.decision }, 'this step was decided long ago; its decision is on the resume queue again, no card');
+        return { outcome: 'already_decided', decision: claim.decision.decision };
       case 'outdated':
         log.info({ outcome: 'superseded' }, 'a request enqueued later for this step is in force; this one posts nothing');
         return { outcome: 'superseded' };
@@ -111,7 +117,8 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
       case 'claimed': {
-        const posted = await postCard({ deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route }, claim.ambiguous, targets);
+        const attempt = { deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route, ambiguous: claim.ambiguous };
+        const posted = await postCard(attempt, targets);
         if (posted.outcome === 'superseded') return posted;
         await deps.timers.schedule(claim.approval, route);
         if (claim.superseded) await markSuperseded(deps, log, claim.superseded, posted);
@@ -148,7 +155,7 @@ async function markSuperseded(deps: IntakeDeps, log: Logger, old: SupersededCard
 }
 
 /** Claims the card; while a concurrent delivery of the same request holds it, waits for that one to finish. */
-async function claimWhenFree(deps: IntakeDeps, candidate: Approval, version: number, expiry: number | undefined): Promise<Claim> {
+async function claimWhenFree(deps: IntakeDeps, candidate: Approval, version: EnqueueOrder, expiry: number | undefined): Promise<Claim> {
   const deadline = Date.now() + deps.store.leaseMs;
   for (;;) {
     const claim = await deps.store.claimCard(candidate, version, expiry);
@@ -166,23 +173,19 @@ interface Attempt {
   approval: Approval;
   lease: string;
   route: Route;
+  /** An earlier attempt may have posted the card (it failed ambiguously, or crashed mid-call). */
+  ambiguous: boolean;
 }
 
 // Errors after which a route that allows it takes the card to its own channel instead.
 const FALLBACK_ERRORS = new Set(['not_in_channel', 'channel_not_found', 'is_archived']);
 
-/** Where the card may go, in order: the channel the request names (or the route's), then the route's as a fallback. */
-function cardTargets(request: ApprovalRequest, route: Route): CardTarget[] {
-  const primary = request.channel ?? route.channel;
-  if (primary === undefined) return [];
-  const targets: CardTarget[] = [{ channel: primary, ...(request.thread_ts ? { threadTs: request.thread_ts } : {}) }];
-  if (route.fallback_to_route_channel && route.channel && route.channel !== primary) targets.push({ channel: route.channel });
-  return targets;
-}
-
-async function postCard(attempt: Attempt, ambiguous: boolean, targets: CardTarget[]): Promise<PostedResult | { outcome: 'superseded' }> {
-  const { deps, log, job, approval, lease } = attempt;
+async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<PostedResult | { outcome: 'superseded' }> {
+  const { deps, log, job, approval, lease, ambiguous } = attempt;
   const { store, slack } = deps;
+  // The card an earlier attempt may yet post can land after this one looked for it: sweeps remove
+  // it then. Scheduled before any Slack call, so a crash cannot skip them.
+  if (ambiguous) await deps.timers.sweepForLateCards(approval);
   const renewal = setInterval(() => {
     store.renewLease(approval.id, lease).catch((err: unknown) => log.warn({ err: String(err) }, 'could not renew the post lease'));
   }, store.leaseMs / 3);
@@ -247,14 +250,15 @@ async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, t
   throw new Error('no channel to post the card to');
 }
 
-async function handleSlackFailure({ deps, log, job, token, approval, lease }: Attempt, err: unknown): Promise<never> {
+async function handleSlackFailure({ deps, log, job, token, approval, lease, ambiguous }: Attempt, err: unknown): Promise<never> {
   const fault = classifySlackError(err);
   if (fault.kind === 'permanent') {
     await deps.store.abandon(approval.id, lease);
     log.error({ outcome: 'failed', slack_error: fault.error }, 'Slack refused the card');
     throw new UnrecoverableError(`Slack refused the card: ${fault.error} (${fault.hint})`);
   }
-  const failures = await deps.store.releaseAfterFailure(approval.id, lease, fault.certainlyNotApplied);
+  // A 429 says this attempt posted nothing, not that an earlier one did not: the next keeps looking.
+  const failures = await deps.store.releaseAfterFailure(approval.id, lease, fault.certainlyNotApplied && !ambiguous);
   if (failures >= MAX_POST_FAILURES) {
     log.error({ outcome: 'failed', slack_error: fault.error, failures }, 'Slack kept failing; giving up on this request');
     throw new UnrecoverableError(

@@ -7,15 +7,24 @@ import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
+import { cardTargets, removeDuplicateCards } from './find-posted-card.js';
 
 /**
- * Expiry and reminders, as BullMQ delayed jobs on a queue of the bot's own: they survive restarts,
- * and deterministic job ids plus first-writer-wins recording make each run once, whatever the
- * number of bot processes. A timer belongs to one card: a superseded card's timers do nothing.
+ * Expiry, reminders and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
+ * they survive restarts, and deterministic job ids plus first-writer-wins recording make each run
+ * once, whatever the number of bot processes. A timer belongs to one card: a superseded card's
+ * timers do nothing.
  */
 
 const EXPIRE = 'expire';
 const REMIND = 'remind';
+const SWEEP = 'sweep';
+/**
+ * When to look for duplicates of a card after an attempt that may have posted it gave up (from the
+ * next attempt on): Slack may carry out a post it answered too late (the client gives up at 10 s)
+ * well after, so once soon and once much later.
+ */
+const SWEEP_AFTER_MS = [30_000, 300_000] as const;
 
 export interface TimerJob {
   approvalId: string;
@@ -25,6 +34,12 @@ export interface TimerJob {
 export interface Timers {
   /** Schedules the approval's expiry and first reminder; scheduling again is a no-op. */
   schedule(approval: Approval, route: Route): Promise<void>;
+  /**
+   * Schedules sweeps ({@link SWEEP_AFTER_MS}) that delete every card of this approval's card id
+   * but the recorded one: an attempt that gave up (a timeout, a network error, a crash mid-call)
+   * may yet post one. Scheduling again while they wait is a no-op.
+   */
+  sweepForLateCards(approval: Approval): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,6 +78,7 @@ export function createTimers(deps: TimerDeps): Timers {
   const worker = new Worker<TimerJob>(
     deps.queueName,
     async (job) => {
+      if (job.name === SWEEP) return sweep(deps, job);
       const record = await deps.store.load(job.data.approvalId);
       if (!record || record.cardId !== job.data.cardId || record.decision || record.cancelled) return { outcome: 'nothing to do' };
       const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: job.name });
@@ -79,6 +95,10 @@ export function createTimers(deps: TimerDeps): Timers {
       const data = { approvalId: approval.id, cardId: approval.cardId };
       if (expiry !== undefined) await at(EXPIRE, `${EXPIRE}-${approval.id}-${approval.cardId}`, expiry, data);
       await scheduleReminder(approval, route, Math.max(now(), approval.createdAt));
+    },
+    async sweepForLateCards(approval) {
+      const data = { approvalId: approval.id, cardId: approval.cardId };
+      await Promise.all(SWEEP_AFTER_MS.map((after, index) => at(SWEEP, `${SWEEP}-${approval.id}-${approval.cardId}-${index}`, now() + after, data)));
     },
     async close() {
       await worker.close();
@@ -100,6 +120,19 @@ async function expire(deps: TimerDeps, job: Job<TimerJob>, log: Logger): Promise
   log.info({ outcome: 'expired' }, 'approval expired');
   await deps.outbox.settle({ ...read.record, decision }).catch((err: unknown) => log.warn({ err: String(err) }, 'expiry not yet settled; the outbox drain will finish it'));
   return { outcome: 'expired' };
+}
+
+/**
+ * Deletes duplicates of the recorded card. Before a card is recorded there is nothing to keep: the
+ * attempt still posting looks for a card itself, and the next sweep comes later.
+ */
+async function sweep(deps: TimerDeps, job: Job<TimerJob>): Promise<{ outcome: string; removed?: number }> {
+  const record = await deps.store.load(job.data.approvalId);
+  if (!record?.card || record.cardId !== job.data.cardId) return { outcome: 'nothing to do' };
+  const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: SWEEP });
+  const targets = cardTargets(record.request, matchRoute(deps.routes, record.request));
+  const removed = await removeDuplicateCards(deps.slack, log, { ...record, card: record.card }, targets);
+  return { outcome: 'swept', removed };
 }
 
 /** A reply in the card's thread naming the approvers who have not acted yet, then the next reminder. */

@@ -82,6 +82,12 @@ const EnvSchema = z
       .refine((prefix) => !prefix.endsWith(':'), 'must not end with ":" (the bot adds it)'),
     /** How long an approval record is kept after its last change. @defaultValue 30 days */
     APPROVAL_RETENTION_SEC: positiveInt.default(30 * 24 * 3600),
+    /**
+     * How long an ended approval's tombstone (its binding and its decision or cancellation, well under
+     * 1 KiB) is kept, so that a request for the same step long after gets the same answer.
+     * @defaultValue one year (365 days)
+     */
+    DECISION_TOMBSTONE_SEC: positiveInt.default(365 * 24 * 3600),
     /** Path of the routes file (YAML): channels, mentions and approvers per route. */
     APPROVALS_CONFIG: optionalText,
     /** Slack user IDs who may decide, comma-separated; unset means anyone who can see the card. */
@@ -104,6 +110,14 @@ const EnvSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
+    if (env.DECISION_TOMBSTONE_SEC < env.APPROVAL_RETENTION_SEC) {
+      // A tombstone stands for the record once it is gone: a shorter one would never be read.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DECISION_TOMBSTONE_SEC'],
+        message: `must be at least APPROVAL_RETENTION_SEC (${env.APPROVAL_RETENTION_SEC}): a decision's tombstone must outlive its record`,
+      });
+    }
     if (env.APPROVALS_CONFIG !== undefined) {
       for (const name of ['APPROVERS', 'APPROVALS_CHANNEL'] as const) {
         if (env[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'must not be set with APPROVALS_CONFIG: the routes file names channels and approvers' });
@@ -154,6 +168,8 @@ export interface Config {
   /** The audit stream: `<STATE_PREFIX>:audit`. */
   audit: { key: string; maxLen: number };
   approvalRetentionSec: number;
+  /** How long an ended approval's tombstone is kept from its ending (s): DECISION_TOMBSTONE_SEC. */
+  decisionTombstoneSec: number;
   intakeConcurrency: number;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
@@ -191,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statePrefix: e.STATE_PREFIX,
     audit: { key: `${e.STATE_PREFIX}:audit`, maxLen: e.AUDIT_MAX_LEN },
     approvalRetentionSec: e.APPROVAL_RETENTION_SEC,
+    decisionTombstoneSec: e.DECISION_TOMBSTONE_SEC,
     intakeConcurrency: e.INTAKE_CONCURRENCY,
     logLevel: e.LOG_LEVEL,
   };

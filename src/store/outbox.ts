@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { ApprovalRecord } from '../domain/approval.js';
 import { renderCancelledCard, renderDecidedCard } from '../views/cards.js';
-import { DECISION_JOB_NAME, decisionJobId } from '../domain/contract.js';
+import { DECISION_JOB_NAME, decisionJobId, type Decision } from '../domain/contract.js';
 import type { Logger } from '../ops/logger.js';
 import { classifySlackError } from '../ops/slack-errors.js';
 import type { Store } from './store.js';
@@ -34,6 +34,11 @@ export interface Outbox {
    * @throws when delivery or a transient card update failed; the outbox entry stays for the drain.
    */
   settle(record: ApprovalRecord, options?: { delivered?: boolean; fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<void>;
+  /**
+   * Puts an approval's decision on the resume queue with its job id: a no-op while the engine's
+   * queue still holds that job, a new job once it was removed. Nothing else.
+   */
+  deliver(approvalId: string, decision: Decision): Promise<void>;
   /** Settles every decision recorded before the grace period that is not settled yet. */
   drain(): Promise<number>;
   close(): Promise<void>;
@@ -60,15 +65,19 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   const queue = new Queue(deps.queueName, { connection: deps.connection, prefix: deps.queuePrefix });
   queue.on('error', (err) => deps.log.warn({ err: err.message }, 'resume queue error'));
 
+  const deliver: Outbox['deliver'] = async (approvalId, decision) => {
+    await queue.add(DECISION_JOB_NAME, decision, {
+      jobId: decisionJobId(approvalId),
+      removeOnComplete: { age: deps.retentionSec },
+      removeOnFail: { age: deps.retentionSec },
+    });
+  };
+
   const settle: Outbox['settle'] = async (record, options = {}) => {
     const { decision, cancelled } = record;
     const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, ending: decision?.decision ?? 'cancelled' });
     if (decision && !options.delivered) {
-      await queue.add(DECISION_JOB_NAME, decision, {
-        jobId: decisionJobId(record.id),
-        removeOnComplete: { age: deps.retentionSec },
-        removeOnFail: { age: deps.retentionSec },
-      });
+      await deliver(record.id, decision);
       await deps.store.markDelivered(record.id);
       log.info('decision on the resume queue');
     }
@@ -107,6 +116,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   return {
     queue,
     settle,
+    deliver,
     drain,
     async close() {
       clearInterval(timer);

@@ -3,15 +3,86 @@
  * (as BullMQ's own commands are written). Keys are described in store.ts.
  */
 
+/**
+ * Lua: compare_orders(a, a_scale, b) compares two enqueue orders (see src/domain/enqueue-order.ts):
+ * -1, 0 or 1 as `a` was enqueued before, with or after `b`. Milliseconds compare as numbers (exact:
+ * far below 2^53); job ids in natural order, runs of digits as the integers they are whatever their
+ * length (no floating point), anything else byte by byte, because Lua's own `<` on strings follows
+ * the server's locale. An order written before ids were kept is a number alone: the enqueue time
+ * times `a_scale` (1 for requests; 1000 for policy jobs, which added the id's last three digits);
+ * it comes first within its millisecond, its id being unknown.
+ */
+const COMPARE_ENQUEUE_ORDER = `
+local function compare_bytes(a, b)
+  for k = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  if #a == #b then return 0 end
+  return #a < #b and -1 or 1
+end
+local function compare_ids(a, b)
+  local i, j = 1, 1
+  while i <= #a and j <= #b do
+    local _, a_end = string.find(a, '^%d+', i)
+    local _, b_end = string.find(b, '^%d+', j)
+    if a_end and b_end then
+      local x = (string.gsub(string.sub(a, i, a_end), '^0+', ''))
+      local y = (string.gsub(string.sub(b, j, b_end), '^0+', ''))
+      if #x ~= #y then return #x < #y and -1 or 1 end
+      local c = compare_bytes(x, y)
+      if c ~= 0 then return c end
+      i, j = a_end + 1, b_end + 1
+    else
+      local x, y = string.byte(a, i), string.byte(b, j)
+      if x ~= y then return x < y and -1 or 1 end
+      i, j = i + 1, j + 1
+    end
+  end
+  if i <= #a then return 1 end
+  if j <= #b then return -1 end
+  -- Equal as numbers ('7' and '007'): the bytes decide, so two ids never tie.
+  return compare_bytes(a, b)
+end
+local function parse_order(order, scale)
+  local sep = string.find(order, ':', 1, true)
+  if not sep then return math.floor((tonumber(order) or 0) / scale), nil end
+  return tonumber(string.sub(order, 1, sep - 1)) or 0, string.sub(order, sep + 1)
+end
+local function compare_orders(a, a_scale, b)
+  local a_ms, a_id = parse_order(a, a_scale)
+  local b_ms, b_id = parse_order(b, 1)
+  if a_ms ~= b_ms then return a_ms < b_ms and -1 or 1 end
+  if a_id == nil or b_id == nil then
+    if a_id == b_id then return 0 end
+    return a_id == nil and -1 or 1
+  end
+  return compare_ids(a_id, b_id)
+end
+`;
+
+/**
+ * Lua: tombstone(binding, order, kind, json) is the small record an ended approval leaves for
+ * DECISION_TOMBSTONE_SEC: `{"binding", "version", "decision" | "cancelled"}`, the ending's JSON kept
+ * byte for byte (never decoded and encoded again, which could change its numbers).
+ */
+const TOMBSTONE = `
+local function tombstone(binding, order, kind, json)
+  return '{"binding":' .. cjson.encode(binding) .. ',"version":' .. cjson.encode(order) .. ',"' .. kind .. '":' .. json .. '}'
+end
+`;
+
 export const CLAIM_CARD = `--[[
   Claims the right to post an approval's card: creates the approval if absent, or replaces a
-  pending one bound to another snapshot or job hash (the old card is superseded).
-  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] pending index
+  pending one bound to another snapshot or job hash (the old card is superseded). When the approval
+  is gone but its tombstone stands, the request gets the ending instead.
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] pending index,
+          KEYS[5] tombstone
           ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
           ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] how long a pending approval lives (s; 0: until
           it ends), ARGV[8] audit max length,
           ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
-          ARGV[11] approval id, ARGV[12] the request's version (its job's enqueue time, ms),
+          ARGV[11] approval id, ARGV[12] the request's enqueue order ('<ms>:<job id>'),
           ARGV[13] the job preview ('' for none)
   Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted), supersedes}
           {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id}
@@ -20,10 +91,12 @@ export const CLAIM_CARD = `--[[
           supersedes: '' or the JSON {channel, ts, card_id, request} of an older card this approval
           replaced and that is not yet marked superseded (a crash came in between)
           {'cancelled'}                the engine cancelled this approval
+          {'decided', tombstone JSON}  decided long ago, under the same binding: its record is gone
           {'conflict'}                 decided already, under another snapshot or job hash
           {'outdated'}                 a request enqueued later for this step is in force
           {'busy', lease pttl}         another delivery holds the lease
 ]]
+${COMPARE_ENQUEUE_ORDER}
 local record, lease = KEYS[1], KEYS[2]
 local function create(event)
   redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
@@ -35,16 +108,26 @@ local function create(event)
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(cjson.decode(event)))
 end
 if redis.call('EXISTS', record) == 0 then
+  local ended = redis.call('GET', KEYS[5])
+  if ended then
+    local was = cjson.decode(ended)
+    if was.decision then
+      if was.binding == ARGV[2] then return {'decided', ended} end
+      return {'conflict'}
+    end
+    if was.binding == '' or was.binding == ARGV[2] then return {'cancelled'} end
+    if compare_orders(was.version or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
+  end
   create(ARGV[9])
   return {'claimed', ARGV[3], ARGV[4], '0'}
 end
 local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes')
--- A cancel for this request (or one that came before any request: a tombstone) stands.
+-- A cancel for this request (or one that came before any request) stands.
 if fields[8] and (not fields[1] or fields[1] == ARGV[2]) then return {'cancelled'} end
 if fields[1] ~= ARGV[2] then
   if fields[7] then return {'conflict'} end
   -- Only a request enqueued later replaces one: a late retry of an older request changes nothing.
-  if tonumber(fields[10] or '0') >= tonumber(ARGV[12]) then return {'outdated'} end
+  if compare_orders(fields[10] or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
   -- A cancelled card already says so; only a pending one is marked superseded.
   local old_channel, old_ts = '', ''
   if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
@@ -162,11 +245,19 @@ return {'recorded'}
 `;
 
 export const MARK_DELIVERED = `--[[
-  Notes that an approval's decision is on the resume queue (its card may still need updating).
-  Input:  KEYS[1] approval hash
+  Notes that an approval's decision is on the resume queue (its card may still need updating), and
+  leaves its tombstone: the decision outlives the record by that much, so a request for the step
+  long after gets it again rather than a new card.
+  Input:  KEYS[1] approval hash, KEYS[2] tombstone; ARGV[1] how long the tombstone stays (s)
   Output: 1
 ]]
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'delivered', '1') end
+${TOMBSTONE}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+redis.call('HSET', KEYS[1], 'delivered', '1')
+local fields = redis.call('HMGET', KEYS[1], 'decision', 'binding', 'version')
+if fields[1] then
+  redis.call('SET', KEYS[2], tombstone(fields[2] or '', fields[3] or '', 'decision', fields[1]), 'EX', ARGV[1])
+end
 return 1
 `;
 
@@ -182,33 +273,47 @@ return 1
 
 export const CANCEL = `--[[
   Closes an approval the engine cancelled: no decision is pushed; its card is updated through the
-  outbox. A cancel that comes before the request leaves a tombstone, so the request posts nothing.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] audit stream, KEYS[4] pending index
+  outbox. A cancel that comes before the request leaves a cancelled record, so the request posts
+  nothing. Either way it leaves a tombstone; when the approval is gone, its tombstone answers.
+  Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] audit stream, KEYS[4] pending index,
+          KEYS[5] tombstone
           ARGV[1] cancellation JSON, ARGV[2] now (ms), ARGV[3] retention s, ARGV[4] approval id,
-          ARGV[5] audit max length, ARGV[6] 'cancelled' audit entry (JSON field/value list)
-  Output: {'cancelled'}; {'decided', decision JSON} when it was decided first; {'already'}
+          ARGV[5] audit max length, ARGV[6] 'cancelled' audit entry (JSON field/value list),
+          ARGV[7] how long the tombstone stays (s)
+  Output: {'cancelled'}; {'decided', decision JSON} when it was decided first;
+          {'ended', tombstone JSON} when it was decided long ago (its record is gone); {'already'}
 ]]
-local fields = redis.call('HMGET', KEYS[1], 'decision', 'cancelled')
+${TOMBSTONE}
+local fields = redis.call('HMGET', KEYS[1], 'decision', 'cancelled', 'binding', 'version')
 if fields[1] then return {'decided', fields[1]} end
 if fields[2] then return {'already'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local ended = redis.call('GET', KEYS[5])
+  if ended then
+    if cjson.decode(ended).decision then return {'ended', ended} end
+    return {'already'}
+  end
+end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled', ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'created_at') == 0 then redis.call('HSET', KEYS[1], 'created_at', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[4])
 if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARGV[6])))
+redis.call('SET', KEYS[5], tombstone(fields[3] or '', fields[4] or '', 'cancelled', ARGV[1]), 'EX', ARGV[7])
 return {'cancelled'}
 `;
 
 export const SET_POLICY = `--[[
-  Sets the policy snapshot in force, unless a newer policy job already set it (jobs may finish out
-  of order when several run at once).
-  Input:  KEYS[1] policy snapshot key, KEYS[2] policy version key; ARGV[1] snapshot, ARGV[2] version
-          (the job's enqueue time in ms × 1000 + its sequence)
-  Output: 1 when set, 0 when a newer one is in force
+  Sets the policy snapshot in force, unless a policy job enqueued later already set it (jobs may
+  finish out of order when several run at once). The same job run again sets it again, so a retry
+  goes on to end what the change makes stale.
+  Input:  KEYS[1] policy snapshot key, KEYS[2] policy version key; ARGV[1] snapshot,
+          ARGV[2] the job's enqueue order ('<ms>:<job id>')
+  Output: 1 when set, 0 when a policy job enqueued later is in force
 ]]
-local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tonumber(ARGV[2]) < current then return 0 end
+${COMPARE_ENQUEUE_ORDER}
+if compare_orders(redis.call('GET', KEYS[2]) or '', 1000, ARGV[2]) > 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 return 1

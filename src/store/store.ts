@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { normalizeHash, type Decision, type Vote } from '../domain/contract.js';
+import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
 import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
@@ -13,13 +14,15 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED
  *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
  *                      channel, ts, posted_at, post_started, post_failures,
  *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
- *                      decided_at, delivered, settled
+ *                      decided_at, delivered, settled, version (the request's enqueue order)
+ *   P:tombstone:<id>   what an ended approval leaves for much longer than its record (see
+ *                      TOMBSTONE in store-scripts.ts): JSON {binding, version, decision | cancelled}
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
  *   P:outbox           sorted set of approval ids whose ending (a decision, a cancellation) is
  *                      recorded but not yet settled (delivered to the resume queue and shown on
  *                      the card), scored by when it was recorded
  *   P:pending          sorted set of approval ids waiting for a decision, scored by created_at
- *   P:policy-version   the enqueue time of the policy job that set the snapshot in force
+ *   P:policy-version   the enqueue order of the policy job that set the snapshot in force
  */
 
 /** An older card this approval replaced, to be marked superseded (until it is, its buttons only say "out of date"). */
@@ -32,6 +35,8 @@ export type Claim =
   | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: SupersededCard }
   | { kind: 'posted'; card: CardLocation; superseded?: SupersededCard }
   | { kind: 'cancelled' }
+  /** The approval ended long ago with this decision, under the same binding; only its tombstone is left. */
+  | { kind: 'decided'; decision: Decision }
   | { kind: 'outdated' }
   | { kind: 'conflict' }
   | { kind: 'busy'; retryInMs: number };
@@ -71,11 +76,18 @@ export interface StoreOptions {
   /** The audit stream that the scripts append state changes to, and its cap. */
   audit: { key: string; maxLen: number };
   retentionSec: number;
+  /**
+   * How long an ended approval's tombstone (its binding and its ending) is kept: DECISION_TOMBSTONE_SEC.
+   * @defaultValue one year
+   */
+  tombstoneSec?: number;
   /** How long a post lease lasts without renewal: a crashed holder blocks others this long at most. */
   leaseMs: number;
   /** Told of each decision this store recorded (a click's, an expiry's, a policy change's): for metrics. */
   onDecisionRecorded?: (decision: Decision) => void;
 }
+
+const ONE_YEAR_SEC = 365 * 24 * 3600;
 
 export type Store = ReturnType<typeof createStore>;
 
@@ -83,27 +95,29 @@ export type Store = ReturnType<typeof createStore>;
 export function createStore(redis: Redis, options: StoreOptions) {
   const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
+  const tombstoneKey = (id: string) => `${options.prefix}:tombstone:${id}`;
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
   const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY });
   const retention = String(options.retentionSec);
+  const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
 
   return {
     leaseMs: options.leaseMs,
 
-    /** Creates the approval if new and decides which delivery of its request posts the card. */
     /**
-     * @param version the request's job enqueue time: a later request for the step replaces an earlier one, never the reverse.
+     * Creates the approval if new and decides which delivery of its request posts the card.
+     * @param version the request job's enqueue order: a later request for the step replaces an earlier one, never the reverse.
      * @param expiresAt when the approval expires (ms), if ever: a pending approval is kept until then plus the retention period.
      */
-    async claimCard(candidate: Approval, version: number, expiresAt?: number): Promise<Claim> {
+    async claimCard(candidate: Approval, version: EnqueueOrder, expiresAt?: number): Promise<Claim> {
       const pendingTtlSec = expiresAt === undefined ? 0 : Math.max(1, Math.ceil((expiresAt - candidate.createdAt) / 1000)) + options.retentionSec;
       const lease = randomBytes(12).toString('hex');
       const { request } = candidate;
       const reply = (await run.CLAIM_CARD(
-        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey],
+        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey, tombstoneKey(candidate.id)],
         [
           JSON.stringify(request),
           bindingOf(request),
@@ -116,7 +130,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
           JSON.stringify(auditFields(auditEntry(candidate, 'requested', request.requested_by, candidate.createdAt))),
           JSON.stringify(auditFields(auditEntry(candidate, 'superseded', request.requested_by, candidate.createdAt))),
           candidate.id,
-          String(version),
+          version,
           candidate.jobPreview ?? '',
         ],
       )) as string[];
@@ -152,6 +166,8 @@ export function createStore(redis: Redis, options: StoreOptions) {
         }
         case 'cancelled':
           return { kind: 'cancelled' };
+        case 'decided':
+          return { kind: 'decided', decision: endingOf(reply[1]!).decision! };
         case 'outdated':
           return { kind: 'outdated' };
         case 'conflict':
@@ -219,19 +235,20 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' };
     },
 
-    /** Closes an approval the engine cancelled (or leaves a tombstone for a request yet to come). */
+    /** Closes an approval the engine cancelled (or leaves a cancelled record for a request yet to come). */
     async cancel(approval: Pick<Approval, 'id'>, cancellation: Cancellation, entry: AuditEntry, now: number): Promise<CancelResult> {
       const reply = (await run.CANCEL(
-        [recordKey(approval.id), outboxKey, options.audit.key, pendingKey],
-        [JSON.stringify(cancellation), String(now), retention, approval.id, ...auditArgs(entry)],
+        [recordKey(approval.id), outboxKey, options.audit.key, pendingKey, tombstoneKey(approval.id)],
+        [JSON.stringify(cancellation), String(now), retention, approval.id, ...auditArgs(entry), tombstoneTtl],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
+      if (reply[0] === 'ended') return { kind: 'decided', decision: endingOf(reply[1]!).decision! };
       return { kind: reply[0] as 'cancelled' | 'already' };
     },
 
     /** Sets the policy snapshot in force, unless a policy job enqueued later already did. */
-    async setPolicy(policySnapshotKey: string, snapshot: string, version: number): Promise<boolean> {
-      return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, String(version)])) === 1;
+    async setPolicy(policySnapshotKey: string, snapshot: string, version: EnqueueOrder): Promise<boolean> {
+      return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, version])) === 1;
     },
 
     /** Ids of the approvals waiting for a decision, oldest first. */
@@ -261,8 +278,9 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return toRecord(id, await redis.hgetall(recordKey(id)));
     },
 
+    /** The decision is on the resume queue; from now on its tombstone outlives the record. */
     async markDelivered(id: string): Promise<void> {
-      await run.MARK_DELIVERED([recordKey(id)], []);
+      await run.MARK_DELIVERED([recordKey(id), tombstoneKey(id)], [tombstoneTtl]);
     },
 
     /** Whether this caller sends the requester's notice of this kind (once per approval). */
@@ -303,6 +321,18 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     ...(fields.decision ? { decision: JSON.parse(fields.decision) as Decision } : {}),
     ...(fields.cancelled ? { cancelled: JSON.parse(fields.cancelled) as Cancellation } : {}),
   };
+}
+
+/** A tombstone as stored: the binding and order of the request that ended, and how it ended. */
+interface Ending {
+  binding: string;
+  version: string;
+  decision?: Decision;
+  cancelled?: Cancellation;
+}
+
+function endingOf(tombstone: string): Ending {
+  return JSON.parse(tombstone) as Ending;
 }
 
 function parseSupersedes(raw: string | undefined, candidate: Approval): SupersededCard | undefined {

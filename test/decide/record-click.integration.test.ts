@@ -30,7 +30,7 @@ beforeEach(() => {
 async function pendingApproval(): Promise<ApprovalRecord> {
   const parsed = parseRequest(validRequest({ policy_snapshot: SNAPSHOT }));
   if (!parsed.ok) throw new Error(parsed.problems.join());
-  const claim = await store.claimCard(createApproval(parsed.request, Date.now()), 1);
+  const claim = await store.claimCard(createApproval(parsed.request, Date.now()), '1:1');
   if (claim.kind !== 'claimed') throw new Error(claim.kind);
   await store.saveCard(claim.approval, claim.lease, { channel: 'C0APPROVALS', ts: '1764000000.000100' }, Date.now());
   await redis.set(`${prefix}:policy`, SNAPSHOT);

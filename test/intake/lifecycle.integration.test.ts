@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { approvalIdOf } from '../../src/domain/contract.js';
+import { approvalIdOf, shortHash } from '../../src/domain/contract.js';
 import { ACTION_APPROVE } from '../../src/views/cards.js';
 import type { EmulatedMessage } from '../../sandbox/slack-emulator.js';
-import { policyVersion } from '../../src/intake/lifecycle.js';
 import { useGates, type Gate } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { waitFor } from '../helpers/wait.js';
@@ -179,10 +178,67 @@ describe('policy', () => {
   });
 });
 
-describe('policy job order', () => {
-  it('orders jobs by enqueue time, then by id within the same millisecond', () => {
-    expect(policyVersion({ timestamp: 1000, id: '7' })).toBeLessThan(policyVersion({ timestamp: 1000, id: '8' }));
-    expect(policyVersion({ timestamp: 1000, id: '999' })).toBeLessThan(policyVersion({ timestamp: 1001, id: '1' }));
-    expect(policyVersion({ timestamp: 1000, id: 'custom-id' })).toBe(1_000_000);
+describe('enqueue order', () => {
+  // addBulk builds every job in one synchronous pass (bullmq Job.createBulk), so they share
+  // Date.now() unless a millisecond ends between two of them: the tests fix the timestamp to make
+  // that tie certain, and set BullMQ's id counter to cross a digit boundary.
+  const ORDERS = ['together', 'the first delayed', 'the second delayed'] as const;
+  const delays = (order: (typeof ORDERS)[number]) => (order === 'the first delayed' ? [300, 0] : order === 'the second delayed' ? [0, 300] : [0, 0]);
+  /** Adds jobs whose BullMQ ids start at `first`, then moves the id counter back past everything else. */
+  const addBulkFrom = async (g: Gate, first: number, jobs: Parameters<Gate['requests']['addBulk']>[0]) => {
+    const counter = `bull:${g.env.REQUEST_QUEUE}:id`;
+    const others = Number(await g.redis.get(counter));
+    await g.redis.set(counter, first - 1);
+    const added = await g.requests.addBulk(jobs);
+    await g.redis.set(counter, Math.max(others, first + jobs.length));
+    return added;
+  };
+
+  it('two policy jobs in one addBulk: the second is in force, whichever runs first, across 9/10, 99/100, 999/1000 and 9999/10000', async () => {
+    const g = await openGate();
+    for (const first of [9, 99, 999, 9999]) {
+      for (const order of ORDERS) {
+        const [earlier, later] = [`aaaa${first}${ORDERS.indexOf(order)}`.padEnd(12, '0'), `bbbb${first}${ORDERS.indexOf(order)}`.padEnd(12, '0')];
+        // A request bound to the second snapshot, posted before: it must not end stale by the first.
+        const bound = await g.post({ policy_snapshot: later });
+        const timestamp = Date.now();
+        const jobs = await addBulkFrom(g, first, [earlier, later].map((policy_snapshot, i) => ({ name: 'policy', data: { policy_snapshot }, opts: { timestamp, delay: delays(order)[i] } })));
+        expect(jobs.map((job) => job.id)).toEqual([String(first), String(first + 1)]);
+        const [firstDone, secondDone] = await Promise.all(jobs.map((job) => g.finished(job)));
+        expect([first, order, await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)]).toEqual([first, order, later]);
+        if (order === 'the first delayed') {
+          expect([first, firstDone!.returnvalue]).toEqual([first, { outcome: 'outdated', stale: 0 }]);
+          expect([first, secondDone!.returnvalue.outcome]).toEqual([first, 'set']);
+          expect((await g.decisions()).filter((d) => d.run_id === bound.request.run_id)).toEqual([]);
+        }
+        await Promise.all(jobs.map((job) => g.requests.remove(job.id!)));
+      }
+    }
+  }, 120_000);
+
+  it('custom job ids order by their digits as numbers: policy-10 comes after policy-9', async () => {
+    const g = await openGate();
+    const timestamp = Date.now();
+    const jobs = await g.requests.addBulk([
+      { name: 'policy', data: { policy_snapshot: 'cccccccccccc' }, opts: { jobId: 'policy-9', timestamp, delay: 300 } },
+      { name: 'policy', data: { policy_snapshot: 'dddddddddddd' }, opts: { jobId: 'policy-10', timestamp } },
+    ]);
+    const [late] = await Promise.all(jobs.map((job) => g.finished(job)));
+    expect(late!.returnvalue).toEqual({ outcome: 'outdated', stale: 0 });
+    expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe('dddddddddddd');
+  });
+
+  it('two requests for one step in one addBulk: the second is on the card, whichever runs first', async () => {
+    const g = await openGate();
+    for (const order of ORDERS) {
+      const runId = `run_bulk_${ORDERS.indexOf(order)}`;
+      const [earlier, later] = [validRequest({ run_id: runId, job: { first: true } }), validRequest({ run_id: runId, job: { second: true } })];
+      const timestamp = Date.now();
+      const jobs = await g.requests.addBulk([earlier, later].map((data, i) => ({ name: 'request', data, opts: { timestamp, delay: delays(order)[i] } })));
+      await Promise.all(jobs.map((job) => g.finished(job)));
+      const live = g.cardsFor(later).filter(hasButtons);
+      expect([order, live.length]).toEqual([order, 1]);
+      expect([order, JSON.stringify(live[0]!.blocks)]).toEqual([order, expect.stringContaining(shortHash(String(later.job_hash)))]);
+    }
   });
 });

@@ -24,6 +24,7 @@ describe('configuration', () => {
       policySnapshotKey: 'approvals:policy-snapshot',
       statePrefix: 'approvals',
       approvalRetentionSec: 2_592_000,
+      decisionTombstoneSec: 31_536_000,
       logLevel: 'info',
       slack: { botToken: 'xoxb-1', signingSecret: '8f14e45fceea167a5a36dedd4bea2543', appToken: undefined, apiUrl: undefined },
     });
@@ -47,6 +48,8 @@ describe('configuration', () => {
     [{ SLACK_APP_TOKEN: 'xoxb-wrong' }, 'SLACK_APP_TOKEN must be an app-level token'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ APPROVAL_RETENTION_SEC: '-5' }, 'APPROVAL_RETENTION_SEC must be a positive whole number'],
+    [{ DECISION_TOMBSTONE_SEC: '0' }, 'DECISION_TOMBSTONE_SEC must be a positive whole number'],
+    [{ APPROVAL_RETENTION_SEC: '100', DECISION_TOMBSTONE_SEC: '50' }, 'DECISION_TOMBSTONE_SEC must be at least APPROVAL_RETENTION_SEC (100)'],
     [{ STATE_PREFIX: 'approvals:' }, 'STATE_PREFIX must not end with ":"'],
     [{ PORT: 'abc' }, 'PORT must be a port number from 0 to 65535, not "abc"'],
     [{ REDIS_URL: 'redis://:::::' }, 'REDIS_URL is not a valid URL ("redis://:::::"): use redis://[user:password@]host:port[/db]'],

@@ -33,7 +33,7 @@ describe('the approval store', () => {
       Array.from({ length: 20 }, () => {
         const parsed = parseRequest(data);
         if (!parsed.ok) throw new Error(parsed.problems.join());
-        return store.claimCard(createApproval(parsed.request, Date.now()), 1);
+        return store.claimCard(createApproval(parsed.request, Date.now()), '1:1');
       }),
     );
     expect(claims.filter((c) => c.kind === 'claimed')).toHaveLength(1);
@@ -42,16 +42,16 @@ describe('the approval store', () => {
 
   it('answers later deliveries with the card once it is saved', async () => {
     const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     expect(await store.saveCard(approval, claim.lease, card, Date.now())).toEqual({ kind: 'saved' });
-    expect(await store.claimCard({ ...approval, cardId: 'another' }, 1)).toEqual({ kind: 'posted', card });
+    expect(await store.claimCard({ ...approval, cardId: 'another' }, '1:1')).toEqual({ kind: 'posted', card });
     expect(await store.findCard(approval.id)).toEqual(card);
   });
 
   it('keeps the first card recorded when a second one is saved', async () => {
     const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     await store.saveCard(approval, claim.lease, card, Date.now());
     expect(await store.saveCard(approval, 'stale-lease', { channel: card.channel, ts: '1764000001.000200' }, Date.now())).toEqual({ kind: 'other', card });
@@ -59,20 +59,20 @@ describe('the approval store', () => {
 
   it('a later request for the same run and step with another job hash replaces a pending one; an older one never does', async () => {
     const approval = approvalOf({ run_id: 'run-supersede' });
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     await store.saveCard(approval, claim.lease, card, Date.now());
     const newer = approvalOf({ run_id: 'run-supersede', job: { different: true } });
-    const replaced = await store.claimCard(newer, 2);
+    const replaced = await store.claimCard(newer, '2:2');
     expect(replaced).toMatchObject({ kind: 'claimed', ambiguous: false, approval: { cardId: newer.cardId }, superseded: { card, approval: { cardId: approval.cardId } } });
-    expect(await store.claimCard(approval, 1)).toEqual({ kind: 'outdated' });
+    expect(await store.claimCard(approval, '1:1')).toEqual({ kind: 'outdated' });
     // The older delivery that was still posting finds its card replaced.
     expect(await store.saveCard(approval, 'old-lease', { channel: card.channel, ts: '1.000001' }, Date.now())).toEqual({ kind: 'replaced' });
   });
 
   it('refuses another job hash for a run and step already decided', async () => {
     const approval = approvalOf({ run_id: 'run-decided' });
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     await store.saveCard(approval, claim.lease, card, Date.now());
     await redis.set(`${prefix}:policy`, 'abcdef12');
@@ -80,12 +80,12 @@ describe('the approval store', () => {
     const r = approval.request;
     const decision = { run_id: r.run_id, step_id: r.step_id, decision: 'denied' as const, decided_by: { id: 'U1', name: 'u1' }, decided_at: new Date().toISOString(), policy_snapshot: r.policy_snapshot, job_hash: r.job_hash, constraints: {} };
     await store.recordClick(approval, approval.cardId, { kind: 'decision', decision }, read, `${prefix}:policy`, auditEntry(approval, 'decided', 'U1', Date.now()), Date.now());
-    expect(await store.claimCard(approvalOf({ run_id: 'run-decided', job: { other: 1 } }), 2)).toEqual({ kind: 'conflict' });
+    expect(await store.claimCard(approvalOf({ run_id: 'run-decided', job: { other: 1 } }), '2:2')).toEqual({ kind: 'conflict' });
   });
 
   it('an approval cancelled while its card was being posted is queued to show it on the new card', async () => {
     const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     await store.cancel(approval, { reason: 'no longer needed', at: new Date().toISOString() }, auditEntry(approval, 'cancelled', 'engine', Date.now()), Date.now());
     expect(await store.unsettled(0, 10, Date.now() + 1)).toEqual([]);
@@ -97,35 +97,35 @@ describe('the approval store', () => {
     const approval = approvalOf({ run_id: 'run-cancel-first' });
     const entry = auditEntry(approval, 'cancelled', 'engine', Date.now(), { reason: 'not needed' });
     expect(await store.cancel(approval, { reason: 'not needed', at: new Date().toISOString() }, entry, Date.now())).toEqual({ kind: 'cancelled' });
-    expect(await store.claimCard(approval, 1)).toEqual({ kind: 'cancelled' });
+    expect(await store.claimCard(approval, '1:1')).toEqual({ kind: 'cancelled' });
     expect(await store.pendingIds()).not.toContain(approval.id);
   });
 
   it('hands the card to another delivery after the holder crashed, flagged as possibly posted', async () => {
     const approval = approvalOf();
-    const first = await store.claimCard(approval, 1);
+    const first = await store.claimCard(approval, '1:1');
     expect(first.kind).toBe('claimed');
-    expect((await store.claimCard(approval, 1)).kind).toBe('busy');
+    expect((await store.claimCard(approval, '1:1')).kind).toBe('busy');
     await delay(350);
-    const second = await store.claimCard({ ...approval, cardId: 'fresh-nonce' }, 1);
+    const second = await store.claimCard({ ...approval, cardId: 'fresh-nonce' }, '1:1');
     expect(second).toMatchObject({ kind: 'claimed', ambiguous: true, approval: { cardId: approval.cardId, createdAt: approval.createdAt } });
   });
 
   it('after a failure Slack certainly did not apply, the next attempt need not look for a card', async () => {
     const approval = approvalOf();
-    const first = await store.claimCard(approval, 1);
+    const first = await store.claimCard(approval, '1:1');
     if (first.kind !== 'claimed') throw new Error(first.kind);
     expect(await store.releaseAfterFailure(approval.id, first.lease, true)).toBe(1);
-    const second = await store.claimCard(approval, 1);
+    const second = await store.claimCard(approval, '1:1');
     expect(second).toMatchObject({ kind: 'claimed', ambiguous: false });
     if (second.kind !== 'claimed') throw new Error(second.kind);
     expect(await store.releaseAfterFailure(approval.id, second.lease, false)).toBe(2);
-    expect(await store.claimCard(approval, 1)).toMatchObject({ kind: 'claimed', ambiguous: true });
+    expect(await store.claimCard(approval, '1:1')).toMatchObject({ kind: 'claimed', ambiguous: true });
   });
 
   it('renews the lease only for its holder', async () => {
     const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     expect(await store.renewLease(approval.id, 'not-the-holder')).toBe(false);
     expect(await store.renewLease(approval.id, claim.lease)).toBe(true);
@@ -133,15 +133,15 @@ describe('the approval store', () => {
 
   it('forgets an approval abandoned for good, so the request can be sent again', async () => {
     const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     expect(await store.abandon(approval.id, claim.lease)).toBe(true);
-    expect(await store.claimCard({ ...approval, cardId: 'new-card' }, 1)).toMatchObject({ kind: 'claimed', ambiguous: false, approval: { cardId: 'new-card' } });
+    expect(await store.claimCard({ ...approval, cardId: 'new-card' }, '1:1')).toMatchObject({ kind: 'claimed', ambiguous: false, approval: { cardId: 'new-card' } });
   });
 
   it('keeps a pending approval until it expires plus the retention period, one that never expires until it ends', async () => {
     const expiring = approvalOf();
-    const claim = await store.claimCard(expiring, 1, expiring.createdAt + 600_000);
+    const claim = await store.claimCard(expiring, '1:1', expiring.createdAt + 600_000);
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     await store.saveCard(expiring, claim.lease, card, Date.now());
     const ttl = await redis.ttl(`${prefix}:approval:${expiring.id}`);
@@ -149,13 +149,13 @@ describe('the approval store', () => {
     expect(ttl).toBeLessThanOrEqual(600 + 3600);
 
     const waiting = approvalOf();
-    await store.claimCard(waiting, 1);
+    await store.claimCard(waiting, '1:1');
     expect(await redis.ttl(`${prefix}:approval:${waiting.id}`)).toBe(-1);
   });
 
   it('stores a small record: the request without its job', async () => {
     const approval = approvalOf({ job: { blob: 'x'.repeat(50_000) } });
-    await store.claimCard(approval, 1);
+    await store.claimCard(approval, '1:1');
     const stored = await redis.hget(`${prefix}:approval:${approval.id}`, 'request');
     expect(JSON.parse(stored!)).not.toHaveProperty('job');
     expect(await redis.memory('USAGE', `${prefix}:approval:${approval.id}`)).toBeLessThan(2048);
@@ -167,7 +167,7 @@ describe('recording decisions', () => {
 
   async function postedApproval(): Promise<Approval> {
     const approval = approvalOf();
-    const claim = await store.claimCard(approval, 1);
+    const claim = await store.claimCard(approval, '1:1');
     if (claim.kind !== 'claimed') throw new Error(claim.kind);
     await store.saveCard(approval, claim.lease, card, Date.now());
     await redis.set(SNAPSHOT_KEY(), 'abcdef12');
