@@ -67,7 +67,7 @@ export interface ChannelDirectory {
 
 export interface ChannelDirectoryOptions {
   log: Logger;
-  /** How long a channel's kind (conversations.info) is trusted. @defaultValue 300,000 ms (5 min) */
+  /** How long a channel's kind (conversations.info) is trusted. @defaultValue 600,000 ms (10 min) */
   infoTtlMs?: number;
   /**
    * How long a user's memberships (users.conversations) are trusted: someone removed from a private
@@ -96,7 +96,7 @@ const MAX_PAGES = 50;
 export function createChannelDirectory(slack: WebClient, options: ChannelDirectoryOptions): ChannelDirectory {
   const { log } = options;
   const budgetMs = options.budgetMs ?? 5_000;
-  const audiences = new LRUCache<string, Audience>({ max: options.maxChannels ?? 10_000, ttl: options.infoTtlMs ?? 300_000 });
+  const audiences = new LRUCache<string, Audience>({ max: options.maxChannels ?? 10_000, ttl: options.infoTtlMs ?? 600_000 });
   const memberships = new LRUCache<string, Set<string>>({ max: options.maxUsers ?? 1_000, ttl: options.membershipTtlMs ?? 60_000 });
   const inFlight = new Map<string, Promise<Outcome<unknown>>>();
   const blockedUntil = new Map<string, number>();

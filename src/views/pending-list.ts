@@ -67,7 +67,7 @@ export function renderPendingList(items: PendingItem[], query: ListQuery, now: n
   const partialText = note ? ' (partial list)' : '';
   if (items.length === 0) {
     const text = `No approvals are waiting${what}.`;
-    return { text: `${text}${partialText}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, ...(note ? [note] : [])] };
+    return { text: `No approvals are waiting${what}${partialText}.`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, ...(note ? [note] : [])] };
   }
   const shown = [...items].sort(byUrgency).slice(0, LIST_LIMIT);
   const heading = `*${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}*${items.length > shown.length ? `, the ${shown.length} most urgent:` : ':'}`;
