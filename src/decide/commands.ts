@@ -1,5 +1,6 @@
 import type { App, RespondFn } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
+import { LRUCache } from 'lru-cache';
 import type { ApprovalRecord } from '../domain/approval.js';
 import type { ApproverDirectory } from './approver-directory.js';
 import type { ChannelDirectory, Viewer } from './channel-visibility.js';
@@ -34,6 +35,8 @@ export interface CommandDeps {
 }
 
 export function registerCommands(app: App, deps: CommandDeps): void {
+  // A message's permalink never changes: each card's is asked for once.
+  const permalinks = new LRUCache<string, string>({ max: 5_000 });
   app.command(APPROVALS_COMMAND, async ({ ack, command, respond }) => {
     await ack();
     const log = deps.log.child({ user: command.user_id, command: APPROVALS_COMMAND, text: command.text });
@@ -42,7 +45,7 @@ export function registerCommands(app: App, deps: CommandDeps): void {
       if (args.kind === 'help') return await reply(respond, { text: HELP_TEXT });
       const { items, partial } = await listFor(deps, command.user_id, command.team_id, args.query);
       log.info({ outcome: partial ? 'partial' : 'listed', count: items.length, unchecked_channels: partial?.uncheckedChannels }, 'pending approvals listed');
-      await reply(respond, renderPendingList(await withPermalinks(deps, items), args.query, deps.now?.() ?? Date.now(), partial));
+      await reply(respond, renderPendingList(await withPermalinks(deps.slack, permalinks, items), args.query, deps.now?.() ?? Date.now(), partial));
     } catch (err) {
       log.error({ err: String(err) }, 'could not list pending approvals');
       await reply(respond, { text: ':warning: Could not list the pending approvals right now. Try again in a moment.' });
@@ -114,13 +117,19 @@ async function mayApprove(deps: CommandDeps, route: Route, record: ApprovalRecor
 }
 
 /** Links to the cards that will be shown; a card Slack cannot link to is shown without one. */
-async function withPermalinks(deps: CommandDeps, items: PendingItem[]): Promise<PendingItem[]> {
+async function withPermalinks(slack: WebClient, known: LRUCache<string, string>, items: PendingItem[]): Promise<PendingItem[]> {
   const shown = new Set([...items].sort(byUrgency).slice(0, LIST_LIMIT));
   return Promise.all(
     items.map(async (item) => {
-      if (!shown.has(item) || !item.record.card) return item;
-      const link = await deps.slack.chat.getPermalink({ channel: item.record.card.channel, message_ts: item.record.card.ts }).catch(() => undefined);
-      return { ...item, permalink: link?.permalink };
+      const card = item.record.card;
+      if (!shown.has(item) || !card) return item;
+      const key = `${card.channel}/${card.ts}`;
+      let permalink = known.get(key);
+      if (permalink === undefined) {
+        permalink = (await slack.chat.getPermalink({ channel: card.channel, message_ts: card.ts }).catch(() => undefined))?.permalink;
+        if (permalink) known.set(key, permalink);
+      }
+      return { ...item, permalink };
     }),
   );
 }
