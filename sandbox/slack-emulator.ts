@@ -6,6 +6,7 @@ import { bearer, parseArgs, readBody, sendJson } from './http-io.js';
 import { blockActionsPayload, escapeCommandText, findActionElement, sendInteraction, sendSigned, slashCommandFields, type AppResponse, type SlackUser } from './interactions.js';
 import { ResponseUrls, type ResponseUrlPost } from './response-urls.js';
 import { usersInfo } from './users-info.js';
+import { conversationInfo, conversationMembers, manifestScopes, requireScope, userConversations } from './conversations.js';
 import { SocketModeServer } from './socket-mode.js';
 import { Views } from './views.js';
 import { PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
@@ -27,6 +28,8 @@ export type { EmulatedChannel, EmulatedMessage };
  * - `error`: answer HTTP 200 `{ok:false, error}`.
  * - `delayMs`: wait this long before carrying out the call (or, with `applyFirst`, after it).
  * - `applyFirst`: carry out the call, then answer (with the failure, if any): an ambiguous outcome.
+ * - `match`: only a call whose arguments have these values takes the fault (e.g. `{ channel: 'C0X' }`);
+ *   other calls pass it by and it waits for one that matches.
  */
 export interface Fault {
   status?: number;
@@ -34,6 +37,7 @@ export interface Fault {
   error?: string;
   delayMs?: number;
   applyFirst?: boolean;
+  match?: Record<string, string>;
 }
 
 export interface ApiCall {
@@ -54,6 +58,8 @@ export interface EmulatorOptions {
   teamId?: string;
   botUserId?: string;
   botId?: string;
+  /** The bot scopes the app was granted. @defaultValue those manifest.yml asks for */
+  scopes?: string[];
 }
 
 
@@ -74,6 +80,11 @@ export class SlackEmulator {
   readonly socketMode = new SocketModeServer('A0APPROVALGATE');
   /** Whether the app has the `users:read.email` scope: users.info includes emails only then. */
   emailScope = false;
+  /**
+   * The bot scopes the app was granted: conversations.info/members/history/replies answer
+   * `missing_scope` without the one the kind of conversation needs (`channels:`, `groups:`, `im:`, `mpim:`).
+   */
+  readonly scopes: Set<string>;
   private appUrl: string | undefined;
   private readonly workspace: Workspace;
   private readonly faults = new Map<string, Fault[]>();
@@ -88,6 +99,7 @@ export class SlackEmulator {
     this.botUserId = options.botUserId ?? 'U0APPROVALBOT';
     this.botId = options.botId ?? 'B0APPROVALBOT';
     this.workspace = new Workspace(this.botId, this.botUserId);
+    this.scopes = new Set(options.scopes ?? manifestScopes());
     this.responseUrls = new ResponseUrls(this.workspace, () => this.url);
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
     const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({
@@ -102,12 +114,13 @@ export class SlackEmulator {
       'chat.postMessage': (args) => this.workspace.postMessage(args, (id) => this.users.has(id)),
       'chat.update': (args) => this.workspace.updateMessage(args),
       'chat.delete': (args) => this.workspace.deleteMessage(args),
-      'conversations.history': (args) => this.workspace.history(args),
-      'conversations.replies': (args) => this.workspace.replies(args),
+      'conversations.history': (args) => this.workspace.history(this.scoped(args, 'history')),
+      'conversations.replies': (args) => this.workspace.replies(this.scoped(args, 'history')),
       'usergroups.users.list': (args) => this.workspace.userGroupMembers(args),
       'chat.getPermalink': (args) => this.workspace.permalink(args),
-      'conversations.info': (args) => this.workspace.conversationInfo(args),
-      'conversations.members': (args) => this.workspace.conversationMembers(args, [...this.users.keys()]),
+      'conversations.info': (args) => conversationInfo(this.workspace.channel(this.scoped(args, 'read').channel)),
+      'conversations.members': (args) => conversationMembers(this.workspace.memberChannel(this.scoped(args, 'read').channel), [...this.users.keys()], args),
+      'users.conversations': (args) => userConversations([...this.workspace.channels.values()], args, this.scopes, (id) => this.users.has(id), this.botUserId),
       'views.open': (args) => this.views.open(args),
       'users.info': (args) => usersInfo(typeof args.user === 'string' ? this.users.get(args.user) : undefined, this.emailScope),
     };
@@ -353,7 +366,7 @@ export class SlackEmulator {
     const args = parseArgs(req.headers['content-type'], await readBody(req));
     const call: ApiCall = { method, at: Date.now(), args, answered: 'ok' };
     this.calls.push(call);
-    const fault = this.faults.get(method)?.shift();
+    const fault = this.takeFault(method, args);
     const fails = fault !== undefined && (fault.status !== undefined || fault.error !== undefined);
     if (fault?.delayMs && !fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails && !fault.applyFirst) return this.answerFault(res, call, fault);
@@ -363,6 +376,20 @@ export class SlackEmulator {
     if (fails) return this.answerFault(res, call, fault);
     call.answered = answer.ok ? 'ok' : String(answer.error);
     sendJson(res, 200, answer);
+  }
+
+  /** The first fault queued for this method that applies to a call with these arguments, taken off the queue. */
+  private takeFault(method: string, args: Args): Fault | undefined {
+    const queue = this.faults.get(method) ?? [];
+    const index = queue.findIndex((fault) => Object.entries(fault.match ?? {}).every(([key, value]) => args[key] === value));
+    return index === -1 ? undefined : queue.splice(index, 1)[0];
+  }
+
+  /** Checks the scope a conversations.* read needs for the channel named in `args` (when there is one). */
+  private scoped(args: Args, access: 'read' | 'history'): Args {
+    const channel = typeof args.channel === 'string' ? this.workspace.channels.get(args.channel) : undefined;
+    if (channel) requireScope(channel, access, this.scopes);
+    return args;
   }
 
   /** @returns false when the emulator stopped during the pause (the connection is gone). */

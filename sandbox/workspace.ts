@@ -17,6 +17,8 @@ export interface EmulatedChannel {
   members?: string[];
   /** A direct message between the bot and this user (its id starts with D). */
   dmWith?: string;
+  /** A group DM (multi-person direct message): visible to its members only. @defaultValue false */
+  isMpim?: boolean;
 }
 
 export interface EmulatedMessage {
@@ -58,11 +60,12 @@ export class Workspace {
   ) {}
 
   /**
-   * chat.postMessage. A user id as the channel posts in the user's DM with the bot, as Slack does
-   * (`isUser` says whether there is such a user).
+   * chat.postMessage. A user id as the channel posts in the user's DM with the bot, as Slack does,
+   * and so does the id of that DM (`D` and the user id without its `U`, the emulator's convention);
+   * `isUser` says whether there is such a user.
    */
   postMessage(args: Args, isUser: (id: string) => boolean = () => false): Answer {
-    const channel = typeof args.channel === 'string' && isUser(args.channel) ? this.dmChannel(args.channel) : this.memberChannel(args.channel);
+    const channel = this.postTarget(args.channel, isUser);
     const content = this.messageContent(args);
     const message: EmulatedMessage = { channel: channel.id, ts: this.nextTs(), ...content, bot_id: this.botId, user: this.botUserId };
     if (typeof args.thread_ts === 'string') {
@@ -134,8 +137,21 @@ export class Workspace {
   /** The bot's DM with a user, opened on first use. */
   dmChannel(userId: string): EmulatedChannel {
     const id = `D${userId.slice(1)}`;
-    if (!this.channels.has(id)) this.channels.set(id, { id, name: userId, botIsMember: true, isPrivate: true, members: [userId], dmWith: userId });
+    if (!this.channels.has(id)) this.channels.set(id, { id, name: userId, botIsMember: true, isPrivate: true, members: [userId, this.botUserId], dmWith: userId });
     return this.channels.get(id)!;
+  }
+
+  private postTarget(id: unknown, isUser: (id: string) => boolean): EmulatedChannel {
+    if (typeof id === 'string' && isUser(id)) return this.dmChannel(id);
+    if (typeof id === 'string' && id.startsWith('D') && !this.channels.has(id) && isUser(`U${id.slice(1)}`)) return this.dmChannel(`U${id.slice(1)}`);
+    return this.memberChannel(id);
+  }
+
+  /** A channel by id, the bot a member or not. @throws PlatformError `channel_not_found` */
+  channel(id: unknown): EmulatedChannel {
+    const channel = typeof id === 'string' ? this.channels.get(id) : undefined;
+    if (!channel) throw new PlatformError('channel_not_found');
+    return channel;
   }
 
   memberChannel(id: unknown): EmulatedChannel {
@@ -161,18 +177,6 @@ export class Workspace {
   channelOfPermalink(url: string): string | undefined {
     const channel = url.startsWith(PERMALINK_BASE) ? /^[CG][A-Z0-9]+/.exec(url.slice(PERMALINK_BASE.length))?.[0] : undefined;
     return channel && this.channels.has(channel) ? channel : undefined;
-  }
-
-  conversationInfo(args: Args): Answer {
-    const channel = typeof args.channel === 'string' ? this.channels.get(args.channel) : undefined;
-    if (!channel) throw new PlatformError('channel_not_found');
-    if (channel.dmWith) return { channel: { id: channel.id, is_im: true, user: channel.dmWith } };
-    return { channel: { id: channel.id, name: channel.name, is_channel: true, is_private: channel.isPrivate ?? false, is_member: channel.botIsMember } };
-  }
-
-  conversationMembers(args: Args, everyone: string[]): Answer {
-    const channel = this.memberChannel(args.channel);
-    return { members: channel.members ?? everyone, response_metadata: { next_cursor: '' } };
   }
 
   userGroupMembers(args: Args): Answer {

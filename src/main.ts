@@ -7,6 +7,7 @@ import { createMetrics, createMetricsRoute } from './ops/metrics.js';
 import { createUserDirectory } from './decide/user-directory.js';
 import { registerButtons } from './decide/buttons.js';
 import { registerCommands } from './decide/commands.js';
+import { createChannelDirectory } from './decide/channel-visibility.js';
 import { registerModals } from './decide/modals.js';
 import { createApproverDirectory } from './decide/approver-directory.js';
 import { createAudit } from './store/audit.js';
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
     log,
   });
   registerModals(app, actionDeps);
-  registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, homeTeamId, log });
+  registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, channels: createChannelDirectory(slack, { log }), homeTeamId, log });
   const intake = createRequestWorker({
     connection: redis,
     queueName: config.queues.request,

@@ -30,7 +30,22 @@ describe('the Slack app manifest', () => {
 
   it('asks for every scope the bot’s Slack calls need, and no more', () => {
     expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(
-      ['channels:history', 'channels:read', 'chat:write', 'chat:write.public', 'commands', 'groups:history', 'groups:read', 'usergroups:read', 'users:read', 'users:read.email'].sort(),
+      [
+        'channels:history',
+        'channels:read',
+        'chat:write',
+        'chat:write.public',
+        'commands',
+        'groups:history',
+        'groups:read',
+        'im:history',
+        'im:read',
+        'mpim:history',
+        'mpim:read',
+        'usergroups:read',
+        'users:read',
+        'users:read.email',
+      ].sort(),
     );
   });
 

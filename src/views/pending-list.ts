@@ -23,6 +23,16 @@ export interface ListQuery {
   channel?: string;
 }
 
+/**
+ * Channels with pending cards whose visibility to the caller could not be checked just now: their
+ * approvals are left out of the list, and the reply says so.
+ */
+export interface PartialList {
+  uncheckedChannels: number;
+  /** Slack asked to wait this long (Retry-After), in seconds. */
+  retryAfterSec?: number;
+}
+
 export type ParsedArgs = { kind: 'help' } | { kind: 'list'; query: ListQuery };
 
 /** `/approvals [mine] [<risk tag>] [#channel] [help]`; with "escape channels" on, a channel comes as `<#C123|name>`. */
@@ -51,11 +61,13 @@ export function byUrgency(a: PendingItem, b: PendingItem): number {
   return (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.record.createdAt - b.record.createdAt;
 }
 
-export function renderPendingList(items: PendingItem[], query: ListQuery, now: number): { text: string; blocks: KnownBlock[] } {
+export function renderPendingList(items: PendingItem[], query: ListQuery, now: number, partial?: PartialList): { text: string; blocks: KnownBlock[] } {
   const what = describe(query);
+  const note = partial && partial.uncheckedChannels > 0 ? renderPartialNote(partial) : undefined;
+  const partialText = note ? ' (partial list)' : '';
   if (items.length === 0) {
     const text = `No approvals are waiting${what}.`;
-    return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+    return { text: `No approvals are waiting${what}${partialText}.`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, ...(note ? [note] : [])] };
   }
   const shown = [...items].sort(byUrgency).slice(0, LIST_LIMIT);
   const heading = `*${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}*${items.length > shown.length ? `, the ${shown.length} most urgent:` : ':'}`;
@@ -67,7 +79,14 @@ export function renderPendingList(items: PendingItem[], query: ListQuery, now: n
       elements: [{ type: 'mrkdwn', text: `…and ${items.length - shown.length} more. Narrow it down: \`/approvals mine\`, \`/approvals <risk tag>\`, \`/approvals #channel\`.` }],
     });
   }
-  return { text: `${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}`, blocks };
+  if (note) blocks.push(note);
+  return { text: `${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}${partialText}`, blocks };
+}
+
+function renderPartialNote({ uncheckedChannels: n, retryAfterSec }: PartialList): KnownBlock {
+  const when = retryAfterSec ? `in ${retryAfterSec} s` : 'in a moment';
+  const text = `:warning: This list is partial: ${n} channel${n === 1 ? '' : 's'} could not be checked just now, so ${n === 1 ? 'its' : 'their'} approvals are not shown. Try again ${when}.`;
+  return { type: 'context', elements: [{ type: 'mrkdwn', text }] };
 }
 
 function renderItem({ record, expiresAt, requiredApprovals, permalink }: PendingItem, now: number): KnownBlock {

@@ -4,6 +4,7 @@ import { approvalIdOf, type Decision } from '../../src/domain/contract.js';
 import { useGates, type Gate } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { waitFor } from '../helpers/wait.js';
+import { approvals } from '../helpers/approvals-command.js';
 
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
@@ -28,15 +29,6 @@ async function post(g: Gate, count: number, overrides: Record<string, unknown> =
   for (let i = 0; i < requests.length; i += 20) await g.requests.addBulk(requests.slice(i, i + 20).map((data) => ({ name: 'request', data })));
   await waitFor('the cards', () => requests.every((r) => g.cardsFor(r).length === 1), 30_000);
   return requests;
-}
-
-/** Types /approvals as `user` and returns the reply (the command is acked at once; the list follows). */
-async function approvals(g: Gate, user: string, text = '') {
-  const before = g.emulator.ephemeralMessagesFor(user).length;
-  const response = await g.emulator.command({ command: '/approvals', text, user, channel: 'C0INCIDENT42' });
-  expect(response.status).toBe(200);
-  expect(response.elapsedMs).toBeLessThan(3000);
-  return waitFor('the list', () => g.emulator.ephemeralMessagesFor(user)[before]);
 }
 
 describe('/approvals', () => {

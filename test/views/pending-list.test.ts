@@ -65,3 +65,23 @@ describe('the pending list', () => {
     expect(formatDuration(ms)).toBe(text);
   });
 });
+
+describe('a partial list', () => {
+  it('says how many channels could not be checked and when to try again, within Slack’s limits', () => {
+    const items = Array.from({ length: 20 }, (_, i) => item({ workflow: `w${i}` }, 60_000));
+    const list = renderPendingList(items, { mine: false }, NOW, { uncheckedChannels: 3, retryAfterSec: 30 });
+    expect(list.text).toBe('20 approvals waiting (partial list)');
+    expect(JSON.stringify(list.blocks.at(-1))).toContain('This list is partial: 3 channels could not be checked just now, so their approvals are not shown. Try again in 30 s.');
+    expect(checkBlocks(list.blocks)).toEqual([]);
+  });
+
+  it('says so when nothing it could check is waiting', () => {
+    const list = renderPendingList([], { mine: false }, NOW, { uncheckedChannels: 1 });
+    expect(list.text).toBe('No approvals are waiting (partial list).');
+    expect(JSON.stringify(list.blocks)).toContain('1 channel could not be checked just now, so its approvals are not shown. Try again in a moment.');
+  });
+
+  it('is a whole list when every channel was checked', () => {
+    expect(renderPendingList([], { mine: false }, NOW, { uncheckedChannels: 0 }).text).toBe('No approvals are waiting.');
+  });
+});
