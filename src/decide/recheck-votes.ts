@@ -23,7 +23,7 @@ export async function recheckVotes(deps: Pick<ClickDeps, 'users' | 'directory' |
         if (refusal) return { vote, reason: refusal };
         return (await deps.directory.isApprover(route, vote.id, { since })) ? undefined : { vote, reason: 'not_approver' };
       } catch (err) {
-        throw new Error(`could not re-check the approval of ${vote.id} with Slack before completing: ${err instanceof Error ? err.message : String(err)}`);
+        throw new Error(`could not re-check the approval of ${vote.id} with Slack before completing: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     }),
   );
