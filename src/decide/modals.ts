@@ -14,20 +14,22 @@ import type { Logger } from '../ops/logger.js';
 /**
  * "Approve with comment…" and "Deny with reason…": the card's overflow menu opens a modal; its
  * submit is a click with a comment, checked again against the approval as it is then (the card may
- * have been decided, superseded or gone stale while the modal was open). A refusal is shown in the
- * modal; nothing is decided.
+ * have been decided, superseded, expired or gone stale while the modal was open). A refusal is shown
+ * in the modal; nothing is decided.
  */
 
 /**
  * A submit is answered within Slack's 3 seconds whatever Redis and Slack do, or the reviewer sees an
- * error (Bolt answers HTTP 404 at 3,001 ms: https://api.slack.com/interactivity/handling#acknowledgment_response).
- * Nothing it asks for is recorded after RECORD_BY_MS: the bot checks before it sends the record, and
- * the record script checks Redis's own clock (RECORD_CLICK's deadline). The answer waits until
- * ANSWER_WITHIN_MS, so an answer that says nothing was decided stays true as long as Redis's clock
- * is less than the 500 ms between them behind the bot's.
+ * error (Bolt answers HTTP 404 at 3,001 ms from the request's arrival:
+ * https://api.slack.com/interactivity/handling#acknowledgment_response). These clocks start when the
+ * handler does, later than Bolt's: the last second is left to a busy machine. Nothing the submit asks
+ * for is recorded after RECORD_BY_MS: the bot checks before it sends the record, and the record
+ * script checks Redis's own clock (RECORD_CLICK's deadline). The answer waits until ANSWER_WITHIN_MS,
+ * so an answer that says nothing was decided stays true as long as Redis's clock is less than the
+ * 500 ms between them behind the bot's.
  */
-const RECORD_BY_MS = 2000;
-const ANSWER_WITHIN_MS = 2500;
+const RECORD_BY_MS = 1500;
+const ANSWER_WITHIN_MS = 2000;
 
 export function registerModals(app: App, deps: DecideDeps): void {
   app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, respond }) => {
@@ -97,21 +99,13 @@ export function registerModals(app: App, deps: DecideDeps): void {
       // A record that went through before the deadline is still shown on the card.
       void work.then(
         (settled) => afterRecord(deps, settled, log),
-        (err: unknown) => log.warn({ err: String(err) }, 'modal submit ended after its answer without recording'),
+        (err: unknown) => log.warn({ err: String(err) }, 'modal submit failed after its answer'),
       );
       return;
     }
     if (answer.kind === 'failed') {
-      const { err } = answer;
-      const [reason, text] =
-        err instanceof IdentityUnavailableError
-          ? (['unverified', MODAL_ERRORS.unverified] as const)
-          : err instanceof TooLateError
-            ? (['too_slow', MODAL_ERRORS.tooSlow] as const)
-            : err instanceof UncertainOutcomeError
-              ? (['uncertain', MODAL_ERRORS.unconfirmed] as const)
-              : (['unavailable', MODAL_ERRORS.unavailable] as const);
-      log.error({ outcome: reason === 'uncertain' ? 'uncertain' : 'refused', reason, err: String(err) }, 'modal submit decided nothing');
+      const { reason, text } = failureOf(answer.err);
+      log.error({ outcome: reason === 'uncertain' ? 'uncertain' : 'refused', reason, err: String(answer.err) }, 'modal submit decided nothing');
       await showError(text);
       if (reason !== 'uncertain') await noteRefusal(deps, { reason, action: meta.action, userId: user.id, log }, meta.a);
       return;
@@ -133,6 +127,14 @@ export function registerModals(app: App, deps: DecideDeps): void {
     }
     await afterRecord(deps, settled, log);
   });
+}
+
+/** Why a submit that failed decided nothing (or may have: `uncertain`), and what the modal says. */
+function failureOf(err: unknown): { reason: 'unverified' | 'too_slow' | 'uncertain' | 'unavailable'; text: string } {
+  if (err instanceof IdentityUnavailableError) return { reason: 'unverified', text: MODAL_ERRORS.unverified };
+  if (err instanceof TooLateError) return { reason: 'too_slow', text: MODAL_ERRORS.tooSlow };
+  if (err instanceof UncertainOutcomeError) return { reason: 'uncertain', text: MODAL_ERRORS.unconfirmed };
+  return { reason: 'unavailable', text: MODAL_ERRORS.unavailable };
 }
 
 /** What a recorded submit sets off once answered: the approvals counted on the card, or the decision settled. */
