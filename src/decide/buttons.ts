@@ -1,11 +1,11 @@
 import type { App, BlockAction, ButtonAction, RespondFn, SlackActionMiddlewareArgs } from '@slack/bolt';
-import type { ApprovalRecord, Click, Outcome } from '../domain/approval.js';
+import type { ApprovalRecord, Click, DroppedVote, Outcome } from '../domain/approval.js';
 import { noteRefusal } from './note-refusal.js';
 import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from '../views/cards.js';
 import { renderDecideModal } from '../views/decide-modal.js';
 import type { Logger } from '../ops/logger.js';
 import { IdentityUnavailableError } from './user-directory.js';
-import { FOREIGN_BUTTON_REPLY, renderCounted, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
+import { FOREIGN_BUTTON_REPLY, renderCounted, renderDroppedReply, renderDroppedVotes, renderExpiredClick, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
 import { matchRoute } from '../domain/routes.js';
 import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
 import type { DecideDeps } from './deps.js';
@@ -65,13 +65,20 @@ async function handleClick(deps: DecideDeps, { ack, body, action, respond }: But
       return reply(respond, renderRefusal(outcome), log);
     }
     case 'counted': {
-      log.info({ outcome: 'approval_counted', votes: outcome.votes.length, required: outcome.required }, 'approval counted');
-      await showProgress(deps, record!, outcome.votes, log);
-      return reply(respond, renderCounted(outcome.votes.length, outcome.required), log);
+      log.info({ outcome: 'approval_counted', votes: outcome.votes.length, required: outcome.required, dropped: outcome.dropped?.length ?? 0 }, 'approval counted');
+      await showProgress(deps, record!, outcome.votes, log, outcome.dropped);
+      return reply(respond, renderCounted(outcome.votes.length, outcome.required, outcome.dropped), log);
     }
+    case 'expired':
     case 'decided': {
       const { decision } = outcome;
       log.info({ outcome: decision.decision, policy_snapshot: decision.policy_snapshot, job_hash: decision.job_hash }, 'decision recorded');
+      if (outcome.kind === 'expired') {
+        await noteRefusal(deps, { reason: 'expired', action: kind, userId: user.id, log }, record);
+        await reply(respond, renderExpiredClick(outcome.expiredAt), log);
+      } else if (outcome.dropped?.length) {
+        await reply(respond, renderDroppedReply(outcome.dropped), log);
+      }
       try {
         await deps.outbox.settle({ ...record!, decision }, { fallback: (rendered) => respond({ replace_original: true, ...rendered }) });
       } catch (err) {
@@ -93,11 +100,15 @@ async function askToType(deps: DecideDeps, record: ApprovalRecord, userId: strin
   }
 }
 
-/** Shows the approvals counted on the card, and says who approved in its thread ("@alice approved: 1 of 2"). */
-export async function showProgress(deps: DecideDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger): Promise<void> {
+/**
+ * Shows the approvals counted on the card, and says who approved in its thread ("@alice approved: 1 of 2");
+ * both say which approvals counted before no longer stand, when some were dropped.
+ */
+export async function showProgress(deps: DecideDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger, dropped: DroppedVote[] = []): Promise<void> {
   if (!record.card) return;
   const route = matchRoute(deps.routes, record.request);
-  const context = cardContext(route, record, votes);
+  const note = dropped.length ? { note: renderDroppedVotes(dropped) } : {};
+  const context = { ...cardContext(route, record, votes), ...note };
   const { text, blocks } = renderRequestCard(record, context);
   const latest = votes.at(-1);
   await Promise.all([
@@ -106,7 +117,11 @@ export async function showProgress(deps: DecideDeps, record: ApprovalRecord, vot
       .catch((err: unknown) => log.warn({ err: String(err) }, 'could not show the approvals counted on the card')),
     latest &&
       deps.slack.chat
-        .postMessage({ channel: record.card.channel, thread_ts: record.card.ts, text: renderApprovalCounted(latest, votes.length, context.requiredApprovals) })
+        .postMessage({
+          channel: record.card.channel,
+          thread_ts: record.card.ts,
+          text: [renderApprovalCounted(latest, votes.length, context.requiredApprovals), ...(dropped.length ? [renderDroppedReply(dropped)] : [])].join('\n'),
+        })
         .catch((err: unknown) => log.warn({ err: String(err) }, 'could not say in the thread who approved')),
   ]);
 }

@@ -7,19 +7,29 @@ import { matchRoute } from '../domain/routes.js';
 import { reply, showProgress } from './buttons.js';
 import type { DecideDeps } from './deps.js';
 import { IdentityUnavailableError } from './user-directory.js';
-import { decideAndRecord } from './record-click.js';
-import { FOREIGN_BUTTON_REPLY, refusalInModal, renderRefusal } from '../views/replies.js';
-import { withTimeout } from '../ops/with-timeout.js';
+import { decideAndRecord, TooLateError, UncertainOutcomeError } from './record-click.js';
+import { EXPIRED_IN_MODAL, FOREIGN_BUTTON_REPLY, MODAL_ERRORS, refusalInModal, renderRefusal } from '../views/replies.js';
+import type { Logger } from '../ops/logger.js';
 
 /**
  * "Approve with comment…" and "Deny with reason…": the card's overflow menu opens a modal; its
  * submit is a click with a comment, checked again against the approval as it is then (the card may
- * have been decided, superseded or gone stale while the modal was open). A refusal is shown in the
- * modal; nothing is decided.
+ * have been decided, superseded, expired or gone stale while the modal was open). A refusal is shown
+ * in the modal; nothing is decided.
  */
 
-// The modal's submit must be answered within Slack's 3 seconds, with the outcome: read quickly.
-const SUBMIT_TIMEOUT_MS = 2500;
+/**
+ * A submit is answered within Slack's 3 seconds whatever Redis and Slack do, or the reviewer sees an
+ * error (Bolt answers HTTP 404 at 3,001 ms from the request's arrival:
+ * https://api.slack.com/interactivity/handling#acknowledgment_response). These clocks start when the
+ * handler does, later than Bolt's: the last second is left to a busy machine. Nothing the submit asks
+ * for is recorded after RECORD_BY_MS: the bot checks before it sends the record, and the record
+ * script checks Redis's own clock (RECORD_CLICK's deadline). The answer waits until ANSWER_WITHIN_MS,
+ * so an answer that says nothing was decided stays true as long as Redis's clock is less than the
+ * 500 ms between them behind the bot's.
+ */
+const RECORD_BY_MS = 1500;
+const ANSWER_WITHIN_MS = 2000;
 
 export function registerModals(app: App, deps: DecideDeps): void {
   app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, respond }) => {
@@ -51,6 +61,8 @@ export function registerModals(app: App, deps: DecideDeps): void {
   });
 
   app.view<ViewSubmitAction>(DECIDE_MODAL, async ({ ack, body, view }) => {
+    // Nothing this submit asks for is recorded after this instant: its answer goes out after it.
+    const notAfter = (deps.now?.() ?? Date.now()) + RECORD_BY_MS;
     const teamId = body.user.team_id ?? body.team?.id;
     const user = { id: body.user.id, name: body.user.id, ...(teamId ? { team_id: teamId } : {}) };
     let log = deps.log.child({ user: user.id, action: 'modal_submit' });
@@ -63,48 +75,91 @@ export function registerModals(app: App, deps: DecideDeps): void {
       return;
     }
     log = log.child({ approval_id: meta.a });
-    const record = await deps.store.load(meta.a).catch(() => undefined);
-    const click: Click = {
-      action: meta.action,
-      user,
-      ...(comment ? { comment } : {}),
-      ...(typed !== undefined ? { typed } : {}),
-      card: { approvalId: meta.a, cardId: meta.c, policySnapshot: record?.request.policy_snapshot ?? '', jobHash: record?.request.job_hash ?? '' },
-    };
-    let settled: Awaited<ReturnType<typeof decideAndRecord>>;
-    try {
-      settled = await withTimeout(decideAndRecord(deps, click), SUBMIT_TIMEOUT_MS, `no answer within ${SUBMIT_TIMEOUT_MS} ms`);
-    } catch (err) {
-      if (err instanceof IdentityUnavailableError) {
-        log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'modal refused: could not verify the clicker');
-        await noteRefusal(deps, { reason: 'unverified', action: meta.action, userId: user.id, log }, record);
-        await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.' } });
-        return;
-      }
-      // Past the deadline the click may still be recorded: the modal cannot say "nothing was decided".
-      log.error({ outcome: 'uncertain', err: String(err) }, 'modal submit not answered in time');
-      await ack({ response_action: 'errors', errors: { [COMMENT_BLOCK]: 'Could not confirm this in time. Look at the card: it shows the outcome once recorded; if it still has its buttons, try again.' } });
+    const showError = (text: string, block = COMMENT_BLOCK) => ack({ response_action: 'errors', errors: { [block]: text } });
+    let recording = false;
+    const work = (async () => {
+      // The modal names its card by id; the rest of the binding is the approval's own.
+      const record = await deps.store.load(meta.a);
+      const click: Click = {
+        action: meta.action,
+        user,
+        ...(comment ? { comment } : {}),
+        ...(typed !== undefined ? { typed } : {}),
+        card: { approvalId: meta.a, cardId: meta.c, policySnapshot: record?.request.policy_snapshot ?? '', jobHash: record?.request.job_hash ?? '' },
+      };
+      return decideAndRecord(deps, click, { notAfter, onRecording: () => (recording = true) });
+    })();
+    const answer = await settleWithin(work, ANSWER_WITHIN_MS);
+
+    if (answer.kind === 'late') {
+      // Past RECORD_BY_MS nothing more is recorded; a record sent before it may still have gone through.
+      log.error({ outcome: recording ? 'uncertain' : 'refused', reason: 'too_slow', recording }, 'modal submit not answered in time');
+      await showError(recording ? MODAL_ERRORS.unconfirmed : MODAL_ERRORS.tooSlow);
+      if (!recording) await noteRefusal(deps, { reason: 'too_slow', action: meta.action, userId: user.id, log }, meta.a);
+      // A record that went through before the deadline is still shown on the card.
+      void work.then(
+        (settled) => afterRecord(deps, settled, log),
+        (err: unknown) => log.warn({ err: String(err) }, 'modal submit failed after its answer'),
+      );
       return;
     }
+    if (answer.kind === 'failed') {
+      const { reason, text } = failureOf(answer.err);
+      log.error({ outcome: reason === 'uncertain' ? 'uncertain' : 'refused', reason, err: String(answer.err) }, 'modal submit decided nothing');
+      await showError(text);
+      if (reason !== 'uncertain') await noteRefusal(deps, { reason, action: meta.action, userId: user.id, log }, meta.a);
+      return;
+    }
+    const settled = answer.value;
     const { outcome } = settled;
     if (outcome.kind === 'refused') {
       log.info({ outcome: 'refused', reason: outcome.reason }, 'modal refused');
-      await noteRefusal(deps, { reason: outcome.reason, action: meta.action, userId: user.id, log }, settled.record);
       const onTyping = outcome.reason === 'typed_mismatch' || outcome.reason === 'confirmation_required';
-      await ack({ response_action: 'errors', errors: { [onTyping && typed !== undefined ? TYPED_BLOCK : COMMENT_BLOCK]: refusalInModal(outcome) } });
+      await showError(refusalInModal(outcome), onTyping && typed !== undefined ? TYPED_BLOCK : COMMENT_BLOCK);
+      await noteRefusal(deps, { reason: outcome.reason, action: meta.action, userId: user.id, log }, settled.record);
       return;
     }
-    await ack();
-    if (outcome.kind === 'counted') {
-      log.info({ outcome: 'approval_counted', votes: outcome.votes.length }, 'approval counted');
-      await showProgress(deps, settled.record!, outcome.votes, log);
-      return;
+    if (outcome.kind === 'expired') {
+      await showError(EXPIRED_IN_MODAL);
+      await noteRefusal(deps, { reason: 'expired', action: meta.action, userId: user.id, log }, settled.record);
+    } else {
+      await ack();
     }
-    log.info({ outcome: outcome.decision.decision, comment: true }, 'decision recorded');
-    await deps.outbox
-      .settle({ ...settled.record!, decision: outcome.decision })
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'decision recorded but not yet settled; the outbox drain will finish it'));
+    await afterRecord(deps, settled, log);
   });
+}
+
+/** Why a submit that failed decided nothing (or may have: `uncertain`), and what the modal says. */
+function failureOf(err: unknown): { reason: 'unverified' | 'too_slow' | 'uncertain' | 'unavailable'; text: string } {
+  if (err instanceof IdentityUnavailableError) return { reason: 'unverified', text: MODAL_ERRORS.unverified };
+  if (err instanceof TooLateError) return { reason: 'too_slow', text: MODAL_ERRORS.tooSlow };
+  if (err instanceof UncertainOutcomeError) return { reason: 'uncertain', text: MODAL_ERRORS.unconfirmed };
+  return { reason: 'unavailable', text: MODAL_ERRORS.unavailable };
+}
+
+/** What a recorded submit sets off once answered: the approvals counted on the card, or the decision settled. */
+async function afterRecord(deps: DecideDeps, { outcome, record }: Awaited<ReturnType<typeof decideAndRecord>>, log: Logger): Promise<void> {
+  if (outcome.kind === 'refused') return;
+  if (outcome.kind === 'counted') {
+    log.info({ outcome: 'approval_counted', votes: outcome.votes.length, dropped: outcome.dropped?.length ?? 0 }, 'approval counted');
+    await showProgress(deps, record!, outcome.votes, log, outcome.dropped);
+    return;
+  }
+  log.info({ outcome: outcome.decision.decision, comment: true, dropped: outcome.kind === 'decided' ? (outcome.dropped?.length ?? 0) : 0 }, 'decision recorded');
+  await deps.outbox
+    .settle({ ...record!, decision: outcome.decision })
+    .catch((err: unknown) => log.warn({ err: String(err) }, 'decision recorded but not yet settled; the outbox drain will finish it'));
+}
+
+/** The work's result or error if it settles within `ms`, else `late` (the work goes on). */
+async function settleWithin<T>(work: Promise<T>, ms: number): Promise<{ kind: 'done'; value: T } | { kind: 'failed'; err: unknown } | { kind: 'late' }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<{ kind: 'late' }>((resolve) => (timer = setTimeout(() => resolve({ kind: 'late' }), ms)));
+  try {
+    return await Promise.race([work.then((value) => ({ kind: 'done' as const, value }), (err: unknown) => ({ kind: 'failed' as const, err })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function parseMetadata(raw: string): DecideModalMetadata | undefined {

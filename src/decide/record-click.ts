@@ -1,15 +1,18 @@
-import { decide, type ApprovalRecord, type Click, type Outcome } from '../domain/approval.js';
-import { auditEntry } from '../store/audit.js';
+import { decide, expiredDecision, votesToRecheck, type ApprovalRecord, type Click, type Outcome, type Rules } from '../domain/approval.js';
+import { auditEntry, type AuditEntry } from '../store/audit.js';
 import type { ClickDeps } from './deps.js';
 import { assessIdentity } from '../domain/identity.js';
 import { IdentityUnavailableError } from './user-directory.js';
-import { matchRoute, requiredApprovals } from '../domain/routes.js';
+import { expiresAt, matchRoute, requiredApprovals } from '../domain/routes.js';
 import type { ClickChange, ReadForClick, RecordResult } from '../store/store.js';
 import { withTimeout } from '../ops/with-timeout.js';
+import { recheckVotes } from './recheck-votes.js';
 
 /**
  * The heart of a click (a button, the /approvals list, or a modal's submit): read the approval, the
- * snapshot in force and the route's rules; decide (pure); record first-writer-wins.
+ * snapshot in force and the route's rules; decide (pure); re-check the approvals it would complete
+ * with; record first-writer-wins. Every rule is checked again by the record script at the moment it
+ * runs: the approval must not have expired by then, nor the caller's deadline have passed.
  */
 
 // A click waits this long for Redis and Slack's user groups before it is refused (nothing decided).
@@ -25,28 +28,36 @@ export class UncertainOutcomeError extends Error {
   override name = 'UncertainOutcomeError';
 }
 
+/** The caller's deadline passed before the click's change was recorded: nothing was, and nothing will be. */
+export class TooLateError extends Error {
+  override name = 'TooLateError';
+}
 
-async function readBack(deps: ClickDeps, click: Click, change: ClickChange, now: number, cause: unknown): Promise<RecordResult> {
-  let again: ReadForClick;
-  try {
-    again = await withTimeout(deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey), READ_TIMEOUT_MS, 'no answer');
-  } catch {
-    throw new UncertainOutcomeError(`recording the click failed (${String(cause)}) and the approval could not be read back`);
-  }
-  const at = new Date(now).toISOString();
-  const mine = (d: { decided_by: { id: string }; decided_at: string } | undefined) => d?.decided_by.id === click.user.id && d.decided_at === at;
-  if (change.kind === 'decision' && mine(again.record?.decision)) return { kind: 'recorded' };
-  if (change.kind === 'vote' && again.record?.votes.some((vote) => vote.id === click.user.id && vote.at === at)) return { kind: 'counted' };
-  throw cause;
+export interface RecordOptions {
+  /**
+   * Nothing is recorded after this (ms since the epoch), by the bot's clock before the record is sent
+   * and by Redis's clock when it runs: for an interaction whose answer says whether it was recorded.
+   */
+  notAfter?: number;
+  /** Called just before a record is sent to Redis: from then on, its outcome is known only from its reply. */
+  onRecording?: () => void;
 }
 
 /** Reads, decides (pure) and records first-writer-wins, deciding again if what was read changed in between. */
-export async function decideAndRecord(deps: ClickDeps, signed: Click): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+export async function decideAndRecord(deps: ClickDeps, signed: Click, options: RecordOptions = {}): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+  const clock = () => deps.now?.() ?? Date.now();
   const identity = await withTimeout(deps.users.lookup(signed.user.id, signed.user.team_id), READ_TIMEOUT_MS, 'users.info did not answer').catch((err: unknown) => {
     throw err instanceof IdentityUnavailableError ? err : new IdentityUnavailableError(String(err));
   });
   // From here on the clicker's name and team are Slack's, not the payload's.
   const click: Click = { ...signed, user: { id: signed.user.id, name: identity.name, team_id: identity.teamId, ...(identity.email ? { email: identity.email } : {}) } };
+  const send = (record: ApprovalRecord, change: ClickChange, read: ReadForClick, entries: AuditEntry[], now: number, expiry: number | undefined) => {
+    if (options.notAfter !== undefined && clock() > options.notAfter) throw new TooLateError(`the click was not recorded by its deadline (${new Date(options.notAfter).toISOString()})`);
+    options.onRecording?.();
+    return deps.store
+      .recordClick(record, click.card.cardId, change, read, deps.policySnapshotKey, entries, now, { expiresAt: expiry, notAfter: options.notAfter })
+      .catch((err: unknown) => readBack(deps, click, change, now, err));
+  };
   for (let round = 1; ; round += 1) {
     const read: ReadForClick = await withTimeout(
       deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey),
@@ -54,7 +65,7 @@ export async function decideAndRecord(deps: ClickDeps, signed: Click): Promise<{
       `Redis did not answer within ${READ_TIMEOUT_MS} ms`,
     );
     const { record } = read;
-    const now = deps.now?.() ?? Date.now();
+    const now = clock();
     if (round === 1 && record) await deps.audit.append(auditEntry(record, 'clicked', click.user.id, now, { action: click.action }));
     const route = record ? matchRoute(deps.routes, record.request) : undefined;
     const identityRefusal = route && assessIdentity(identity, deps.homeTeamId, route);
@@ -62,20 +73,34 @@ export async function decideAndRecord(deps: ClickDeps, signed: Click): Promise<{
     const isApprover = route
       ? await withTimeout(deps.directory.isApprover(route, click.user.id), READ_TIMEOUT_MS, `Slack did not say who the approvers are within ${READ_TIMEOUT_MS} ms`)
       : true;
-    const rules = { isApprover, requiredApprovals: route ? requiredApprovals(route, record!.request) : 1, denySelfApproval: route?.deny_self_approval ?? true, confirmTyped: route?.confirm === 'typed' };
-    const outcome = decide(record, click, read.snapshotInForce, rules, now);
+    const rules: Rules = {
+      isApprover,
+      requiredApprovals: route ? requiredApprovals(route, record!.request) : 1,
+      denySelfApproval: route?.deny_self_approval ?? true,
+      confirmTyped: route?.confirm === 'typed',
+      expiresAt: route ? expiresAt(route, record!.request, record!.createdAt) : undefined,
+    };
+    let outcome = decide(record, click, read.snapshotInForce, rules, now);
+    const recheck = votesToRecheck(outcome, click.user.id);
+    if (recheck.length > 0) {
+      const dropped = await withTimeout(recheckVotes(deps, route!, recheck), READ_TIMEOUT_MS, `Slack did not answer the re-check of the approvals within ${READ_TIMEOUT_MS} ms`);
+      if (dropped.length > 0) outcome = decide(record, click, read.snapshotInForce, { ...rules, dropped }, now);
+    }
     if (outcome.kind === 'refused') return { outcome, record };
-    const change = outcome.kind === 'counted' ? { kind: 'vote' as const, votes: outcome.votes } : { kind: 'decision' as const, decision: outcome.decision };
-    const entry =
-      outcome.kind === 'counted'
-        ? auditEntry(record!, 'approval_counted', click.user.id, now, { votes: outcome.votes.length, required: outcome.required })
-        : auditEntry(record!, outcome.decision.decision === 'stale' ? 'stale' : 'decided', click.user.id, now, {
-            decision: outcome.decision.decision,
-            ...(outcome.decision.policy_snapshot_in_force ? { policy_snapshot_in_force: outcome.decision.policy_snapshot_in_force } : {}),
-          });
-    const result = await deps.store
-      .recordClick(record!, click.card.cardId, change, read, deps.policySnapshotKey, entry, now)
-      .catch((err: unknown) => readBack(deps, click, change, now, err));
+
+    let result: RecordResult;
+    if (outcome.kind === 'expired') {
+      result = await send(record!, { kind: 'decision', decision: outcome.decision }, read, [expiryEntry(record!, click, now)], now, undefined);
+    } else {
+      const change: ClickChange = outcome.kind === 'counted' ? { kind: 'vote', votes: outcome.votes } : { kind: 'decision', decision: outcome.decision };
+      result = await send(record!, change, read, auditEntriesOf(record!, click, outcome, now), now, rules.expiresAt);
+      if (result.kind === 'expired') {
+        // Decided before the expiry, recorded after it (by Redis's clock): the approval ends as expired.
+        const at = Math.max(clock(), rules.expiresAt ?? 0);
+        outcome = { kind: 'expired', decision: expiredDecision(record!, at), expiredAt: rules.expiresAt! };
+        result = await send(record!, { kind: 'decision', decision: outcome.decision }, read, [expiryEntry(record!, click, at)], at, undefined);
+      }
+    }
     switch (result.kind) {
       case 'recorded':
       case 'counted':
@@ -88,9 +113,47 @@ export async function decideAndRecord(deps: ClickDeps, signed: Click): Promise<{
         return { outcome: { kind: 'refused', reason: 'stale_card' }, record };
       case 'missing':
         return { outcome: { kind: 'refused', reason: 'not_found' }, record: undefined };
+      case 'too_late':
+        throw new TooLateError('Redis ran the record after the click’s deadline: nothing was recorded');
+      case 'expired':
+        throw new Error('the record script refused an expiry as expired: it never should');
       case 'changed':
         if (round >= MAX_DECIDE_ROUNDS) throw new Error('the policy snapshot or the approvals kept changing while the click was decided');
     }
   }
 }
 
+/** The audit entries recorded with a click's change: the change itself, and each approval that no longer stood. */
+function auditEntriesOf(record: ApprovalRecord, click: Click, outcome: Exclude<Outcome, { kind: 'refused' | 'expired' }>, now: number): AuditEntry[] {
+  const dropped = (outcome.dropped ?? []).map((d) => auditEntry(record, 'vote_dropped', click.user.id, now, { voter: d.vote.id, reason: d.reason }));
+  if (outcome.kind === 'counted') return [...dropped, auditEntry(record, 'approval_counted', click.user.id, now, { votes: outcome.votes.length, required: outcome.required })];
+  const { decision } = outcome;
+  return [
+    ...dropped,
+    auditEntry(record, decision.decision === 'stale' ? 'stale' : 'decided', click.user.id, now, {
+      decision: decision.decision,
+      ...(decision.policy_snapshot_in_force ? { policy_snapshot_in_force: decision.policy_snapshot_in_force } : {}),
+    }),
+  ];
+}
+
+function expiryEntry(record: ApprovalRecord, click: Click, now: number): AuditEntry {
+  return auditEntry(record, 'expired', 'expiry', now, { decision: 'expired', clicked_by: click.user.id, action: click.action });
+}
+
+/** After a record whose reply was lost: what Redis shows decides the outcome, never a guess. */
+async function readBack(deps: ClickDeps, click: Click, change: ClickChange, now: number, cause: unknown): Promise<RecordResult> {
+  let again: ReadForClick;
+  try {
+    again = await withTimeout(deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey), READ_TIMEOUT_MS, 'no answer');
+  } catch {
+    throw new UncertainOutcomeError(`recording the click failed (${String(cause)}) and the approval could not be read back`);
+  }
+  const at = new Date(now).toISOString();
+  const decided = again.record?.decision;
+  const mine = decided?.decided_by.id === click.user.id && decided.decided_at === at;
+  // An expiry is the same ending whoever recorded it (this click, or the timer).
+  if (change.kind === 'decision' && (mine || (change.decision.decision === 'expired' && decided?.decision === 'expired'))) return { kind: 'recorded' };
+  if (change.kind === 'vote' && again.record?.votes.some((vote) => vote.id === click.user.id && vote.at === at)) return { kind: 'counted' };
+  throw cause;
+}

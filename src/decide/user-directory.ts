@@ -2,8 +2,19 @@ import type { WebClient } from '@slack/web-api';
 import type { SlackIdentity } from '../domain/identity.js';
 
 /**
- * Who clicked, from Slack's `users.info`: the identity that `assessIdentity` judges.
+ * Who clicked, from Slack's `users.info`: the identity that `assessIdentity` judges. Every field of
+ * it (the deleted, guest, bot and team fields that refuse a click, and the name) comes from a
+ * users.info call started at most {@link IDENTITY_MAX_AGE_MS} before the lookup, or later when the
+ * caller asks (the re-check of approvals at completion asks for a call started after it began).
  */
+
+/**
+ * How old a users.info answer may be when it decides a click: a deactivated account, a guest or a
+ * user moved to another workspace is refused within this time. users.info is Tier 4 (100+ calls a
+ * minute per workspace: https://api.slack.com/apis/rate-limits); one reviewer clicking without pause
+ * costs at most 20 calls a minute, and concurrent clicks of one person share one call.
+ */
+export const IDENTITY_MAX_AGE_MS = 3000;
 
 /** Slack could not tell who clicked: the click is refused (fail closed). */
 export class IdentityUnavailableError extends Error {
@@ -11,8 +22,12 @@ export class IdentityUnavailableError extends Error {
 }
 
 export interface UserDirectory {
-  /** @throws IdentityUnavailableError when Slack cannot be asked. */
-  lookup(userId: string, clickTeamId: string | undefined): Promise<SlackIdentity>;
+  /**
+   * @param options.since the answer must come from a users.info call started at or after this (ms since
+   *   the epoch); by default, at most {@link IDENTITY_MAX_AGE_MS} before now.
+   * @throws IdentityUnavailableError when Slack cannot be asked.
+   */
+  lookup(userId: string, clickTeamId: string | undefined, options?: { since?: number }): Promise<SlackIdentity>;
 }
 
 interface UsersInfoUser {
@@ -28,23 +43,29 @@ interface UsersInfoUser {
   deleted?: boolean;
 }
 
-/** users.info, cached for a minute per user. */
-export function createUserDirectory(slack: WebClient, options: { ttlMs?: number; now?: () => number } = {}): UserDirectory {
-  const ttlMs = options.ttlMs ?? 60_000;
+/** users.info per user, each answer reused for at most `maxAgeMs` (from when its call started). */
+export function createUserDirectory(slack: WebClient, options: { maxAgeMs?: number; now?: () => number } = {}): UserDirectory {
+  const maxAgeMs = options.maxAgeMs ?? IDENTITY_MAX_AGE_MS;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { identity: SlackIdentity; at: number }>();
+  // The newest call per user, in flight or answered, by when it started: concurrent lookups share it.
+  const calls = new Map<string, { startedAt: number; user: Promise<UsersInfoUser> }>();
+
+  const call = (userId: string) => {
+    const startedAt = now();
+    for (const [id, known] of calls) if (known.startedAt < startedAt - maxAgeMs) calls.delete(id);
+    const user = usersInfo(slack, userId);
+    const entry = { startedAt, user };
+    calls.set(userId, entry);
+    // A failed call is never reused: the next lookup asks Slack again.
+    user.catch(() => calls.get(userId) === entry && calls.delete(userId));
+    return user;
+  };
+
   return {
-    async lookup(userId, clickTeamId) {
-      const cached = cache.get(userId);
-      if (cached && now() - cached.at < ttlMs) return cached.identity;
-      let user: UsersInfoUser | undefined;
-      try {
-        user = (await slack.users.info({ user: userId })).user as UsersInfoUser | undefined;
-      } catch (err) {
-        throw new IdentityUnavailableError(`users.info failed for ${userId}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (!user) throw new IdentityUnavailableError(`users.info returned no user for ${userId}`);
-      const identity: SlackIdentity = {
+    async lookup(userId, clickTeamId, { since } = {}) {
+      const known = calls.get(userId);
+      const user = await (known && known.startedAt >= (since ?? now() - maxAgeMs) ? known.user : call(userId));
+      return {
         id: userId,
         // The team users.info reports wins; the payload's team only fills a gap.
         teamId: user.team_id ?? clickTeamId ?? '',
@@ -54,8 +75,17 @@ export function createUserDirectory(slack: WebClient, options: { ttlMs?: number;
         deleted: Boolean(user.deleted),
         ...(user.profile?.email ? { email: user.profile.email } : {}),
       };
-      cache.set(userId, { identity, at: now() });
-      return identity;
     },
   };
+}
+
+async function usersInfo(slack: WebClient, userId: string): Promise<UsersInfoUser> {
+  let user: UsersInfoUser | undefined;
+  try {
+    user = (await slack.users.info({ user: userId })).user as UsersInfoUser | undefined;
+  } catch (err) {
+    throw new IdentityUnavailableError(`users.info failed for ${userId}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!user) throw new IdentityUnavailableError(`users.info returned no user for ${userId}`);
+  return user;
 }

@@ -106,6 +106,22 @@ export interface Rules {
   denySelfApproval: boolean;
   /** Approving needs the step id or the job hash typed into the confirmation modal (`confirm: typed`). */
   confirmTyped: boolean;
+  /** When the approval expires (ms since the epoch; see `expiresAt` in routes.ts); undefined: never. */
+  expiresAt: number | undefined;
+  /**
+   * Approvals counted earlier that no longer stand (the caller re-checks them when this click would
+   * complete the approval, see {@link votesToRecheck}): they are not counted, and the outcome says so.
+   */
+  dropped?: DroppedVote[];
+}
+
+/** Why an approval counted earlier no longer stands: its voter left the route's approvers, or their account no longer passes. */
+export type DropReason = 'not_approver' | IdentityRefusal;
+
+/** An approval counted earlier that no longer stands, and why. */
+export interface DroppedVote {
+  vote: Vote;
+  reason: DropReason;
 }
 
 export type Refusal =
@@ -123,14 +139,19 @@ export type Refusal =
   | { reason: IdentityRefusal };
 
 export type Outcome =
-  | { kind: 'decided'; decision: Decision }
-  | { kind: 'counted'; votes: Vote[]; required: number }
+  | { kind: 'decided'; decision: Decision; dropped?: DroppedVote[] }
+  | { kind: 'counted'; votes: Vote[]; required: number; dropped?: DroppedVote[] }
+  /** The click came at or after the approval's expiry: it decides nothing, and the approval ends as expired. */
+  | { kind: 'expired'; decision: Decision; expiredAt: number }
   | ({ kind: 'refused' } & Refusal);
 
 /**
  * What a click does: decide, count an approval towards the N a route needs, or nothing (and why).
  * Pure: the record, the snapshot in force, the route's rules and the clock are the caller's, and the
  * result is recorded only if none of them changed meanwhile.
+ *
+ * Every rule holds at `now`: a click at or after the approval's expiry decides nothing and ends it as
+ * expired (whatever the policy); a deny needs no policy snapshot (denying is always safe), an approve does.
  *
  * @param snapshotInForce the value at `POLICY_SNAPSHOT_KEY`; undefined when the key is missing.
  */
@@ -140,28 +161,42 @@ export function decide(record: ApprovalRecord | undefined, click: Click, snapsho
   if (!isCurrentCard(record, click.card)) return { kind: 'refused', reason: 'stale_card' };
   if (record.decision) return { kind: 'refused', reason: 'already_decided', decision: record.decision };
   if (record.cancelled) return { kind: 'refused', reason: 'cancelled', cancellation: record.cancelled };
+  if (rules.expiresAt !== undefined && now >= rules.expiresAt) return { kind: 'expired', decision: expiredDecision(record, now), expiredAt: rules.expiresAt };
   const r = record.request;
   if (click.action === 'approve' && rules.denySelfApproval && r.initiated_by === click.user.id) return { kind: 'refused', reason: 'self_approval' };
   if (click.action === 'approve' && record.votes.some((vote) => vote.id === click.user.id)) {
     return { kind: 'refused', reason: 'already_counted', votes: record.votes, required: rules.requiredApprovals };
   }
-  if (snapshotInForce === undefined) return { kind: 'refused', reason: 'no_policy' };
-  const stale = normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
+  if (snapshotInForce === undefined && click.action === 'approve') return { kind: 'refused', reason: 'no_policy' };
+  const stale = snapshotInForce !== undefined && normalizeHash(snapshotInForce) !== normalizeHash(r.policy_snapshot);
   // A stale approval is closed as stale by any click; only an approval that could pass needs the typing.
   if (click.action === 'approve' && !stale && rules.confirmTyped) {
     if (click.typed === undefined) return { kind: 'refused', reason: 'confirmation_required' };
     if (!typedConfirmationMatches(r, click.typed)) return { kind: 'refused', reason: 'typed_mismatch' };
   }
+  const droppedIds = new Set((rules.dropped ?? []).map((d) => d.vote.id));
+  const dropped = rules.dropped?.length ? { dropped: rules.dropped } : {};
+  const standing = record.votes.filter((v) => !droppedIds.has(v.id));
   const vote = { id: click.user.id, name: click.user.name, at: new Date(now).toISOString(), ...(click.comment ? { comment: click.comment } : {}) };
-  const votes = click.action === 'approve' && !stale ? [...record.votes, vote] : record.votes;
-  if (click.action === 'approve' && !stale && votes.length < rules.requiredApprovals) return { kind: 'counted', votes, required: rules.requiredApprovals };
+  const votes = click.action === 'approve' && !stale ? [...standing, vote] : standing;
+  if (click.action === 'approve' && !stale && votes.length < rules.requiredApprovals) return { kind: 'counted', votes, required: rules.requiredApprovals, ...dropped };
   const outcome = stale ? 'stale' : click.action === 'approve' ? 'approved' : 'denied';
   const decision = decisionOf(record, outcome, click.user, now, {
     ...(click.comment ? { comment: click.comment } : {}),
     ...(outcome === 'approved' ? { approvals: votes } : {}),
     ...(stale ? { policy_snapshot_in_force: snapshotInForce } : {}),
   });
-  return { kind: 'decided', decision };
+  return { kind: 'decided', decision, ...(outcome === 'approved' ? dropped : {}) };
+}
+
+/**
+ * The approvals counted earlier that must be re-checked before this outcome is recorded: those it
+ * would complete the approval with, besides the clicker's own (checked with the click). Empty when
+ * the outcome completes nothing.
+ */
+export function votesToRecheck(outcome: Outcome, clickerId: string): Vote[] {
+  if (outcome.kind !== 'decided' || outcome.decision.decision !== 'approved') return [];
+  return (outcome.decision.approvals ?? []).filter((vote) => vote.id !== clickerId);
 }
 
 /** Who ends an approval as stale when a `policy` job changes the snapshot in force. */
@@ -172,6 +207,11 @@ export const EXPIRY_ACTOR = { id: 'expiry', name: 'expiry' };
 /** The expired decision for an approval still pending on the given card, or undefined. */
 export function expireIfPending(record: ApprovalRecord, cardId: string, now: number): Decision | undefined {
   if (record.decision || record.cancelled || record.cardId !== cardId) return undefined;
+  return expiredDecision(record, now);
+}
+
+/** The decision that ends an approval nobody decided in time, recorded at `now` (ms). */
+export function expiredDecision(record: Approval, now: number): Decision {
   return decisionOf(record, 'expired', EXPIRY_ACTOR, now, {});
 }
 

@@ -8,7 +8,8 @@ import type { Approval } from '../domain/approval.js';
  * nothing, are appended from here.
  */
 
-export type AuditEvent = 'requested' | 'superseded' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'decided' | 'stale' | 'expired' | 'cancelled';
+/** `vote_dropped`: an approval counted earlier no longer stood when it was re-checked at completion (its voter and why in `detail`). */
+export type AuditEvent = 'requested' | 'superseded' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'vote_dropped' | 'decided' | 'stale' | 'expired' | 'cancelled';
 
 export interface AuditEntry {
   event: AuditEvent;

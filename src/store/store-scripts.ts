@@ -209,37 +209,61 @@ return {'saved'}
 `;
 
 export const RECORD_CLICK = `--[[
-  Records what a click decided: one more approval counted, or the decision. Only if nothing it was
-  decided on has changed since it was read: the card is still current, the policy snapshot in force
-  and the approvals counted are still those read, and no decision was recorded first.
-  A decision is queued in the outbox for delivery in the same step.
+  Records what a click decided (one more approval counted, or the decision), or an approval's expiry.
+  A click's change is recorded only if nothing it was decided on has changed since it was read: the
+  card is still current, the policy snapshot in force (or its absence) and the approvals counted are
+  still those read, no decision was recorded first, and the approval has not expired by Redis's own
+  clock (the script may run long after the click was decided: a Redis stall, a slow network). An
+  expiry needs none of that: only that the approval is still pending on that card.
+  Nothing at all is recorded once Redis's clock is past the caller's deadline (the interaction that
+  asked for it has been answered already). A decision is queued in the outbox in the same step.
   Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream,
           KEYS[5] pending index
-          ARGV[1] card id clicked, ARGV[2] 'vote' or 'decision', ARGV[3] the votes JSON (vote) or
-          the decision JSON (decision), ARGV[4] now (ms), ARGV[5] retention s (from the decision),
-          ARGV[6] snapshot in force as read, ARGV[7] votes JSON as read ('' for none),
-          ARGV[8] approval id, ARGV[9] audit max length, ARGV[10] audit entry (JSON field/value list)
+          ARGV[1] card id clicked, ARGV[2] 'vote', 'decision' or 'expiry' (the expired decision),
+          ARGV[3] the votes JSON (vote) or the decision JSON (decision, expiry),
+          ARGV[4] now (ms, the caller's clock: when it was decided), ARGV[5] retention s (from the decision),
+          ARGV[6] snapshot in force as read ('' when missing), ARGV[7] '1' when the snapshot key was missing when read,
+          ARGV[8] votes JSON as read ('' for none), ARGV[9] approval id, ARGV[10] audit max length,
+          ARGV[11] audit entries (JSON list of field/value lists, appended in order),
+          ARGV[12] expiry (ms since the epoch; '' for never), ARGV[13] deadline (ms since the epoch; '' for none)
   Output: {'recorded'}; {'counted'}; {'decided', decision JSON} when a decision was recorded first;
           {'cancelled', cancellation JSON}; {'missing'}; {'superseded'} when the card is no longer current;
-          {'changed'} when the snapshot in force or the votes changed since they were read (decide again)
+          {'changed'} when the snapshot in force or the votes changed since they were read (decide again);
+          {'expired'} when a click's change comes at or after the expiry (nothing recorded: record the expiry);
+          {'too_late'} when Redis's clock is past the deadline (nothing recorded)
 ]]
+redis.replicate_commands()
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if ARGV[13] ~= '' and now > tonumber(ARGV[13]) then return {'too_late'} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'votes', 'cancelled')
 if fields[2] then return {'decided', fields[2]} end
 if fields[4] then return {'cancelled', fields[4]} end
 if fields[1] ~= ARGV[1] then return {'superseded'} end
-if redis.call('GET', KEYS[3]) ~= ARGV[6] then return {'changed'} end
-if (fields[3] or '') ~= ARGV[7] then return {'changed'} end
+if ARGV[2] ~= 'expiry' then
+  if ARGV[12] ~= '' and now >= tonumber(ARGV[12]) then return {'expired'} end
+  -- GET answers false for a missing key: "missing" is compared as such, never as a string.
+  local snapshot = redis.call('GET', KEYS[3])
+  if ARGV[7] == '1' then
+    if snapshot then return {'changed'} end
+  elseif snapshot ~= ARGV[6] then
+    return {'changed'}
+  end
+  if (fields[3] or '') ~= ARGV[8] then return {'changed'} end
+end
 if ARGV[2] == 'vote' then
   redis.call('HSET', KEYS[1], 'votes', ARGV[3])
 else
   redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[3], 'decided_at', ARGV[4])
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[8])
-  redis.call('ZREM', KEYS[5], ARGV[8])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[9])
+  redis.call('ZREM', KEYS[5], ARGV[9])
   -- Kept for the retention period from its decision (a pending one lives as its claim said).
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(cjson.decode(ARGV[10])))
+for _, entry in ipairs(cjson.decode(ARGV[11])) do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', unpack(entry))
+end
 if ARGV[2] == 'vote' then return {'counted'} end
 return {'recorded'}
 `;

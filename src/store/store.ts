@@ -50,7 +50,19 @@ export type RecordResult =
   | { kind: 'cancelled'; cancellation: Cancellation }
   | { kind: 'missing' }
   | { kind: 'superseded' }
-  | { kind: 'changed' };
+  | { kind: 'changed' }
+  /** A click's change came at or after the approval's expiry, by Redis's clock: nothing was recorded. */
+  | { kind: 'expired' }
+  /** Redis's clock was past the caller's deadline: nothing was recorded. */
+  | { kind: 'too_late' };
+
+/** When a click's change may still be recorded, checked by Redis's own clock (see RECORD_CLICK). */
+export interface RecordLimits {
+  /** When the approval expires (ms since the epoch): a vote or a reviewer's decision at or after it is refused. */
+  expiresAt?: number;
+  /** Nothing is recorded after this (ms since the epoch): the interaction that asked was answered by then. */
+  notAfter?: number;
+}
 
 export type CancelResult = { kind: 'cancelled' } | { kind: 'decided'; decision: Decision } | { kind: 'already' };
 
@@ -221,18 +233,48 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return { record: toRecord(id, fields), snapshotInForce: snapshot ?? undefined, votesRaw: fields.votes ?? '' };
     },
 
-    /** Records a click's change first-writer-wins; see RECORD_CLICK for the conditions. */
-    async recordClick(approval: Approval, cardId: string, change: ClickChange, read: ReadForClick, policySnapshotKey: string, entry: AuditEntry, now: number): Promise<RecordResult> {
+    /**
+     * Records a click's change first-writer-wins; see RECORD_CLICK for the conditions. An expired
+     * decision (the timer's, or a click's that came too late) is recorded whatever the snapshot and
+     * votes: only a decision, cancellation or newer card recorded first stops it.
+     * @param entries the audit entries appended with the change, in order.
+     */
+    async recordClick(
+      approval: Approval,
+      cardId: string,
+      change: ClickChange,
+      read: ReadForClick,
+      policySnapshotKey: string,
+      entries: AuditEntry | AuditEntry[],
+      now: number,
+      limits: RecordLimits = {},
+    ): Promise<RecordResult> {
       const { id } = approval;
+      const mode = change.kind === 'vote' ? 'vote' : change.decision.decision === 'expired' ? 'expiry' : 'decision';
       const payload = change.kind === 'vote' ? JSON.stringify(change.votes) : JSON.stringify(change.decision);
+      const audit = (Array.isArray(entries) ? entries : [entries]).map(auditFields);
       const reply = (await run.RECORD_CLICK(
         [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey],
-        [cardId, change.kind, payload, String(now), retention, read.snapshotInForce ?? '', read.votesRaw, id, ...auditArgs(entry)],
+        [
+          cardId,
+          mode,
+          payload,
+          String(now),
+          retention,
+          read.snapshotInForce ?? '',
+          read.snapshotInForce === undefined ? '1' : '0',
+          read.votesRaw,
+          id,
+          String(options.audit.maxLen),
+          JSON.stringify(audit),
+          limits.expiresAt === undefined ? '' : String(limits.expiresAt),
+          limits.notAfter === undefined ? '' : String(limits.notAfter),
+        ],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
       if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision);
-      return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' };
+      return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' | 'expired' | 'too_late' };
     },
 
     /** Closes an approval the engine cancelled (or leaves a cancelled record for a request yet to come). */

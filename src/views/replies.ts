@@ -1,6 +1,6 @@
-import type { Refusal } from '../domain/approval.js';
+import type { DropReason, DroppedVote, Refusal } from '../domain/approval.js';
 import { mention, renderOutcome, slackDate } from './cards.js';
-import { escapeMrkdwn } from './mrkdwn.js';
+import { escapeMrkdwn, truncateMrkdwn } from './mrkdwn.js';
 
 /** Ephemeral answers to a click that decided nothing: each says why, and what to do. */
 
@@ -62,10 +62,53 @@ export function refusalInModal(refusal: Refusal): string {
   return `Nothing was decided: ${why[refusal.reason]}${detail}.`;
 }
 
-/** An approval counted towards the N a route needs. */
-export function renderCounted(votes: number, required: number): string {
-  return `:ballot_box_with_check: Your approval is counted: ${votes} of ${required}. The run resumes once ${required - votes} more approve.`;
+/** An approval counted towards the N a route needs, saying which approvals counted before no longer do. */
+export function renderCounted(votes: number, required: number, dropped: DroppedVote[] = []): string {
+  const counted = `:ballot_box_with_check: Your approval is counted: ${votes} of ${required}. The run resumes once ${required - votes} more approve.`;
+  return dropped.length ? `${counted}\n${renderDroppedReply(dropped)}` : counted;
 }
+
+const DROP_REASONS: Record<DropReason, string> = {
+  not_approver: 'no longer one of the approvers',
+  deactivated: 'account deactivated',
+  guest: 'now a guest',
+  bot: 'a bot or app',
+  external_team: 'now in another workspace',
+};
+
+// A context element's text holds 3,000 characters (https://docs.slack.dev/reference/block-kit/blocks/context-block).
+const DROPPED_TEXT_MAX = 2000;
+
+/**
+ * Approvals counted earlier that no longer stood when the approval would have completed, and why, as
+ * the card's note. Trusted mrkdwn: built from user IDs of signed payloads only.
+ */
+export function renderDroppedVotes(dropped: DroppedVote[]): string {
+  const who = dropped.map(({ vote, reason }) => `${mention(vote.id)} (${DROP_REASONS[reason]})`).join(', ');
+  return truncateMrkdwn(`No longer counted, checked with Slack when the approval would have completed: ${who}.`, DROPPED_TEXT_MAX);
+}
+
+/** The same, for the card's thread and the clicker. */
+export function renderDroppedReply(dropped: DroppedVote[]): string {
+  return `:warning: ${renderDroppedVotes(dropped)}`;
+}
+
+/** A click at or after the approval's expiry: it decided nothing, and the approval is now closed as expired. */
+export function renderExpiredClick(expiredAt: number): string {
+  return `:hourglass: Too late: this approval expired ${slackDate(new Date(expiredAt).toISOString(), '{date_short_pretty} at {time}')}, before your click. Nothing was approved or denied; it is now closed as expired, and the run does not resume with this request.`;
+}
+
+/** The same, as an error in the modal (plain text). */
+export const EXPIRED_IN_MODAL = 'Nothing was decided: this approval had expired before you submitted. It is now closed as expired.';
+
+/** Errors shown in a modal whose submit decided nothing, or could not be confirmed in time (plain text). */
+export const MODAL_ERRORS = {
+  unverified: 'Could not verify who you are with Slack right now, so nothing was decided. Try again in a moment.',
+  unavailable: 'Nothing was decided: this approval could not be checked right now. Try again in a moment.',
+  tooSlow: 'Nothing was decided: checking this took too long (Redis or Slack is slow right now). Try again in a moment.',
+  unconfirmed:
+    'Could not confirm this in time, and it will not be recorded after this message. Look at the card: if it still has its buttons, nothing was decided; try again.',
+} as const;
 
 /** When recording the click failed and it could not be read back: say so, and how to find out. */
 export const UNCERTAIN_REPLY =

@@ -105,6 +105,18 @@ describe('a click on the card', () => {
     await waitFor('the decision once the policy is back', async () => (await decisions(gate)).length === 1);
   });
 
+  it('a Deny needs no policy: with the snapshot key missing it is recorded as a denial', async () => {
+    const gate = await openGate();
+    const { card } = await cardFor(gate);
+    await gate.redis.del(gate.env.POLICY_SNAPSHOT_KEY!);
+    await gate.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_DENY, user: 'U0BOB' });
+    const [decision] = await waitFor('the decision', async () => (await decisions(gate)).length > 0 && decisions(gate));
+    expect(decision).toMatchObject({ decision: 'denied', decided_by: { id: 'U0BOB' }, policy_snapshot: SNAPSHOT });
+    expect(decision).not.toHaveProperty('policy_snapshot_in_force');
+    const updated = await waitFor('the card update', () => current_(gate, card)?.edited && current_(gate, card));
+    expect(JSON.stringify(updated.blocks)).toContain(':no_entry: *Denied* by <@U0BOB>');
+  });
+
   it.each([
     ['a forged click (wrong signing secret)', { signingSecret: 'not-the-secret-at-all' }],
     ['an unsigned click', { sign: false }],

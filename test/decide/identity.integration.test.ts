@@ -90,6 +90,20 @@ describe('who clicked, as Slack says', () => {
     expect(decision!.decided_by.name).toBe('alice');
   });
 
+  it('an account deactivated after a click cannot approve another card 10 seconds later', async () => {
+    const g = await openGate();
+    const first = await g.post();
+    await g.emulator.click({ channel: first.card.channel, ts: first.card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the first decision', async () => (await g.decisions()).length === 1);
+    const clickedAt = Date.now();
+    const second = await g.post();
+    g.emulator.addUser({ id: 'U0ALICE', username: 'alice', team_id: g.emulator.teamId, deleted: true });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, clickedAt + 10_000 - Date.now())));
+    await g.emulator.click({ channel: second.card.channel, ts: second.card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    expect(await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('This account is deactivated');
+    expect((await g.decisions()).map((d) => d.run_id)).toEqual([first.request.run_id]);
+  }, 45_000);
+
   it('when users.info cannot be reached, nothing is decided and the reviewer is told', async () => {
     const g = await openGate();
     const { request, card } = await g.post();

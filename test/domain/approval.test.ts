@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApproval, decide, isCurrentCard, JOB_PREVIEW_MAX, renderJobPreview, type ApprovalRecord, type Click, type Rules } from '../../src/domain/approval.js';
+import { createApproval, decide, isCurrentCard, JOB_PREVIEW_MAX, renderJobPreview, votesToRecheck, type ApprovalRecord, type Click, type Rules } from '../../src/domain/approval.js';
 import { parseRequest, type Decision } from '../../src/domain/contract.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 
@@ -21,7 +21,7 @@ function clickOn(r: ApprovalRecord, overrides: Partial<Click> = {}): Click {
   };
 }
 
-const anyone: Rules = { isApprover: true, requiredApprovals: 1, denySelfApproval: true, confirmTyped: false };
+const anyone: Rules = { isApprover: true, requiredApprovals: 1, denySelfApproval: true, confirmTyped: false, expiresAt: undefined };
 const twoOf: Rules = { ...anyone, requiredApprovals: 2 };
 const typed: Rules = { ...anyone, confirmTyped: true };
 const vote = (id: string) => ({ id, name: id.toLowerCase(), at: new Date(NOW - 30_000).toISOString() });
@@ -60,7 +60,9 @@ describe('deciding a click', () => {
     ['Deny denies', r, { action: 'deny' }, SNAPSHOT, anyone, { kind: 'decided', decision: { decision: 'denied' } }],
     ['the snapshot compares without its prefix and case', r, {}, `sha256:${SNAPSHOT.toUpperCase()}`, anyone, { kind: 'decided', decision: { decision: 'approved' } }],
     ['a changed policy makes it stale, even for Deny', r, { action: 'deny' }, 'ffffffffffff', anyone, { kind: 'decided', decision: { decision: 'stale', policy_snapshot_in_force: 'ffffffffffff' } }],
-    ['no snapshot in force refuses (fail closed)', r, {}, undefined, anyone, { kind: 'refused', reason: 'no_policy' }],
+    ['no snapshot in force refuses an Approve (fail closed)', r, {}, undefined, anyone, { kind: 'refused', reason: 'no_policy' }],
+    ['…but a Deny needs no policy: it denies', r, { action: 'deny' }, undefined, anyone, { kind: 'decided', decision: { decision: 'denied', decided_by: { id: 'U0ALICE' } } }],
+    ['…even the last approval of an N-of-M', { ...r, votes: [vote('U0BOB')] }, { action: 'deny' }, undefined, twoOf, { kind: 'decided', decision: { decision: 'denied' } }],
     ['an unknown approval refuses', undefined, {}, SNAPSHOT, anyone, { kind: 'refused', reason: 'not_found' }],
     ['a click on a superseded card decides nothing', r, { card: { ...clickOn(r).card, cardId: 'card-0' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
     ['a button bound to another job hash decides nothing', r, { card: { ...clickOn(r).card, jobHash: '00000000' } }, SNAPSHOT, anyone, { kind: 'refused', reason: 'stale_card' }],
@@ -85,6 +87,57 @@ describe('deciding a click', () => {
     ['…a non-approver is refused before being asked to type', r, {}, SNAPSHOT, { ...typed, isApprover: false }, { kind: 'refused', reason: 'unauthorized' }],
   ])('%s', (_name, rec, click, snapshot, approvers, expected) => {
     expect(decide(rec, clickOn(r, click), snapshot, approvers, NOW)).toMatchObject(expected);
+  });
+
+  const expiring = (expiresAt: number): Rules => ({ ...anyone, expiresAt });
+  const expired = { kind: 'expired', decision: { decision: 'expired', decided_by: { id: 'expiry' }, decided_at: new Date(NOW).toISOString() }, expiredAt: NOW };
+  it.each<[string, ApprovalRecord, Partial<Click>, string | undefined, Rules, object]>([
+    ['a click a moment before the expiry still approves', r, {}, SNAPSHOT, expiring(NOW + 1), { kind: 'decided', decision: { decision: 'approved' } }],
+    ['an Approve at the expiry decides nothing: the approval ends as expired', r, {}, SNAPSHOT, expiring(NOW), expired],
+    ['an Approve after the expiry, the timer late, ends it as expired', r, {}, SNAPSHOT, expiring(NOW - 2000), { ...expired, expiredAt: NOW - 2000 }],
+    ['so does a Deny', r, { action: 'deny' }, SNAPSHOT, expiring(NOW), expired],
+    ['…and the approval that would complete an N-of-M', { ...r, votes: [vote('U0BOB')] }, {}, SNAPSHOT, { ...twoOf, expiresAt: NOW }, expired],
+    ['…and a typed confirmation that matches', r, { typed: 'remediate' }, SNAPSHOT, { ...typed, expiresAt: NOW }, expired],
+    ['an expiry needs no policy: with none in force it still ends as expired', r, {}, undefined, expiring(NOW), expired],
+    ['…nor the policy the request was bound to', r, {}, 'ffffffffffff', expiring(NOW), expired],
+    ['a decided approval stays decided after its expiry', { ...r, decision: earlier }, {}, SNAPSHOT, expiring(NOW - 1), { kind: 'refused', reason: 'already_decided', decision: earlier }],
+    ['a click on a superseded card decides nothing, expired or not', r, { card: { ...clickOn(r).card, cardId: 'card-0' } }, SNAPSHOT, expiring(NOW - 1), { kind: 'refused', reason: 'stale_card' }],
+  ])('%s', (_name, rec, click, snapshot, rules, expected) => {
+    expect(decide(rec, clickOn(r, click), snapshot, rules, NOW)).toMatchObject(expected);
+  });
+
+  const dropBob = [{ vote: vote('U0BOB'), reason: 'not_approver' as const }];
+  it.each<[string, ApprovalRecord, Rules, object]>([
+    [
+      '2 of 2: an earlier approval that no longer stands is dropped, and the click is counted alone',
+      { ...r, votes: [vote('U0BOB')] },
+      { ...twoOf, dropped: dropBob },
+      { kind: 'counted', votes: [{ id: 'U0ALICE' }], required: 2, dropped: dropBob },
+    ],
+    [
+      '3 of 3: only the approvals that still stand are counted',
+      { ...r, votes: [vote('U0BOB'), vote('U0CAROL')] },
+      { ...twoOf, requiredApprovals: 3, dropped: [{ vote: vote('U0CAROL'), reason: 'deactivated' }] },
+      { kind: 'counted', votes: [{ id: 'U0BOB' }, { id: 'U0ALICE' }], required: 3, dropped: [{ vote: { id: 'U0CAROL' }, reason: 'deactivated' }] },
+    ],
+    [
+      'when those that stand still reach N, it approves, listing only them',
+      { ...r, votes: [vote('U0BOB'), vote('U0CAROL')] },
+      { ...twoOf, dropped: [{ vote: vote('U0CAROL'), reason: 'guest' }] },
+      { kind: 'decided', decision: { decision: 'approved', approvals: [{ id: 'U0BOB' }, { id: 'U0ALICE' }] }, dropped: [{ vote: { id: 'U0CAROL' }, reason: 'guest' }] },
+    ],
+  ])('%s', (_name, rec, rules, expected) => {
+    const outcome = decide(rec, clickOn(r), SNAPSHOT, rules, NOW);
+    expect(outcome).toMatchObject(expected);
+    if (outcome.kind === 'counted') expect(outcome.votes).toHaveLength((expected as { votes: unknown[] }).votes.length);
+  });
+
+  it('re-checks the earlier approvals only when an approve would complete the approval', () => {
+    const half = { ...r, votes: [vote('U0BOB')] };
+    expect(votesToRecheck(decide(half, clickOn(r), SNAPSHOT, twoOf, NOW), 'U0ALICE')).toEqual([vote('U0BOB')]);
+    expect(votesToRecheck(decide(r, clickOn(r), SNAPSHOT, twoOf, NOW), 'U0ALICE')).toEqual([]);
+    expect(votesToRecheck(decide(r, clickOn(r), SNAPSHOT, anyone, NOW), 'U0ALICE')).toEqual([]);
+    expect(votesToRecheck(decide(half, clickOn(r, { action: 'deny' }), SNAPSHOT, twoOf, NOW), 'U0ALICE')).toEqual([]);
   });
 
   it('echoes exactly what was requested, who decided and when', () => {

@@ -43,6 +43,15 @@ describe('expiry', () => {
     expect((await g.decisions()).map((d) => [d.run_id, d.decision])).toEqual([[request.run_id, 'expired']]);
   });
 
+  it('needs nothing but the approval: with the policy snapshot key missing, it still expires and the card loses its buttons', async () => {
+    const g = await openGate(2);
+    const { card } = await g.post();
+    await g.redis.del(g.env.POLICY_SNAPSHOT_KEY!);
+    const [decision] = await waitFor('the expiry', async () => (await g.decisions()).length > 0 && g.decisions(), 15_000);
+    expect(decision).toMatchObject({ decision: 'expired', decided_by: { id: 'expiry' } });
+    await waitFor('the expired card', () => !JSON.stringify(g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts)!.blocks).includes(ACTION_APPROVE));
+  });
+
   it('a request may ask for less time than the route allows', async () => {
     const g = await openGate(3600);
     const { request } = await g.post({ expires_in_sec: 1 });
