@@ -24,6 +24,20 @@ const TEXT_MAX = 3000;
 const BLOCK_ID_MAX = 255;
 const ACTION_ID_MAX = 255;
 
+/**
+ * Problems with a modal view as views.open checks it (https://docs.slack.dev/reference/views/modal-views):
+ * a title, submit and close of at most 24 characters, private_metadata of at most 3,000, and its blocks.
+ */
+export function checkModal(view: Record<string, unknown>): string[] {
+  return [
+    ...checkText(view.title, '/view/title', { max: 24, plainOnly: true }),
+    ...(view.submit === undefined ? [] : checkText(view.submit, '/view/submit', { max: 24, plainOnly: true })),
+    ...(view.close === undefined ? [] : checkText(view.close, '/view/close', { max: 24, plainOnly: true })),
+    ...(typeof view.private_metadata === 'string' && view.private_metadata.length > 3000 ? ['must be at most 3000 characters [json-pointer:/view/private_metadata]'] : []),
+    ...checkBlocks(view.blocks, 'modal'),
+  ];
+}
+
 /** Problems with a blocks array, each ending with `[json-pointer:/blocks/…]`; empty when valid. */
 export function checkBlocks(blocks: unknown, surface: keyof typeof SURFACE_MAX_BLOCKS = 'message'): string[] {
   const problems: string[] = [];
