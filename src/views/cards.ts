@@ -37,7 +37,7 @@ export function parseButtonValue(value: string | undefined): CardBinding | undef
 export interface RenderedCard {
   /** Plain-text fallback for notifications and screen readers (at most {@link FALLBACK_TEXT_MAX} characters). */
   text: string;
-  /** Within Slack's limits for each block, and within {@link MESSAGE_BUDGET} in all. */
+  /** Within Slack's limits for each block, and within the message budget in all (MESSAGE_BUDGET, budget.ts). */
   blocks: KnownBlock[];
   metadata: { event_type: string; event_payload: { approval_id: string; card_id: string } };
 }

@@ -1,6 +1,6 @@
 import type { KnownBlock, ModalView } from '@slack/types';
 import type { Approval } from '../domain/approval.js';
-import { shortHash } from '../domain/contract.js';
+import { LIMITS, shortHash } from '../domain/contract.js';
 import { context, plainText, section, SECTION_TEXT_MAX } from './blocks.js';
 import { fitToBudget, measureBlocks, type Cut } from './budget.js';
 import { code, escapeMrkdwn, literal, mrkdwnCutIndex, plain, quote, truncateMrkdwn } from './mrkdwn.js';
@@ -33,7 +33,8 @@ interface ModalLimits {
   job: number;
 }
 
-const FULL: ModalLimits = { reason: 2000, tags: 32, job: JOB_SECTIONS_MAX * JOB_PART_MAX };
+// The reason shares its section with the step (up to two names of NAME_MAX): 2,000 leaves them room.
+const FULL: ModalLimits = { reason: 2000, tags: LIMITS.riskTags, job: JOB_SECTIONS_MAX * JOB_PART_MAX };
 
 // The job is what a typed confirmation is about: the reason (also on the card) and the tags go first.
 const CUTS: readonly Cut<ModalLimits>[] = [

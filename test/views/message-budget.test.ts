@@ -4,6 +4,7 @@ import { createApproval, type ApprovalRecord, type Refusal } from '../../src/dom
 import { LIMITS, parseRequest, type Decision, type Vote } from '../../src/domain/contract.js';
 import { renderEndedNotice, renderPostedNotice } from '../../src/intake/requester-notice.js';
 import { FALLBACK_TEXT_MAX, measureBlocks, MESSAGE_BUDGET, TEXT_ONLY_MAX } from '../../src/views/budget.js';
+import { DETAIL_CUTS, prepareDetails, renderDetails, type DetailLimits } from '../../src/views/card-details.js';
 import { renderApprovalCounted, renderCancelledCard, renderDecidedCard, renderReminder, renderRequestCard, renderSupersededCard } from '../../src/views/cards.js';
 import { renderDecideModal } from '../../src/views/decide-modal.js';
 import { LIST_LIMIT, renderPendingList, type PendingItem } from '../../src/views/pending-list.js';
@@ -113,6 +114,11 @@ describe('every message Slack would accept', () => {
     expect(card).toMatch(/_and \d+ more_/);
     const pending = renderRequestCard(approval).blocks;
     expect(pending.at(-1)).toMatchObject({ type: 'actions' });
+  });
+
+  it('at the deepest cuts, the details of the largest request measure under 3,000, leaving the rest of the budget to the route and the outcome', () => {
+    const floors = Object.fromEntries(DETAIL_CUTS.map((cut) => [cut.limit, cut.floor])) as unknown as DetailLimits;
+    expect(measureBlocks(renderDetails(prepareDetails(maximalApproval()), floors))).toBeLessThan(3000);
   });
 
   it('any pending card, with any route’s additions, is within Slack’s limits and the budget', () => {
