@@ -8,9 +8,35 @@ type Json = Record<string, unknown>;
 
 export const SURFACE_MAX_BLOCKS = { message: 50, modal: 100 } as const;
 
+/**
+ * The text a message's blocks may hold in all: Slack answers `msg_blocks_too_long` past it, even
+ * when every block is within its own limit. Slack documents no such total for the blocks the bot
+ * sends (only the markdown block's "12,000 characters max"); a Slack engineer speaks of "12,000 text
+ * characters with a buffer for block containers", and users were refused at 13,297 characters of
+ * markdown blocks, 13,172 with a divider added (https://github.com/slackapi/bolt-js/issues/2509),
+ * and at 11,341 characters of `.text` in rich_text, section and header blocks
+ * (https://github.com/slackapi/bolt-js/issues/2867). The emulator refuses past 12,000 characters of
+ * text objects' text, counted as {@link checkText} counts (UTF-16 code units).
+ */
+export const MESSAGE_TEXT_MAX = 12_000;
+
 const TEXT_MAX = 3000;
 const BLOCK_ID_MAX = 255;
 const ACTION_ID_MAX = 255;
+
+/**
+ * Problems with a modal view as views.open checks it (https://docs.slack.dev/reference/views/modal-views):
+ * a title, submit and close of at most 24 characters, private_metadata of at most 3,000, and its blocks.
+ */
+export function checkModal(view: Record<string, unknown>): string[] {
+  return [
+    ...checkText(view.title, '/view/title', { max: 24, plainOnly: true }),
+    ...(view.submit === undefined ? [] : checkText(view.submit, '/view/submit', { max: 24, plainOnly: true })),
+    ...(view.close === undefined ? [] : checkText(view.close, '/view/close', { max: 24, plainOnly: true })),
+    ...(typeof view.private_metadata === 'string' && view.private_metadata.length > 3000 ? ['must be at most 3000 characters [json-pointer:/view/private_metadata]'] : []),
+    ...checkBlocks(view.blocks, 'modal'),
+  ];
+}
 
 /** Problems with a blocks array, each ending with `[json-pointer:/blocks/…]`; empty when valid. */
 export function checkBlocks(blocks: unknown, surface: keyof typeof SURFACE_MAX_BLOCKS = 'message'): string[] {
@@ -159,6 +185,18 @@ function checkActionId(element: Json, at: string): string[] {
   return isString(element.action_id) && element.action_id.length <= ACTION_ID_MAX
     ? []
     : [`must be a string of at most ${ACTION_ID_MAX} characters [json-pointer:${at}/action_id]`];
+}
+
+/**
+ * The characters of text in a message's blocks, as the whole-message limit counts them: the `text`
+ * of every text object (plain_text or mrkdwn) at any depth, headers, fields, context elements,
+ * buttons, their confirm dialogs and option texts included.
+ */
+export function blocksTextLength(value: unknown): number {
+  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + blocksTextLength(item), 0);
+  if (!isObject(value)) return 0;
+  if ((value.type === 'plain_text' || value.type === 'mrkdwn') && isString(value.text)) return value.text.length;
+  return Object.values(value).reduce((sum: number, item) => sum + blocksTextLength(item), 0);
 }
 
 /** A text object: plain_text or mrkdwn, 1 to `max` characters. */

@@ -4,7 +4,10 @@ import { PlatformError, type Workspace } from './workspace.js';
 /**
  * The emulator's `response_url`s: one per interaction, as Slack gives one. A post with
  * `replace_original` / `delete_original` changes the original message; anything else is an
- * ephemeral message to the user who acted.
+ * ephemeral message to the user who acted. Both are checked as messages are (blocks, whole-message
+ * text); a refusal is HTTP 400 naming the error, as Slack's hooks answer (they send it as plain
+ * text, e.g. `invalid_blocks`: https://github.com/sourcegraph/sourcegraph-public-snapshot/issues/49979;
+ * the emulator sends it as `{ok: false, error}` JSON, and Bolt's respond() throws on either).
  */
 
 /** What an app sent to a `response_url`: an ephemeral reply, or a change to the original message. */

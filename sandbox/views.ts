@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { checkBlocks, checkText } from './block-kit-rules.js';
+import { checkModal } from './block-kit-rules.js';
 import type { SlackUser } from './interactions.js';
 import { parseJson, PlatformError } from './workspace.js';
 
@@ -35,13 +35,7 @@ export class Views {
     if (Date.now() - trigger.issuedAt > TRIGGER_TTL_MS) throw new PlatformError('expired_trigger_id');
     const view = parseJson(args.view) as Record<string, unknown> | undefined;
     if (!view || view.type !== 'modal') throw new PlatformError('invalid_arguments');
-    const problems = [
-      ...checkText(view.title, '/view/title', { max: 24, plainOnly: true }),
-      ...(view.submit === undefined ? [] : checkText(view.submit, '/view/submit', { max: 24, plainOnly: true })),
-      ...(view.close === undefined ? [] : checkText(view.close, '/view/close', { max: 24, plainOnly: true })),
-      ...(typeof view.private_metadata === 'string' && view.private_metadata.length > 3000 ? ['must be at most 3000 characters [json-pointer:/view/private_metadata]'] : []),
-      ...checkBlocks(view.blocks, 'modal'),
-    ];
+    const problems = checkModal(view);
     if (problems.length > 0) throw new PlatformError('invalid_arguments', { response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } });
     trigger.used = true;
     const opened = { id: `V${randomBytes(5).toString('hex').toUpperCase()}`, user: trigger.user, view };

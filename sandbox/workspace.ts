@@ -1,4 +1,4 @@
-import { checkBlocks } from './block-kit-rules.js';
+import { blocksTextLength, checkBlocks, MESSAGE_TEXT_MAX } from './block-kit-rules.js';
 
 /**
  * The emulator's workspace: channels and the bot's messages, and the Web API methods that read and
@@ -35,6 +35,14 @@ export interface EmulatedMessage {
 }
 
 const PERMALINK_BASE = 'https://sandbox.slack.local/archives/';
+
+/**
+ * How long a message's top-level `text` may be: chat.postMessage truncates past 40,000 characters
+ * (https://api.slack.com/changelog/2018-04-truncating-really-long-messages; the emulator refuses
+ * instead, so a test sees it), and chat.update refuses past 4,000 ("The `text` field cannot exceed
+ * 4,000 characters", `msg_too_long` in https://docs.slack.dev/reference/methods/chat.update).
+ */
+const TEXT_MAX = { post: 40_000, update: 4_000 } as const;
 
 type Args = Record<string, unknown>;
 type Answer = Record<string, unknown>;
@@ -83,7 +91,7 @@ export class Workspace {
 
   updateMessage(args: Args): Answer {
     const message = this.findMessage(args.channel, args.ts);
-    Object.assign(message, this.messageContent(args), { edited: { ts: this.nextTs() } });
+    Object.assign(message, this.messageContent(args, TEXT_MAX.update), { edited: { ts: this.nextTs() } });
     return { channel: message.channel, ts: message.ts, text: message.text, message: { ...message, type: 'message' } };
   }
 
@@ -123,14 +131,19 @@ export class Workspace {
     };
   }
 
-  messageContent(args: Args): Pick<EmulatedMessage, 'text' | 'blocks'> {
+  /**
+   * A message's text and blocks, checked as Slack checks them for chat.postMessage, chat.update and
+   * response_url replies: each block ({@link checkBlocks}), then the text of all of them together.
+   */
+  messageContent(args: Args, textMax: number = TEXT_MAX.post): Pick<EmulatedMessage, 'text' | 'blocks'> {
     const text = typeof args.text === 'string' ? args.text : '';
     const blocks = args.blocks === undefined ? [] : parseJson(args.blocks);
     if (!Array.isArray(blocks)) throw new PlatformError('invalid_blocks_format');
     const problems = checkBlocks(blocks);
     if (problems.length > 0) throw new PlatformError('invalid_blocks', { errors: problems, response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } });
+    if (blocksTextLength(blocks) > MESSAGE_TEXT_MAX) throw new PlatformError('msg_blocks_too_long');
     if (text === '' && blocks.length === 0) throw new PlatformError('no_text');
-    if (text.length > 40_000) throw new PlatformError('msg_too_long');
+    if (text.length > textMax) throw new PlatformError('msg_too_long');
     return { text, blocks };
   }
 
@@ -185,14 +198,20 @@ export class Workspace {
     return { users: [...members] };
   }
 
-  /** What a `response_url` post does to the original message: replace it, delete it, or nothing (ephemeral). */
+  /**
+   * What a `response_url` post does to the original message: replace it, delete it, or nothing (an
+   * ephemeral reply). Anything but a delete is checked as a message is, ephemeral replies included
+   * (Slack refuses those too: https://github.com/nautobot/nautobot-app-chatops/issues/132).
+   */
   applyResponse(channel: string, ts: string, body: Record<string, unknown>): void {
+    const deletes = body.delete_original === true || body.delete_original === 'true';
+    const content = deletes ? undefined : this.messageContent({ text: body.text, blocks: body.blocks });
     const original = this.messages.find((m) => m.channel === channel && m.ts === ts);
     if (!original) return;
-    if (body.delete_original === true || body.delete_original === 'true') {
+    if (deletes) {
       this.messages.splice(this.messages.indexOf(original), 1);
     } else if (body.replace_original === true || body.replace_original === 'true') {
-      Object.assign(original, this.messageContent({ text: body.text, blocks: body.blocks }), { edited: { ts: this.nextTs() } });
+      Object.assign(original, content, { edited: { ts: this.nextTs() } });
     }
   }
 

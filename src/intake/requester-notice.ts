@@ -2,7 +2,8 @@ import type { WebClient } from '@slack/web-api';
 import type { ApprovalRecord } from '../domain/approval.js';
 import { renderOutcome, slackDate } from '../views/cards.js';
 import type { Logger } from '../ops/logger.js';
-import { code, escapeMrkdwn, truncate, truncateMrkdwn } from '../views/mrkdwn.js';
+import { TEXT_ONLY_MAX } from '../views/budget.js';
+import { code, literal, quote, truncateMrkdwn } from '../views/mrkdwn.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -11,7 +12,8 @@ import type { Store } from '../store/store.js';
  * and on a best-effort basis: a failed DM is logged and never holds up the card or the decision.
  */
 
-const NOTICE_MAX = 3000;
+// Each name the requester gave, in characters after escaping: the DM points at the card, which shows more.
+const NAME_MAX = 100;
 
 export interface RequesterNotices {
   posted(record: ApprovalRecord): Promise<void>;
@@ -56,24 +58,29 @@ export function createRequesterNotices(deps: { slack: WebClient; store: Store; l
 export function renderPostedNotice(record: ApprovalRecord, permalink: string | undefined): string {
   const where = record.card ? ` in <#${record.card.channel}>` : '';
   const link = permalink ? `: <${permalink}|open the card>` : '';
-  return truncateMrkdwn(`:hourglass: ${subject(record)} is waiting for approval${where}${link}.`, NOTICE_MAX);
+  return `:hourglass: ${subject(record)} is waiting for approval${where}${link}.`;
 }
 
-/** How the approval ended, with the comment or the reason given: for an ending that has happened, else undefined. */
+/**
+ * How the approval ended, with the comment or the reason given (quoted, cut to what the message
+ * has room for): for an ending that has happened, else undefined.
+ */
 export function renderEndedNotice(record: ApprovalRecord): string | undefined {
   if (record.decision) {
-    const comment = record.decision.comment ? `\n>${escapeMrkdwn(truncate(record.decision.comment, 1000)).replace(/\n/g, '\n>')}` : '';
-    return truncateMrkdwn(`${subject(record)}: ${renderOutcome(record.decision)}${comment}`, NOTICE_MAX);
+    const said = record.decision.comment;
+    const head = `${subject(record)}: ${renderOutcome(record.decision)}`;
+    return said ? `${head}\n${truncateMrkdwn(quote(literal(said)), TEXT_ONLY_MAX - head.length - 1)}` : head;
   }
   if (record.cancelled) {
     const when = slackDate(record.cancelled.at, '{date_short_pretty} at {time}');
-    return truncateMrkdwn(`${subject(record)}: :no_entry_sign: *Cancelled* by the workflow ${when}: ${escapeMrkdwn(record.cancelled.reason)}`, NOTICE_MAX);
+    const head = `${subject(record)}: :no_entry_sign: *Cancelled* by the workflow ${when}: `;
+    return head + literal(record.cancelled.reason, TEXT_ONLY_MAX - head.length);
   }
   return undefined;
 }
 
-/** "Your run `run_8f9a`, step *incident-triage › remediate*" */
+/** "Your run `run_8f9a`, step `incident-triage` › `remediate`": what the requester named, in code. */
 function subject(record: ApprovalRecord): string {
   const r = record.request;
-  return `Your run ${code(r.run_id)}, step *${escapeMrkdwn(`${r.workflow ? `${r.workflow} › ` : ''}${r.step_id}`)}*`;
+  return `Your run ${code(r.run_id, NAME_MAX)}, step ${r.workflow ? `${code(r.workflow, NAME_MAX)} › ` : ''}${code(r.step_id, NAME_MAX)}`;
 }

@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { EXPIRY_ACTOR, expireIfPending, type Approval } from '../domain/approval.js';
 import { auditEntry } from '../store/audit.js';
-import { mention, slackDate } from '../views/cards.js';
+import { renderReminder } from '../views/cards.js';
 import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
@@ -143,15 +143,12 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
   const route = matchRoute(deps.routes, record.request);
   const voted = new Set(record.votes.map((vote) => vote.id));
   const people = route.approvers === 'anyone' ? (route.mention ?? []) : route.approvers.filter((id) => !voted.has(id));
-  const who = people.map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : mention(id))).join(' ');
   const expiry = expiresAt(route, record.request, record.createdAt);
-  const until = expiry === undefined ? '' : ` It expires ${slackDate(new Date(expiry).toISOString(), '{date_short_pretty} at {time}')}.`;
   const required = requiredApprovals(route, record.request);
-  const progress = required > 1 ? ` (${record.votes.length} of ${required} approvals so far)` : '';
   await deps.slack.chat.postMessage({
     channel: record.card.channel,
     thread_ts: record.card.ts,
-    text: `:alarm_clock: ${who ? `${who}: this` : 'This'} approval is still waiting for a decision${progress}.${until}`,
+    text: renderReminder({ waitingFor: people, votes: record.votes.length, required, ...(expiry !== undefined ? { expiresAt: expiry } : {}) }),
     unfurl_links: false,
   });
   log.info({ outcome: 'reminded', mentioned: people.length }, 'reminder posted');

@@ -1,9 +1,12 @@
-import type { ActionsBlock, Button, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
+import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { z } from 'zod';
 import type { Approval, Cancellation, CardBinding, CardLocation } from '../domain/approval.js';
 import { normalizeHash, shortHash, type Decision, type Vote } from '../domain/contract.js';
 import { expiresAt, requiredApprovals, type Route } from '../domain/routes.js';
-import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
+import { CONFIRM_TEXT_MAX, header, joinWithin, mrkdwn, plainText, section, SECTION_TEXT_MAX } from './blocks.js';
+import { FALLBACK_TEXT_MAX, fitToBudget, measureBlocks, TEXT_ONLY_MAX, type Cut } from './budget.js';
+import { DETAIL_CUTS, FULL_DETAILS, prepareDetails, renderDetails, type DetailLimits } from './card-details.js';
+import { code, literal, literalLine, plain, truncate, truncateMrkdwn } from './mrkdwn.js';
 
 /** Action ids shared by the card and the click handlers. */
 export const ACTION_APPROVE = 'approval_approve';
@@ -13,12 +16,6 @@ export const ACTION_MORE = 'approval_more';
 
 /** `metadata.event_type` of every card, so a retry can find a card a crashed attempt posted. */
 export const CARD_EVENT_TYPE = 'approval_card';
-
-// Slack's documented Block Kit limits (https://docs.slack.dev/reference/block-kit).
-const HEADER_MAX = 150;
-export const SECTION_TEXT_MAX = 3000;
-const FIELD_MAX = 2000;
-const FALLBACK_TEXT_MAX = 500;
 
 /** What a card's buttons carry, compactly: approval id, card id, policy snapshot and job hash. */
 const ButtonValueSchema = z.object({ a: z.string().min(1), c: z.string().min(1), s: z.string().min(1), j: z.string().min(1) });
@@ -38,23 +35,26 @@ export function parseButtonValue(value: string | undefined): CardBinding | undef
 }
 
 export interface RenderedCard {
-  /** Plain-text fallback for notifications and screen readers. */
+  /** Plain-text fallback for notifications and screen readers (at most {@link FALLBACK_TEXT_MAX} characters). */
   text: string;
+  /** Within Slack's limits for each block, and within the message budget in all (MESSAGE_BUDGET, budget.ts). */
   blocks: KnownBlock[];
   metadata: { event_type: string; event_payload: { approval_id: string; card_id: string } };
 }
 
-const RISK_EMOJI: Record<string, string> = {
-  prod: ':red_circle:',
-  production: ':red_circle:',
-  write: ':pencil2:',
-  delete: ':wastebasket:',
-  schema: ':card_file_box:',
-  network: ':globe_with_meridians:',
-  egress: ':globe_with_meridians:',
-  secrets: ':key:',
-  infra: ':building_construction:',
-};
+/**
+ * The card's header: the bot's own line, saying where the approval stands (requester text never
+ * goes there, so none can pass for it).
+ */
+const HEADLINE = {
+  pending: 'Approval needed',
+  approved: ':white_check_mark: Approved',
+  denied: ':no_entry: Denied',
+  expired: ':hourglass: Expired',
+  stale: ':warning: Not decided: the policy changed',
+  cancelled: ':no_entry_sign: Cancelled',
+  superseded: ':arrows_counterclockwise: Superseded',
+} as const;
 
 /** What the route adds to a pending card: who is asked, how many approvals it needs, and those counted. */
 export interface CardContext {
@@ -84,64 +84,94 @@ export function cardContext(route: Route, approval: Approval, votes?: Vote[]): C
 
 /** The card for a pending approval: what is asked, why, its impact and limits, and the two buttons. */
 export function renderRequestCard(approval: Approval, context: CardContext = { requiredApprovals: 1 }): RenderedCard {
-  const [header, ...details] = renderDetails(approval);
-  const note: KnownBlock[] = context.note ? [{ type: 'context', elements: [mrkdwn(`:warning: ${context.note}`)] }] : [];
+  const note: KnownBlock[] = context.note ? [{ type: 'context', elements: [mrkdwn(truncateMrkdwn(`:warning: ${context.note}`, SECTION_TEXT_MAX))] }] : [];
   const asks = renderAsks(context);
-  const mentions = (context.mention ?? []).map(mentionOf).join(' ');
+  const buttons = renderButtonsFor(approval, context.confirm ?? false);
+  const mentions = mentionList(context.mention ?? [], 200);
   return {
-    text: truncateMrkdwn(`${mentions ? `${mentions} ` : ''}${renderFallbackText(approval)}`, FALLBACK_TEXT_MAX),
-    blocks: [header!, ...note, ...details, ...(asks ? [section(asks)] : []), renderButtonsFor(approval, context.confirm ?? false)],
+    text: renderFallbackText(mentions, 'Approval needed', approval, true),
+    blocks: fitCard(approval, (details) => [header(HEADLINE.pending), ...note, ...details, ...(asks ? [section(asks)] : []), buttons]),
     metadata: { event_type: CARD_EVENT_TYPE, event_payload: { approval_id: approval.id, card_id: approval.cardId } },
   };
 }
 
 function renderAsks(context: CardContext): string | undefined {
   const parts: string[] = [];
-  if (context.mention?.length) parts.push(`*For:* ${context.mention.map(mentionOf).join(' ')}`);
+  if (context.mention?.length) parts.push(`*For:* ${mentionList(context.mention, 1000)}`);
   if (context.requiredApprovals > 1) {
     const votes = context.votes ?? [];
-    const who = votes.length ? `: ${votes.map((vote) => mention(vote.id)).join(', ')}` : '';
+    const who = votes.length ? `: ${mentionList(votes.map((vote) => vote.id), 1000, ', ')}` : '';
     parts.push(`*Approvals:* ${votes.length} of ${context.requiredApprovals}${who}`);
   }
   if (context.expiresAt !== undefined) parts.push(`*Expires* ${slackDate(new Date(context.expiresAt).toISOString(), '{date_short_pretty} at {time}')}`);
   return parts.length ? parts.join('   ') : undefined;
 }
 
-/** A routes-file ID as a mention that notifies: users as <@U…>, user groups as <!subteam^S…>. */
+/** Trusted IDs as mentions that notify (users as <@U…>, user groups as <!subteam^S…>), as many as fit in `max` characters. */
+function mentionList(ids: readonly string[], max: number, separator = ' '): string {
+  if (ids.length === 0) return '';
+  return joinWithin(ids.map(mentionOf), separator, max, (left) => `and ${left} more`);
+}
+
 function mentionOf(id: string): string {
   return /^S[A-Z0-9]{2,}$/.test(id) ? `<!subteam^${id}>` : mention(id);
 }
 
-/** The card once decided: the same details, the buttons replaced by the outcome, who and when. */
+/** The details with a comment (a decision's, or a cancellation's reason) under the outcome. */
+type EndingLimits = DetailLimits & { comment: number };
+const ENDING_CUTS: readonly Cut<EndingLimits>[] = [...DETAIL_CUTS.slice(0, 2), { limit: 'comment', floor: 600 }, ...DETAIL_CUTS.slice(2), { limit: 'comment', floor: 200 }];
+
+/** The card once decided: the outcome in the header, the same details, the buttons replaced by the outcome, who and when. */
 export function renderDecidedCard(approval: Approval, decision: Decision): Pick<RenderedCard, 'text' | 'blocks'> {
-  const r = approval.request;
-  const title = `${r.workflow ?? r.run_id}/${r.step_id}`;
-  const outcome = renderOutcome(decision);
-  const blocks: KnownBlock[] = [...renderDetails(approval), section(outcome)];
-  if (decision.comment) blocks.push(section(`*Comment:* ${escapeMrkdwn(decision.comment)}`));
+  const outcome = section(renderOutcome(decision));
+  const comment = decision.comment === undefined ? undefined : literal(decision.comment);
+  const blocks = fitEnding(approval, (details, limits) => [
+    header(HEADLINE[decision.decision]),
+    ...details,
+    outcome,
+    ...(comment ? [section(`*Comment:* ${truncateMrkdwn(comment, limits.comment)}`)] : []),
+  ]);
   const headline = { stale: 'Not decided (policy changed)', expired: 'Expired', approved: 'Approved', denied: 'Denied' }[decision.decision];
-  return { text: truncateMrkdwn(escapeMrkdwn(`${headline}: ${title}`), FALLBACK_TEXT_MAX), blocks };
+  return { text: renderFallbackText('', headline, approval), blocks };
 }
 
 /** The card of an approval the engine cancelled: the details stay, the buttons go. */
 export function renderCancelledCard(approval: Approval, cancellation: Cancellation): Pick<RenderedCard, 'text' | 'blocks'> {
-  const r = approval.request;
+  const when = slackDate(cancellation.at, '{date_short_pretty} at {time}');
+  const reason = literal(cancellation.reason);
   return {
-    text: truncateMrkdwn(escapeMrkdwn(`Cancelled: ${r.workflow ?? r.run_id}/${r.step_id}: ${cancellation.reason}`), FALLBACK_TEXT_MAX),
-    blocks: [...renderDetails(approval), section(`:no_entry_sign: *Cancelled* by the workflow ${slackDate(cancellation.at, '{date_short_pretty} at {time}')}: ${escapeMrkdwn(cancellation.reason)}`)],
+    text: truncateMrkdwn(`${renderFallbackText('', 'Cancelled', approval)}: ${literalLine(cancellation.reason, FALLBACK_TEXT_MAX)}`, FALLBACK_TEXT_MAX),
+    blocks: fitEnding(approval, (details, limits) => [
+      header(HEADLINE.cancelled),
+      ...details,
+      section(`:no_entry_sign: *Cancelled* by the workflow ${when}: ${truncateMrkdwn(reason, limits.comment)}`),
+    ]),
   };
 }
 
 /** The card of a request replaced by a newer one for the same run and step. */
 export function renderSupersededCard(approval: Approval, newer: CardLocation): Pick<RenderedCard, 'text' | 'blocks'> {
-  const r = approval.request;
+  const where = newer.channel ? ` in <#${newer.channel}>` : '';
   return {
-    text: truncateMrkdwn(escapeMrkdwn(`Superseded: ${r.workflow ?? r.run_id}/${r.step_id}`), FALLBACK_TEXT_MAX),
-    blocks: [
-      ...renderDetails(approval),
-      section(`:arrows_counterclockwise: *Superseded* by a newer request for this step (another job hash or policy snapshot). Decide on the new card${newer.channel ? ` in <#${newer.channel}>` : ''}.`),
-    ],
+    text: renderFallbackText('', 'Superseded', approval),
+    blocks: fitCard(approval, (details) => [
+      header(HEADLINE.superseded),
+      ...details,
+      section(`:arrows_counterclockwise: *Superseded* by a newer request for this step (another job hash or policy snapshot). Decide on the new card${where}.`),
+    ]),
   };
+}
+
+/** A card around the approval's details, cut to fit the budget (see {@link DETAIL_CUTS}). */
+function fitCard(approval: Approval, render: (details: KnownBlock[]) => KnownBlock[]): KnownBlock[] {
+  const prepared = prepareDetails(approval);
+  return fitToBudget<DetailLimits, KnownBlock[]>((limits) => render(renderDetails(prepared, limits)), measureBlocks, FULL_DETAILS, DETAIL_CUTS);
+}
+
+/** The same, for a card with a comment under its outcome, which is cut too. */
+function fitEnding(approval: Approval, render: (details: KnownBlock[], limits: EndingLimits) => KnownBlock[]): KnownBlock[] {
+  const prepared = prepareDetails(approval);
+  return fitToBudget<EndingLimits, KnownBlock[]>((limits) => render(renderDetails(prepared, limits), limits), measureBlocks, { ...FULL_DETAILS, comment: SECTION_TEXT_MAX }, ENDING_CUTS);
 }
 
 /** One line saying how an approval ended, for the card and for later clickers. */
@@ -154,19 +184,30 @@ export function renderOutcome(decision: Decision): string {
   if (decision.decision === 'expired') return `:hourglass: *Expired* ${when}: nobody decided in time. The run does not resume with this request.`;
   if (decision.decision === 'denied') return `:no_entry: *Denied* by ${mention(decision.decided_by.id)} ${when}`;
   const approvals = decision.approvals ?? [];
-  if (approvals.length > 1) return `:white_check_mark: *Approved* (${approvals.length} approvals) by ${approvals.map((vote) => mention(vote.id)).join(', ')}, last ${when}`;
+  if (approvals.length > 1) return `:white_check_mark: *Approved* (${approvals.length} approvals) by ${mentionList(approvals.map((vote) => vote.id), 2000, ', ')}, last ${when}`;
   return `:white_check_mark: *Approved* by ${mention(decision.decided_by.id)} ${when}`;
 }
 
 /** A thread reply for one approval counted towards N: "@alice approved: 1 of 2", with their comment. */
 export function renderApprovalCounted(vote: Vote, count: number, required: number): string {
-  const comment = vote.comment ? `: “${escapeMrkdwn(truncate(vote.comment, 500))}”` : '';
+  const comment = vote.comment ? `: “${literal(vote.comment, 1000)}”` : '';
   return `:ballot_box_with_check: ${mention(vote.id)} approved: ${count} of ${required}${comment}`;
 }
 
-/** A user mention, only for what is shaped like a Slack user ID (the signed payload's). */
+/**
+ * A reminder in the card's thread: who has not acted yet (trusted IDs from the routes file, as many
+ * as fit), how far the approvals are, and when the approval expires (ms since the epoch).
+ */
+export function renderReminder(reminder: { waitingFor: readonly string[]; votes: number; required: number; expiresAt?: number }): string {
+  const who = mentionList(reminder.waitingFor, TEXT_ONLY_MAX - 500);
+  const progress = reminder.required > 1 ? ` (${reminder.votes} of ${reminder.required} approvals so far)` : '';
+  const until = reminder.expiresAt === undefined ? '' : ` It expires ${slackDate(new Date(reminder.expiresAt).toISOString(), '{date_short_pretty} at {time}')}.`;
+  return `:alarm_clock: ${who ? `${who}: this` : 'This'} approval is still waiting for a decision${progress}.${until}`;
+}
+
+/** A user mention, only for what is shaped like a Slack user ID (the signed payload's); anything else shows literally. */
 export function mention(userId: string): string {
-  return /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : escapeMrkdwn(userId);
+  return /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : literalLine(userId, 100);
 }
 
 /** Slack's date formatting, so each reader sees their own time zone; the fallback is UTC. */
@@ -174,37 +215,6 @@ export function slackDate(iso: string, format: string): string {
   const ms = Date.parse(iso);
   const fallback = new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
   return `<!date^${Math.floor(ms / 1000)}^${format}|${fallback}>`;
-}
-
-/** The request details every version of the card keeps: header, reason, impact, constraints, binding. */
-export function renderDetails(approval: Approval): KnownBlock[] {
-  const r = approval.request;
-  const title = r.workflow ? `${r.workflow} › ${r.step_id}` : r.step_id;
-  return [
-    { type: 'header', text: { type: 'plain_text', text: truncate(plain(`Approval needed: ${title}`), HEADER_MAX), emoji: true } },
-    section(`*Why:* ${escapeMrkdwn(r.reason)}`),
-    {
-      type: 'section',
-      fields: [
-        field('Risk', renderRiskTags(r.risk_tags)),
-        field('Requested by', escapeMrkdwn(r.requested_by)),
-        field('Policy rule', r.policy_rule ? escapeMrkdwn(r.policy_rule) : '_none named_'),
-        field('Run', code(r.run_id)),
-      ],
-    },
-    section(`*If approved, runs within:* ${renderConstraints(r.constraints)}`),
-    {
-      type: 'context',
-      elements: [
-        mrkdwn(
-          truncateMrkdwn(
-            `Policy snapshot ${code(shortHash(r.policy_snapshot))} · Job hash ${code(shortHash(r.job_hash))} · Step ${code(r.step_id)}`,
-            SECTION_TEXT_MAX,
-          ),
-        ),
-      ],
-    },
-  ];
 }
 
 /** Approve and Deny, carrying what the card is bound to; the same on the card and in `/approvals`. */
@@ -217,7 +227,7 @@ export function renderButtonsFor(approval: Approval, confirm = false): ActionsBl
   } satisfies ButtonValue);
   const button = (text: string, action_id: string, style: 'primary' | 'danger'): Button => ({
     type: 'button',
-    text: { type: 'plain_text', text, emoji: true },
+    text: plainText(text, true),
     action_id,
     style,
     value,
@@ -242,7 +252,7 @@ function renderConfirm(approval: Approval): NonNullable<Button['confirm']> {
   const impact = r.risk_tags.length ? `${r.risk_tags.join(' ')} ` : '';
   return {
     title: { type: 'plain_text', text: 'Approve this step?' },
-    text: { type: 'plain_text', text: truncate(plain(`Approve a ${impact}action on ${r.run_id}/${r.step_id}? ${r.reason}`), 300) },
+    text: plainText(truncate(plain(`Approve a ${impact}action on ${r.run_id}/${r.step_id}? ${r.reason}`), CONFIRM_TEXT_MAX), false),
     confirm: { type: 'plain_text', text: 'Approve' },
     deny: { type: 'plain_text', text: 'Cancel' },
     style: 'primary',
@@ -255,41 +265,10 @@ export function parseOverflowValue(value: string | undefined): { action: 'approv
   return match ? { action: match[1] as 'approve' | 'deny', approvalId: match[2]!, cardId: match[3]! } : undefined;
 }
 
-function renderRiskTags(tags: string[]): string {
-  if (tags.length === 0) return '_none tagged_';
-  return tags.map((tag) => `${RISK_EMOJI[tag.toLowerCase()] ?? ':small_orange_diamond:'} ${code(tag)}`).join('  ');
-}
-
-const CONSTRAINT_MAX = 300;
-const CONSTRAINTS_BUDGET = SECTION_TEXT_MAX - 100;
-
-/** Compact `key value · key value` pairs; what does not fit is counted, never silently dropped. */
-function renderConstraints(constraints: Record<string, string | number | boolean> | undefined): string {
-  const pairs = Object.entries(constraints ?? {}).map(([key, value]) =>
-    truncateMrkdwn(`${code(key)} ${escapeMrkdwn(String(value))}`, CONSTRAINT_MAX),
-  );
-  if (pairs.length === 0) return '_no constraints_';
-  let shown = pairs.length;
-  while (shown > 1 && pairs.slice(0, shown).join(' · ').length > CONSTRAINTS_BUDGET) shown -= 1;
-  const more = pairs.length - shown;
-  return pairs.slice(0, shown).join(' · ') + (more > 0 ? ` · _and ${more} more_` : '');
-}
-
-function renderFallbackText(approval: Approval): string {
+/** "Approval needed: incident-triage/remediate [prod, write]: prod write detected", for notifications. */
+function renderFallbackText(mentions: string, headline: string, approval: Approval, withReason = false): string {
   const r = approval.request;
-  const tags = r.risk_tags.length > 0 ? ` [${r.risk_tags.join(', ')}]` : '';
-  return truncateMrkdwn(escapeMrkdwn(`Approval needed: ${r.workflow ?? r.run_id}/${r.step_id}${tags}: ${r.reason}`), FALLBACK_TEXT_MAX);
-}
-
-export function mrkdwn(text: string): MrkdwnElement {
-  // verbatim: Slack must not auto-link names or parse mentions in requester-supplied text.
-  return { type: 'mrkdwn', text, verbatim: true };
-}
-
-export function section(text: string): SectionBlock {
-  return { type: 'section', text: mrkdwn(truncateMrkdwn(text, SECTION_TEXT_MAX)) };
-}
-
-function field(label: string, value: string): MrkdwnElement {
-  return mrkdwn(truncateMrkdwn(`*${label}*\n${value}`, FIELD_MAX));
+  const tags = withReason && r.risk_tags.length > 0 ? ` [${r.risk_tags.join(', ')}]` : '';
+  const what = literalLine(`${r.workflow ?? r.run_id}/${r.step_id}${tags}${withReason ? `: ${r.reason}` : ''}`, FALLBACK_TEXT_MAX);
+  return truncateMrkdwn(`${mentions ? `${mentions} ` : ''}${headline}: ${what}`, FALLBACK_TEXT_MAX);
 }

@@ -1,8 +1,9 @@
 import type { KnownBlock, ModalView } from '@slack/types';
 import type { Approval } from '../domain/approval.js';
-import { mrkdwn, section, SECTION_TEXT_MAX } from './cards.js';
-import { shortHash } from '../domain/contract.js';
-import { code, escapeMrkdwn, mrkdwnCutIndex, plain, truncateMrkdwn } from './mrkdwn.js';
+import { LIMITS, shortHash } from '../domain/contract.js';
+import { context, plainText, section, SECTION_TEXT_MAX } from './blocks.js';
+import { fitToBudget, measureBlocks, type Cut } from './budget.js';
+import { code, escapeMrkdwn, literal, mrkdwnCutIndex, plain, quote, truncateMrkdwn } from './mrkdwn.js';
 
 /**
  * The modal behind "Approve with comment…" / "Deny with reason…", and the typed confirmation of a
@@ -17,6 +18,31 @@ export const TYPED_INPUT = 'typed';
 
 // The job is shown in at most this many sections: a modal holds 100 blocks, a reviewer reads far fewer.
 const JOB_SECTIONS_MAX = 3;
+// A section of the job: its text within Slack's limit with the code fences around it.
+const JOB_PART_MAX = SECTION_TEXT_MAX - 6;
+const NAME_MAX = 200;
+const TAG_MAX = 40;
+
+/** How much of the request the modal shows, in characters after escaping unless said otherwise. */
+interface ModalLimits {
+  /** The reason, quoted. */
+  reason: number;
+  /** How many risk tags are shown. */
+  tags: number;
+  /** The job, in all its sections. */
+  job: number;
+}
+
+// The reason shares its section with the step (up to two names of NAME_MAX): 2,000 leaves them room.
+const FULL: ModalLimits = { reason: 2000, tags: LIMITS.riskTags, job: JOB_SECTIONS_MAX * JOB_PART_MAX };
+
+// The job is what a typed confirmation is about: the reason (also on the card) and the tags go first.
+const CUTS: readonly Cut<ModalLimits>[] = [
+  { limit: 'reason', floor: 500 },
+  { limit: 'tags', floor: 5 },
+  { limit: 'job', floor: JOB_PART_MAX },
+  { limit: 'reason', floor: 200 },
+];
 
 export interface DecideModalOptions {
   /** Ask for the step id or the job hash's first 8 characters, showing the job. */
@@ -34,25 +60,23 @@ export interface DecideModalMetadata {
   o?: 1;
 }
 
+/** The modal, within Slack's limits for each block and within the message budget in all. */
 export function renderDecideModal(approval: Approval, action: 'approve' | 'deny', options: DecideModalOptions = {}): ModalView {
-  const r = approval.request;
   const approve = action === 'approve';
   const metadata: DecideModalMetadata = { action, a: approval.id, c: approval.cardId, ...(options.commentOptional ? { o: 1 as const } : {}) };
-  const blocks: KnownBlock[] = [
-    section(`*${escapeMrkdwn(`${r.workflow ?? r.run_id} › ${r.step_id}`)}*\n${escapeMrkdwn(r.reason)}`),
-    {
-      type: 'context',
-      elements: [mrkdwn(truncateMrkdwn(`Risk ${r.risk_tags.map(code).join(' ') || '_none tagged_'} · Job hash ${code(shortHash(r.job_hash))} · Policy snapshot ${code(shortHash(r.policy_snapshot))}`, SECTION_TEXT_MAX))],
-    },
-    ...(options.typed ? renderTypedConfirmation(approval) : []),
-    {
-      type: 'input',
-      block_id: COMMENT_BLOCK,
-      ...(options.commentOptional ? { optional: true } : {}),
-      label: { type: 'plain_text', text: approve ? 'Comment (shown on the card and sent to the workflow)' : 'Reason (shown on the card and sent to the workflow)' },
-      element: { type: 'plain_text_input', action_id: COMMENT_INPUT, multiline: true, ...(options.commentOptional ? {} : { min_length: 1 }), max_length: 1000 },
-    },
-  ];
+  const comment: KnownBlock = {
+    type: 'input',
+    block_id: COMMENT_BLOCK,
+    ...(options.commentOptional ? { optional: true } : {}),
+    label: { type: 'plain_text', text: approve ? 'Comment (shown on the card and sent to the workflow)' : 'Reason (shown on the card and sent to the workflow)' },
+    element: { type: 'plain_text_input', action_id: COMMENT_INPUT, multiline: true, ...(options.commentOptional ? {} : { min_length: 1 }), max_length: 1000 },
+  };
+  const blocks = fitToBudget<ModalLimits, KnownBlock[]>(
+    (limits) => [...renderWhat(approval, limits), ...(options.typed ? renderTypedConfirmation(approval, limits) : []), comment],
+    measureBlocks,
+    FULL,
+    CUTS,
+  );
   return {
     type: 'modal',
     callback_id: DECIDE_MODAL,
@@ -64,15 +88,29 @@ export function renderDecideModal(approval: Approval, action: 'approve' | 'deny'
   };
 }
 
+/** The step, why, the risk and the binding; requester text shows literally. */
+function renderWhat(approval: Approval, limits: ModalLimits): KnownBlock[] {
+  const r = approval.request;
+  const step = `${r.workflow ? `${code(r.workflow, NAME_MAX)} › ` : ''}${code(r.step_id, NAME_MAX)}`;
+  const tags = r.risk_tags.slice(0, limits.tags).map((tag) => code(tag, TAG_MAX));
+  const risk = tags.length ? `${tags.join(' ')}${r.risk_tags.length > tags.length ? ` _and ${r.risk_tags.length - tags.length} more_` : ''}` : '_none tagged_';
+  return [
+    section(`*Step:* ${step}\n*Why:*\n${truncateMrkdwn(quote(literal(r.reason)), limits.reason)}`),
+    context(`Risk ${risk} · Job hash ${code(shortHash(r.job_hash))} · Policy snapshot ${code(shortHash(r.policy_snapshot))}`),
+  ];
+}
+
 /** The job, as the approval kept it, and the input for the step id or the job hash's first 8 characters. */
-function renderTypedConfirmation(approval: Approval): KnownBlock[] {
+function renderTypedConfirmation(approval: Approval, limits: ModalLimits): KnownBlock[] {
   const r = approval.request;
   // Backticks would end the code block early: they show as a look-alike.
-  const parts = approval.jobPreview ? chunk(escapeMrkdwn(approval.jobPreview.replace(/`/g, 'ˋ')), SECTION_TEXT_MAX - 10) : [];
-  const job = parts.length
+  const whole = approval.jobPreview ? escapeMrkdwn(approval.jobPreview.replace(/`/g, 'ˋ')) : '';
+  const parts = chunk(whole.slice(0, mrkdwnCutIndex(whole, limits.job)), JOB_PART_MAX).slice(0, JOB_SECTIONS_MAX);
+  const shown = parts.reduce((sum, part) => sum + part.length, 0);
+  const job = whole
     ? [
-        ...parts.slice(0, JOB_SECTIONS_MAX).map((part) => section(`\`\`\`${part}\`\`\``)),
-        ...(parts.length > JOB_SECTIONS_MAX ? [section('_… the rest is not shown here; the job hash covers the whole job._')] : []),
+        ...parts.map((part) => section(`\`\`\`${part}\`\`\``)),
+        ...(shown < whole.length ? [section('_… the rest is not shown here; the job hash covers the whole job._')] : []),
       ]
     : [section('_This approval keeps no copy of the job to show; its hash (below) binds it._')];
   return [
@@ -82,13 +120,13 @@ function renderTypedConfirmation(approval: Approval): KnownBlock[] {
       type: 'input',
       block_id: TYPED_BLOCK,
       label: { type: 'plain_text', text: 'Type the step id, or the first 8 characters of the job hash' },
-      hint: { type: 'plain_text', text: plain(`Step id: ${r.step_id} · Job hash: ${shortHash(r.job_hash)}…`) },
+      hint: plainText(plain(`Step id: ${r.step_id} · Job hash: ${shortHash(r.job_hash)}…`), false),
       element: { type: 'plain_text_input', action_id: TYPED_INPUT, max_length: 300 },
     },
   ];
 }
 
-/** Cuts escaped mrkdwn into parts of at most `max` characters, never inside an entity or a character. */
+/** Cuts escaped mrkdwn into parts of at most `max` characters, never inside an entity or a grapheme. */
 function chunk(text: string, max: number): string[] {
   const parts: string[] = [];
   let rest = text;

@@ -1,12 +1,19 @@
 import type { KnownBlock } from '@slack/types';
 import type { ApprovalRecord } from '../domain/approval.js';
+import { mrkdwn, section } from './blocks.js';
+import { FALLBACK_TEXT_MAX, measureBlocks, MESSAGE_BUDGET } from './budget.js';
 import { renderButtonsFor } from './cards.js';
-import { code, escapeMrkdwn, truncateMrkdwn } from './mrkdwn.js';
+import { code, literalLine, quote, truncateMrkdwn } from './mrkdwn.js';
 
 /** What `/approvals` shows: pending approvals, most urgent first, each with the card's buttons. */
 
-/** How many approvals one reply shows: two blocks each, well inside Slack's 50. */
+/** How many approvals one reply shows at most: two blocks each, well inside Slack's 50 (fewer when the budget says so). */
 export const LIST_LIMIT = 15;
+
+// What one item shows of a request, in characters after escaping: a list is for finding, the card for deciding.
+const ITEM = { name: 80, tags: 5, tag: 40, reason: 200 } as const;
+// What the reply echoes of the command's argument.
+const ARGUMENT_MAX = 60;
 
 export interface PendingItem {
   record: ApprovalRecord;
@@ -42,7 +49,7 @@ export function parseArgs(text: string): ParsedArgs {
     const lower = word.toLowerCase();
     if (lower === 'help') return { kind: 'help' };
     if (lower === 'mine') query.mine = true;
-    else if (/^<#([CG][A-Z0-9]+)(\|[^>]*)?>$/.test(word)) query.channel = /^<#([CG][A-Z0-9]+)/.exec(word)![1];
+    else if (/^<#([CG][A-Z0-9]{2,20})(\|[^>]*)?>$/.test(word)) query.channel = /^<#([CG][A-Z0-9]+)/.exec(word)![1];
     else query.riskTag = lower.replace(/^#/, '');
   }
   return { kind: 'list', query };
@@ -61,51 +68,58 @@ export function byUrgency(a: PendingItem, b: PendingItem): number {
   return (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity) || a.record.createdAt - b.record.createdAt;
 }
 
+/**
+ * The reply to `/approvals`: the most urgent pending approvals, each with its buttons, as many as
+ * fit Slack's budget (at most {@link LIST_LIMIT}), and how many more there are; with `partial`, a
+ * note that some channels could not be checked (their approvals are left out).
+ */
 export function renderPendingList(items: PendingItem[], query: ListQuery, now: number, partial?: PartialList): { text: string; blocks: KnownBlock[] } {
   const what = describe(query);
   const note = partial && partial.uncheckedChannels > 0 ? renderPartialNote(partial) : undefined;
   const partialText = note ? ' (partial list)' : '';
   if (items.length === 0) {
     const text = `No approvals are waiting${what}.`;
-    return { text: `No approvals are waiting${what}${partialText}.`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, ...(note ? [note] : [])] };
+    return { text: truncateMrkdwn(`No approvals are waiting${what}${partialText}.`, FALLBACK_TEXT_MAX), blocks: [section(text), ...(note ? [note] : [])] };
   }
-  const shown = [...items].sort(byUrgency).slice(0, LIST_LIMIT);
-  const heading = `*${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}*${items.length > shown.length ? `, the ${shown.length} most urgent:` : ':'}`;
-  const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: heading } }];
-  for (const item of shown) blocks.push(renderItem(item, now), renderButtonsFor(item.record, item.confirm));
-  if (items.length > shown.length) {
-    blocks.push({
-      type: 'context',
-      elements: [{ type: 'mrkdwn', text: `…and ${items.length - shown.length} more. Narrow it down: \`/approvals mine\`, \`/approvals <risk tag>\`, \`/approvals #channel\`.` }],
-    });
-  }
-  if (note) blocks.push(note);
-  return { text: `${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}${partialText}`, blocks };
+  const urgent = [...items].sort(byUrgency).slice(0, LIST_LIMIT);
+  const rendered = urgent.map((item) => [renderItem(item, now), renderButtonsFor(item.record, item.confirm)]);
+  const list = (shown: number): KnownBlock[] => {
+    const heading = `*${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}*${items.length > shown ? `, the ${shown} most urgent:` : ':'}`;
+    const more: KnownBlock[] =
+      items.length > shown
+        ? [{ type: 'context', elements: [mrkdwn(`…and ${items.length - shown} more. Narrow it down: \`/approvals mine\`, \`/approvals <risk tag>\`, \`/approvals #channel\`.`)] }]
+        : [];
+    return [section(heading), ...rendered.slice(0, shown).flat(), ...more, ...(note ? [note] : [])];
+  };
+  let shown = urgent.length;
+  while (shown > 1 && measureBlocks(list(shown)) > MESSAGE_BUDGET) shown -= 1;
+  return { text: truncateMrkdwn(`${items.length} approval${items.length === 1 ? '' : 's'} waiting${what}${partialText}`, FALLBACK_TEXT_MAX), blocks: list(shown) };
 }
 
 function renderPartialNote({ uncheckedChannels: n, retryAfterSec }: PartialList): KnownBlock {
   const when = retryAfterSec ? `in ${retryAfterSec} s` : 'in a moment';
   const text = `:warning: This list is partial: ${n} channel${n === 1 ? '' : 's'} could not be checked just now, so ${n === 1 ? 'its' : 'their'} approvals are not shown. Try again ${when}.`;
-  return { type: 'context', elements: [{ type: 'mrkdwn', text }] };
+  return { type: 'context', elements: [mrkdwn(text)] };
 }
 
+/** One approval: its step, tags, reason (quoted, on one line) and how it stands; requester text shows literally. */
 function renderItem({ record, expiresAt, requiredApprovals, permalink }: PendingItem, now: number): KnownBlock {
   const r = record.request;
-  const title = escapeMrkdwn(`${r.workflow ?? r.run_id} › ${r.step_id}`);
-  const tags = r.risk_tags.map(code).join(' ');
-  const reason = truncateMrkdwn(escapeMrkdwn(r.reason.replace(/\s+/g, ' ')), 150);
+  const title = `${r.workflow ? `${code(r.workflow, ITEM.name)} › ` : ''}${code(r.step_id, ITEM.name)}`;
+  const tags = r.risk_tags.slice(0, ITEM.tags).map((tag) => code(tag, ITEM.tag)).join(' ');
+  const more = r.risk_tags.length > ITEM.tags ? ` _and ${r.risk_tags.length - ITEM.tags} more_` : '';
   const facts = [
     `${formatDuration(now - record.createdAt)} old`,
     expiresAt === undefined ? 'never expires' : `expires in ${formatDuration(expiresAt - now)}`,
     ...(requiredApprovals > 1 ? [`${record.votes.length} of ${requiredApprovals} approvals`] : []),
     ...(permalink ? [`<${permalink}|open the card>`] : []),
   ];
-  const text = truncateMrkdwn(`*${title}* ${tags}\n${reason}\n_${facts.join(' · ')}_`, 3000);
-  return { type: 'section', text: { type: 'mrkdwn', text, verbatim: true } };
+  return section(`${title} ${tags}${more}\n${quote(literalLine(r.reason, ITEM.reason))}\n_${facts.join(' · ')}_`);
 }
 
+/** What the list was asked for, echoing the command's argument in code, cut. */
 function describe(query: ListQuery): string {
-  const parts = [query.mine ? ' for you to decide' : '', query.riskTag ? ` tagged ${code(query.riskTag)}` : '', query.channel ? ` in <#${query.channel}>` : ''];
+  const parts = [query.mine ? ' for you to decide' : '', query.riskTag ? ` tagged ${code(query.riskTag, ARGUMENT_MAX)}` : '', query.channel ? ` in <#${query.channel}>` : ''];
   return parts.join('');
 }
 

@@ -1,8 +1,14 @@
 import type { DropReason, DroppedVote, Refusal } from '../domain/approval.js';
 import { mention, renderOutcome, slackDate } from './cards.js';
-import { escapeMrkdwn, truncateMrkdwn } from './mrkdwn.js';
+import { literal, truncate, truncateMrkdwn } from './mrkdwn.js';
 
-/** Ephemeral answers to a click that decided nothing: each says why, and what to do. */
+/**
+ * Ephemeral answers to a click that decided nothing: each says why, and what to do. Each is text
+ * only, within the budget for text (TEXT_ONLY_MAX in budget.ts); what came from a request shows literally.
+ */
+
+// A cancellation's reason, in characters after escaping: the card has the rest.
+const CANCEL_REASON_MAX = 1000;
 
 export function renderRefusal(refusal: Refusal): string {
   switch (refusal.reason) {
@@ -31,7 +37,7 @@ export function renderRefusal(refusal: Refusal): string {
     case 'typed_mismatch':
       return ':no_entry_sign: What you typed is not the step id or the first 8 characters of the job hash. Nothing was decided.';
     case 'cancelled':
-      return `:no_entry_sign: This approval was cancelled by the workflow (${escapeMrkdwn(refusal.cancellation.reason)}). Nothing was decided.`;
+      return `:no_entry_sign: This approval was cancelled by the workflow (${literal(refusal.cancellation.reason, CANCEL_REASON_MAX)}). Nothing was decided.`;
     case 'already_decided': {
       const d = refusal.decision;
       if (d.decision === 'stale' || d.decision === 'expired') return `:information_source: Already closed: ${renderOutcome(d)}`;
@@ -58,7 +64,7 @@ export function refusalInModal(refusal: Refusal): string {
     confirmation_required: 'approving this needs the step id or the first 8 characters of the job hash typed below',
     typed_mismatch: 'that is not the step id or the first 8 characters of the job hash',
   };
-  const detail = refusal.reason === 'already_decided' ? ` (${refusal.decision.decision} by ${refusal.decision.decided_by.name})` : '';
+  const detail = refusal.reason === 'already_decided' ? ` (${refusal.decision.decision} by ${truncate(refusal.decision.decided_by.name, 100)})` : '';
   return `Nothing was decided: ${why[refusal.reason]}${detail}.`;
 }
 

@@ -79,9 +79,10 @@ async function requestSample(sample: string, channel: string, cardText: string):
 describe('the sandbox page', () => {
   it('shows a requested card, refuses a non-approver, and approves for an approver with the decision on the resume queue', async () => {
     await actAs('Alice');
-    const card = await requestSample('Prod write from an incident channel', 'C0INCIDENT42', 'Approval needed: incident-triage › remediate');
+    const card = await requestSample('Prod write from an incident channel', 'C0INCIDENT42', 'Refund two orders charged twice during INC-42');
     const pending = await card.textContent();
-    expect(pending).toContain('Refund two orders charged twice during INC-42');
+    expect(await card.locator('.bk-header').textContent()).toBe('Approval needed');
+    expect(pending).toContain('incident-triage');
     expect(pending).toContain('@oncall'); // the route's mention, shown as Slack shows a user group
     await screenshot(card, 'card-pending.png');
 
@@ -95,6 +96,7 @@ describe('the sandbox page', () => {
     await actAs('Alice');
     await approveCard(card);
     await expect.poll(() => card.textContent()).toContain('Approved by @Alice');
+    expect(await card.locator('.bk-header').textContent()).toBe('✅ Approved');
     expect(await card.getByRole('button', { name: 'Approve', exact: true }).count()).toBe(0);
     const decision = page.locator('#decisions .decision-approved');
     await decision.waitFor();
@@ -107,7 +109,7 @@ describe('the sandbox page', () => {
 
   it('lists what is pending with /approvals, and a policy change ends a pending card as stale', async () => {
     await actAs('Bob');
-    const card = await requestSample('Network egress (anyone may approve)', 'C0APPROVALS', 'vendor-sync › fetch-report');
+    const card = await requestSample('Network egress (anyone may approve)', 'C0APPROVALS', 'Download the monthly usage report');
 
     await page.fill('#composer-text', '/approvals');
     await page.press('#composer-text', 'Enter');
@@ -129,7 +131,7 @@ describe('the sandbox page', () => {
 
   it('approves with a comment and the typed step id through the overflow menu and its modal, counts 1 of 2, refuses a guest, and a second approver decides', async () => {
     await actAs('Carol');
-    const card = await requestSample('Secrets access (security team, 2 approvals)', 'C0SECURITY', 'credential-rotation › rotate-credentials');
+    const card = await requestSample('Secrets access (security team, 2 approvals)', 'C0SECURITY', 'Read the payments API key');
 
     await card.locator('select.bk-overflow').selectOption({ label: 'Approve with comment…' });
     const modal = page.locator('#modal-layer form.modal');

@@ -5,6 +5,10 @@ import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 
 const TOKEN = 'xoxb-emulator';
 
+/** Sections of 3,000 characters (the last shorter) holding `total` characters of text in all. */
+const sectionsOf = (total: number) =>
+  Array.from({ length: Math.ceil(total / 3000) }, (_, i) => ({ type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(Math.min(3000, total - i * 3000)) } }));
+
 describe('the Slack emulator', () => {
   const emulator = new SlackEmulator({
     botToken: TOKEN,
@@ -51,8 +55,43 @@ describe('the Slack emulator', () => {
     ['a button value over 2000 characters', { channel: 'C0ONE', text: 'x', blocks: [{ type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Go' }, action_id: 'go', value: 'v'.repeat(2001) }] }] }, 'invalid_blocks'],
     ['11 section fields', { channel: 'C0ONE', text: 'x', blocks: [{ type: 'section', fields: Array.from({ length: 11 }, () => ({ type: 'mrkdwn', text: 'f' })) }] }, 'invalid_blocks'],
     ['a reply to a thread that does not exist', { channel: 'C0ONE', text: 'x', thread_ts: '1.000001' }, 'thread_not_found'],
+    ['blocks holding more than 12,000 characters of text in all, each within its own limit', { channel: 'C0ONE', text: 'x', blocks: sectionsOf(12_001) }, 'msg_blocks_too_long'],
   ])('refuses a message with %s', async (_what, args, error) => {
     expect(await platformError(slack.chat.postMessage(args as never))).toBe(error);
+  });
+
+  it('counts the text of every text object towards the whole message: header, fields, context, buttons and their dialogs', async () => {
+    const button = (text: string) => ({ type: 'button', text: { type: 'plain_text', text: 'Go' }, action_id: text, confirm: { title: { type: 'plain_text', text: 't' }, text: { type: 'plain_text', text: 'x'.repeat(300) }, confirm: { type: 'plain_text', text: 'y' }, deny: { type: 'plain_text', text: 'n' } } });
+    const blocks = (fill: number) => [
+      { type: 'header', text: { type: 'plain_text', text: 'h'.repeat(150) } },
+      { type: 'section', fields: Array.from({ length: 5 }, () => ({ type: 'mrkdwn', text: 'f'.repeat(2000) })) },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: 'c'.repeat(fill) }] },
+      { type: 'actions', elements: [button('a'), button('b')] },
+    ];
+    // 150 + 10,000 + 2 × (2 + 1 + 300 + 1 + 1) = 10,760 without the context.
+    expect(await platformError(slack.chat.postMessage({ channel: 'C0ONE', text: 'x', blocks: blocks(12_000 - 10_760) } as never))).toBe('ok');
+    expect(await platformError(slack.chat.postMessage({ channel: 'C0ONE', text: 'x', blocks: blocks(12_001 - 10_760) } as never))).toBe('msg_blocks_too_long');
+  });
+
+  it('applies the whole-message limit to chat.update, and the 4,000 characters of its text', async () => {
+    const posted = await slack.chat.postMessage({ channel: 'C0ONE', text: 'before' });
+    expect(await platformError(slack.chat.update({ channel: 'C0ONE', ts: posted.ts!, text: 'x', blocks: sectionsOf(12_001) } as never))).toBe('msg_blocks_too_long');
+    expect(await platformError(slack.chat.update({ channel: 'C0ONE', ts: posted.ts!, text: 'x'.repeat(4001) }))).toBe('msg_too_long');
+    expect(await platformError(slack.chat.update({ channel: 'C0ONE', ts: posted.ts!, text: 'x'.repeat(4000), blocks: sectionsOf(12_000) } as never))).toBe('ok');
+  });
+
+  it.each([
+    ['an ephemeral reply with a section over 3,000 characters', { text: 'x', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '&amp;'.repeat(601) } }] }, 'invalid_blocks'],
+    ['an ephemeral reply over the whole-message limit', { text: 'x', blocks: sectionsOf(12_001) }, 'msg_blocks_too_long'],
+    ['a replacement of the original over the whole-message limit', { replace_original: true, text: 'x', blocks: sectionsOf(12_001) }, 'msg_blocks_too_long'],
+    ['an ephemeral reply with neither text nor blocks', { response_type: 'ephemeral' }, 'no_text'],
+  ])('refuses, through a response_url, %s', async (_what, body, error) => {
+    const posted = await slack.chat.postMessage({ channel: 'C0ONE', text: 'original' });
+    const url = emulator.responseUrls.issue({ user: 'U0ALICE', channel: 'C0ONE', messageTs: posted.ts! });
+    const answer = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect([answer.status, ((await answer.json()) as { error: string }).error]).toEqual([400, error]);
+    expect(emulator.ephemeralsFor('U0ALICE')).not.toContain('x');
+    expect(emulator.messagesIn('C0ONE').find((m) => m.ts === posted.ts)?.text).toBe('original');
   });
 
   it('says which block broke which limit, as Slack does', async () => {

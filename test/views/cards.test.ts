@@ -75,8 +75,9 @@ describe('the request card', () => {
     const text = allText(renderRequestCard(approval));
     expect(text).toContain('_none tagged_');
     expect(text).toContain('_no constraints_');
-    expect(text).toContain('_none named_');
-    expect(text).toContain('Approval needed: step');
+    expect(text).toContain('"text":"*Workflow*\\n_none named_"');
+    expect(text).toContain('"text":"*Policy rule*\\n_none named_"');
+    expect(text).toContain('"text":"*Step*\\n`step`"');
   });
 
   it('renders hostile text literally: no mention, no hidden link', () => {
@@ -86,7 +87,7 @@ describe('the request card', () => {
     const text = allText(renderRequestCard(approval));
     expect(text).not.toMatch(/<[!@#]|<https?:/);
     expect(text).toContain('&lt;!channel&gt; please &lt;https://evil.example|click to approve&gt; &amp; &lt;@U0ADMIN&gt;');
-    expect(text).toContain('Approval needed: ‹!here› wf › remediate');
+    expect(text).toContain('"text":"*Workflow*\\n`&lt;!here&gt; wf`"');
   });
 
   it('counts the constraints it could not show', () => {

@@ -47,6 +47,7 @@ describe('the typed confirmation modal', () => {
         for (const text of sectionTexts(view.blocks)) {
           expect(text.length).toBeLessThanOrEqual(3000);
           expect(text.replace(/&(amp|lt|gt);/g, '')).not.toMatch(/[&<>]/);
+          expect(text).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
         }
       }),
       { numRuns: 60 },

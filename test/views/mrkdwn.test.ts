@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { code, escapeMrkdwn, plain, truncate, truncateMrkdwn } from '../../src/views/mrkdwn.js';
+import { code, escapeMrkdwn, literal, plain, quote, truncate, truncateMrkdwn } from '../../src/views/mrkdwn.js';
 
 const hasLoneSurrogate = (text: string) => /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 
@@ -21,7 +21,7 @@ describe('mrkdwn safety', () => {
   });
 
   it('keeps inline code spans closed whatever the value holds', () => {
-    expect(code('a`b\nc<x>')).toBe('`aʹb c&lt;x&gt;`');
+    expect(code('a`b\nc<x>')).toBe('`aˋb c&lt;x&gt;`');
   });
 
   it('leaves short text alone and marks a cut with an ellipsis', () => {
@@ -38,6 +38,45 @@ describe('mrkdwn safety', () => {
         expect(hasLoneSurrogate(cut)).toBe(false);
       }),
     );
+  });
+
+  it.each([
+    ['a ZWJ sequence', 'ab👩\u200D💻cd', 6, 'ab…'],
+    ['a letter and its combining mark', 'abe\u0301cd', 4, 'ab…'],
+    ['a flag', 'ab🇫🇷cd', 5, 'ab…'],
+    ['a CRLF', 'ab\r\ncd', 4, 'ab…'],
+  ])('never splits a grapheme: %s', (_what, text, max, cut) => {
+    expect(truncate(text, max)).toBe(cut);
+    expect(truncateMrkdwn(text, max)).toBe(cut);
+  });
+
+  it('cuts only where a grapheme ends', () => {
+    const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.integer({ min: 2, max: 60 }), (text, max) => {
+        const cut = truncate(text, max);
+        if (cut === text) return;
+        const kept = cut.slice(0, -1);
+        const ends = new Set([...segmenter.segment(text)].map((segment) => segment.index + segment.segment.length));
+        expect(kept === '' || ends.has(kept.length)).toBe(true);
+      }),
+    );
+  });
+
+  it.each([
+    ['*Approved*', '∗Approved∗'],
+    ['_urgent_ ~struck~', 'ˍurgentˍ ∼struck∼'],
+    ['`code` and ```block```', 'ˋcodeˋ and ˋˋˋblockˋˋˋ'],
+    [':white_check_mark: done: yes', '∶whiteˍcheckˍmark: done: yes'],
+    ['tada: ends with :x', 'tada∶ ends with ∶x'],
+    ['> quoted\n  > again', '› quoted\n  › again'],
+    ['<!channel> & co', '&lt;!channel&gt; &amp; co'],
+  ])('shows %j literally: no formatting, emoji, quote, mention or link', (input, expected) => {
+    expect(literal(input)).toBe(expected);
+  });
+
+  it('quotes escaped text line by line, as Slack stores a quote', () => {
+    expect(quote('one\ntwo')).toBe('&gt; one\n&gt; two');
   });
 
   it('never leaves half an entity behind in escaped text', () => {

@@ -37,7 +37,7 @@ describe('the pending list', () => {
     const list = renderPendingList([item({ workflow: 'never' }, undefined), item({ workflow: 'later' }, 3_600_000), item({ workflow: 'soon' }, 300_000)], { mine: false }, NOW);
     const sections = list.blocks.filter((b) => b.type === 'section').map((b) => JSON.stringify(b));
     expect(sections[0]).toContain('3 approvals waiting');
-    expect(sections.slice(1).map((s) => /\*(\w+) ›/.exec(s)?.[1])).toEqual(['soon', 'later', 'never']);
+    expect(sections.slice(1).map((s) => /`(\w+)` ›/.exec(s)?.[1])).toEqual(['soon', 'later', 'never']);
     expect(sections[1]).toContain('1m old · expires in 5m · <https://sandbox.slack.local/archives/C0APPROVALS/p1000001|open the card>');
     expect(list.blocks.filter((b) => b.type === 'actions')).toHaveLength(3);
     expect(checkBlocks(list.blocks)).toEqual([]);
