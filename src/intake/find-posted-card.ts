@@ -55,7 +55,8 @@ async function findIn(slack: WebClient, log: Logger, approval: Approval, { chann
     return undefined;
   } catch (err) {
     const fault = classifySlackError(err);
-    if (fault.kind === 'transient') throw err;
+    // Only Slack refusing the history (a missing scope) means "post anyway"; a bug is not that.
+    if (fault.kind !== 'permanent') throw err;
     log.warn(
       { channel, slack_error: fault.error },
       'could not read channel history to look for a card an earlier attempt may have posted (needs channels:history / groups:history); posting, which may duplicate it',
