@@ -54,19 +54,27 @@ describe('a huge request', () => {
     expect(size).toBeGreaterThan(25_000_000);
 
     await maxLoopLagMs(g);
-    const acks: number[] = [];
+    // Clicks go out every 100 ms whatever happens to earlier ones, so some are sent while the bot is
+    // busy with the request; each one's ack (the HTTP answer) and reply (the ephemeral message) timed.
+    const sentAt: number[] = [];
+    const acks: Promise<number>[] = [];
     const replies: number[] = [];
     let clicking = true;
     const clicks = (async () => {
       while (clicking) {
-        const before = g.emulator.ephemeralsFor('U0MALLORY').length;
         const sent = performance.now();
-        const response = await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0MALLORY' });
-        acks.push(performance.now() - sent);
-        expect(response.status).toBe(200);
-        const replied = await waitFor('the reply', () => g.emulator.ephemeralsFor('U0MALLORY').length > before, 10_000).catch(() => false);
-        replies.push(replied ? performance.now() - sent : Infinity);
-        await delay(50);
+        sentAt.push(sent);
+        // A click the bot does not answer (the issue saw a connection reset) counts as never acked.
+        const click = g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0MALLORY' });
+        acks.push(click.then((response) => (response.status === 200 ? performance.now() - sent : Infinity), () => Infinity));
+        await delay(100);
+      }
+    })();
+    const watching = (async () => {
+      while (clicking || replies.length < sentAt.length) {
+        const answered = g.emulator.ephemeralsFor('U0MALLORY').length;
+        while (replies.length < Math.min(answered, sentAt.length)) replies.push(performance.now() - sentAt[replies.length]!);
+        await delay(20);
       }
     })();
     const start = performance.now();
@@ -74,26 +82,30 @@ describe('a huge request', () => {
     await once(said, 'line');
     const added = performance.now() - start;
     // The job's state and reason are read without its data: parsing 26 MB here would stall the clicks too.
-    // (Before the raw check, the bot spent minutes on it on a loaded machine: assert the clicks first.)
     await waitFor('the huge request to fail', async () => (await g.requests.getJobState('huge')) === 'failed', 60_000).catch(() => undefined);
     const failed = performance.now() - start;
-    await delay(500);
+    await delay(1000);
     clicking = false;
     await clicks;
+    const acked = await Promise.all(acks);
+    await Promise.race([watching, delay(30_000)]);
     const lag = await maxLoopLagMs(g);
     engine.kill();
 
     const reason = await g.redis.hget(`bull:${g.env.REQUEST_QUEUE}:huge`, 'failedReason');
-    const sorted = [...acks].sort((a, b) => a - b);
+    const sorted = [...acked].sort((a, b) => a - b);
     const answered = [...replies].sort((a, b) => a - b);
     console.info(
       `26 MB request (${size} bytes): enqueued in ${added.toFixed(0)} ms, failed ${failed.toFixed(0)} ms after "go"; ` +
-        `${acks.length} clicks acked in p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms; ` +
+        `${acked.length} clicks acked in p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms; ` +
         `replies p50 ${percentile(answered, 50).toFixed(0)} ms, max ${answered.at(-1)!.toFixed(0)} ms; bot's largest event-loop delay ${lag.toFixed(0)} ms`,
     );
-    expect(acks.length).toBeGreaterThanOrEqual(5);
-    // Slack allows 3 s; the issue measured 6.1 s. Generous for a shared, noisy machine.
-    expect(sorted.at(-1)).toBeLessThan(1500);
+    expect(acked.length).toBeGreaterThanOrEqual(10);
+    // Slack allows 3 s. Before the raw check the bot's event loop stood still for 3.6 s here on a quiet
+    // machine (minutes on a loaded one) and clicks were reset. What remains is ioredis receiving the
+    // 27 MB (about 0.3 s of CPU in a profile), which a busy 2-core machine can stretch: a generous bound.
+    expect(sorted.at(-1)).toBeLessThan(2000);
+    expect(replies).toHaveLength(acked.length);
     expect(reason).toMatch(/^request: at least \d{8} bytes of JSON, more than the limit of 655360 bytes \(640 KiB\), so it was not read/);
     expect(await g.redis.hget(`bull:${g.env.REQUEST_QUEUE}:huge`, 'atm')).toBe('1');
   }, 180_000);
