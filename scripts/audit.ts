@@ -1,7 +1,8 @@
 /**
  * npm run audit -- <run_id> [--json]
- * Prints the audit trail of a run, oldest first, from the stream `<STATE_PREFIX>:audit`
- * (REDIS_URL and STATE_PREFIX as the bot reads them).
+ * Prints the audit trail of a run, oldest first: the streams `<STATE_PREFIX>:audit` (changes of
+ * state) and `<STATE_PREFIX>:audit:refusals` (clicks and refusals) merged by time (REDIS_URL and
+ * STATE_PREFIX as the bot reads them).
  */
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
@@ -28,7 +29,7 @@ let exitCode = 0;
 try {
   const trail = await createAudit(redis, { key, maxLen: 0 }).trail(runId);
   if (values.json) console.log(JSON.stringify(trail, null, 2));
-  else if (trail.length === 0) console.log(`no audit entries for run ${runId} in ${key} (the sandbox's trail is in sandbox:audit: STATE_PREFIX=sandbox)`);
+  else if (trail.length === 0) console.log(`no audit entries for run ${runId} in ${key} or ${key}:refusals (the sandbox's trail is under STATE_PREFIX=sandbox)`);
   else console.log(formatTrail(trail));
 } catch (err) {
   console.error(`could not read the audit trail from ${redactRedisUrl(redisUrl)}: ${err instanceof Error ? err.message : String(err)}`);

@@ -135,8 +135,12 @@ async function main(): Promise<void> {
   });
   registerModals(app, actionDeps);
   registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, channels: createChannelDirectory(slack, { log }), homeTeamId, log });
+  // Requests are fetched on a connection of their own: a large one (a huge one is read whole before
+  // it can be refused) must not hold up the clicks' Redis commands queued behind it on `redis`.
+  const intakeRedis = redis.duplicate();
+  intakeRedis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (intake)'));
   const intake = createRequestWorker({
-    connection: redis,
+    connection: intakeRedis,
     queueName: config.queues.request,
     queuePrefix: config.queues.prefix,
     concurrency: config.intakeConcurrency,
@@ -165,6 +169,7 @@ async function main(): Promise<void> {
     );
     if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
     redis.disconnect();
+    intakeRedis.disconnect();
     log.info('stopped');
     process.exit(closed ? 0 : 1);
   };

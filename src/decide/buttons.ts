@@ -5,7 +5,7 @@ import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderAppro
 import { renderDecideModal } from '../views/decide-modal.js';
 import type { Logger } from '../ops/logger.js';
 import { IdentityUnavailableError } from './user-directory.js';
-import { FOREIGN_BUTTON_REPLY, renderCounted, renderDroppedReply, renderDroppedVotes, renderExpiredClick, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
+import { FOREIGN_BUTTON_REPLY, renderCounted, renderDroppedReply, renderDroppedVotes, renderExpiredClick, renderIgnoredNotice, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
 import { matchRoute } from '../domain/routes.js';
 import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
 import type { DecideDeps } from './deps.js';
@@ -61,8 +61,8 @@ async function handleClick(deps: DecideDeps, { ack, body, action, respond }: But
     case 'refused': {
       if (outcome.reason === 'confirmation_required' && record) return askToType(deps, record, user.id, body.trigger_id, respond, log);
       log.info({ outcome: 'refused', reason: outcome.reason }, 'click refused');
-      await noteRefusal(deps, { reason: outcome.reason, action: kind, userId: user.id, log }, record);
-      return reply(respond, renderRefusal(outcome), log);
+      const { ignoredForSec } = await noteRefusal(deps, { reason: outcome.reason, action: kind, userId: user.id, log }, record);
+      return reply(respond, ignoredForSec ? `${renderRefusal(outcome)}\n${renderIgnoredNotice(ignoredForSec)}` : renderRefusal(outcome), log);
     }
     case 'counted': {
       log.info({ outcome: 'approval_counted', votes: outcome.votes.length, required: outcome.required, dropped: outcome.dropped?.length ?? 0 }, 'approval counted');

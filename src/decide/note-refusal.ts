@@ -4,20 +4,33 @@ import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
 
+/** What became of a refusal: when its user is over the limit of refusals recorded, for how long more (s). */
+export interface RefusalNote {
+  ignoredForSec?: number;
+}
+
 /**
  * What every refusal leaves besides its reply: a count in the metrics, and an audit entry when the
- * approval is known. Never fails the click: an audit that cannot be written is logged.
+ * approval is known, unless the clicker has been refused too often lately (see REFUSAL_LIMIT): then
+ * the note says for how long their refusals are only counted, so the reply can say so. Never fails
+ * the click: an audit that cannot be written is logged.
  */
 export async function noteRefusal(
   deps: { store: Store; audit: Audit; metrics: Metrics; now?: () => number },
   refusal: { reason: string; action: string; userId: string; log: Logger },
   /** The approval as read; or its id, to read it (only where Redis answered); or nothing (a button that is not ours). */
   approval: ApprovalRecord | string | undefined,
-): Promise<void> {
+): Promise<RefusalNote> {
   deps.metrics.refusals.inc({ reason: refusal.reason, action: refusal.action });
   const record = typeof approval === 'string' ? await deps.store.load(approval).catch(() => undefined) : approval;
-  if (!record) return;
-  await deps.audit
-    .append(auditEntry(record, 'refused', refusal.userId, deps.now?.() ?? Date.now(), { reason: refusal.reason, action: refusal.action }))
-    .catch((err: unknown) => refusal.log.error({ err: String(err) }, 'could not append the refusal to the audit trail'));
+  if (!record) return {};
+  try {
+    const recorded = await deps.audit.appendRefusal(auditEntry(record, 'refused', refusal.userId, deps.now?.() ?? Date.now(), { reason: refusal.reason, action: refusal.action }));
+    if (recorded.recorded) return {};
+    refusal.log.info({ ignored_for_ms: recorded.ignoredForMs }, 'refusal counted, not recorded: this user was refused too often lately');
+    return { ignoredForSec: Math.max(1, Math.ceil(recorded.ignoredForMs / 1000)) };
+  } catch (err) {
+    refusal.log.error({ err: String(err) }, 'could not append the refusal to the audit trail');
+    return {};
+  }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
+import { findJsonProblem, RESERVED_KEYS, reservedKeyMessage } from './json-bounds.js';
 
 /**
  * The public contract with workflow engines: what they put on the request queue.
@@ -10,7 +11,11 @@ import { z } from 'zod';
 /** The BullMQ job name of an approval request on `REQUEST_QUEUE`. */
 export const REQUEST_JOB_NAME = 'request';
 
-/** Bounds that keep one approval small in Redis; the card renderer cuts further to Slack's limits. */
+/**
+ * Bounds on every field, so that one approval stays small in Redis and no request costs the bot
+ * more than a bounded amount of work; the card renderer cuts further to Slack's limits. Lengths are
+ * in characters (UTF-16 code units, as JavaScript counts them) unless the name says bytes.
+ */
 export const LIMITS = {
   id: 200,
   name: 200,
@@ -20,11 +25,28 @@ export const LIMITS = {
   constraints: 50,
   constraintKey: 100,
   constraintValue: 1_000,
+  /** A constraint number's magnitude: integers beyond it lose precision in engines that read JSON numbers as doubles. */
+  constraintNumber: Number.MAX_SAFE_INTEGER,
+  /** Slack IDs (channels, users) are 9 to 11 characters today; this leaves room for longer ones. */
+  slackId: 64,
+  /** 365 days, in seconds: far beyond any route's useful expiry, and far inside what a Date can hold. */
+  expiresInSec: 365 * 24 * 3600,
   jobCanonicalBytes: 64 * 1024,
+  /** Levels of arrays and objects in `job`, `job` itself being level 1. */
+  jobDepth: 64,
+  /**
+   * The job's data as JSON text, checked before it is parsed. A valid request is at most about
+   * 592 KiB even written with every non-ASCII character escaped as \uXXXX (as Python's json.dumps
+   * does): the job at 3× its 64 KiB canonical limit (an astral character is 4 bytes canonical, 12
+   * escaped), 6 bytes per character of every other text at its maximum, plus names and punctuation.
+   * Rounded up, with room for a few fields outside the contract.
+   */
+  rawRequestBytes: 640 * 1024,
 } as const;
 
 const HASH = /^(sha256:)?[0-9a-fA-F]{8,128}$/;
-const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
+const CHANNEL_ID = new RegExp(`^[CGD][A-Z0-9]{2,${LIMITS.slackId - 1}}$`);
+const USER_ID = new RegExp(`^[UW][A-Z0-9]{2,${LIMITS.slackId - 1}}$`);
 const THREAD_TS = /^\d{1,12}\.\d{1,8}$/;
 
 const text = (max: number) =>
@@ -38,9 +60,25 @@ const hash = z
   .string({ error: (issue) => (issue.input === undefined ? 'required' : 'must be a string') })
   .regex(HASH, 'must be a hex string of 8 to 128 characters, optionally prefixed with "sha256:"');
 
-const ConstraintValue = z.union([z.string().max(LIMITS.constraintValue), z.number().finite(), z.boolean()], {
-  error: `must be a string (at most ${LIMITS.constraintValue} characters), a finite number or a boolean`,
-});
+const CONSTRAINT_VALUE = `must be a string (at most ${LIMITS.constraintValue} characters), a number from -(2^53 - 1) to 2^53 - 1, or a boolean`;
+const ConstraintValue = z.union(
+  [z.string().max(LIMITS.constraintValue), z.number().min(-LIMITS.constraintNumber, CONSTRAINT_VALUE).max(LIMITS.constraintNumber, CONSTRAINT_VALUE), z.boolean()],
+  { error: CONSTRAINT_VALUE },
+);
+
+// Reserved keys are refused on the object as sent: zod's record parsing would drop `__proto__` unseen.
+const Constraints = z.preprocess(
+  (value, ctx) => {
+    if (value === null || typeof value !== 'object') return value;
+    for (const key of Object.keys(value)) {
+      if (RESERVED_KEYS.has(key)) ctx.addIssue({ code: 'custom', path: [key], message: reservedKeyMessage(key), input: value });
+    }
+    return value;
+  },
+  z
+    .record(z.string().min(1).max(LIMITS.constraintKey), ConstraintValue)
+    .refine((c) => Object.keys(c).length <= LIMITS.constraints, `must have at most ${LIMITS.constraints} keys`),
+);
 
 /** An approval request as the engine sends it. */
 export const RequestSchema = z
@@ -57,22 +95,26 @@ export const RequestSchema = z
     risk_tags: z
       .array(text(LIMITS.riskTag), { error: (issue) => (issue.input === undefined ? 'required' : 'must be an array of strings') })
       .max(LIMITS.riskTags, `must have at most ${LIMITS.riskTags} tags`),
-    constraints: z
-      .record(z.string().min(1).max(LIMITS.constraintKey), ConstraintValue)
-      .refine((c) => Object.keys(c).length <= LIMITS.constraints, `must have at most ${LIMITS.constraints} keys`)
-      .optional(),
+    constraints: Constraints.optional(),
     channel: z.string().regex(CHANNEL_ID, 'must be a Slack channel ID such as C0123ABCD').optional(),
     thread_ts: z.string().regex(THREAD_TS, 'must be a Slack message ts such as 1712345678.000100').optional(),
-    initiated_by: z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be the Slack user ID (U…) of the person who started the run').optional(),
-    expires_in_sec: z.number().int().positive('must be a positive whole number of seconds').optional(),
+    initiated_by: z.string().regex(USER_ID, 'must be the Slack user ID (U…) of the person who started the run').optional(),
+    expires_in_sec: z
+      .number()
+      .int('must be a positive whole number of seconds')
+      .positive('must be a positive whole number of seconds')
+      .max(LIMITS.expiresInSec, `must be at most ${LIMITS.expiresInSec} seconds (365 days)`)
+      .optional(),
   })
   .superRefine((request, ctx) => {
     if (request.job === undefined) return;
-    const canonical = canonicalize(request.job);
-    if (canonical === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['job'], message: 'must be JSON (RFC 8785 canonicalization failed)' });
+    // Bounded and checked first: canonicalize recurses, and throws on what RFC 8785 cannot write.
+    const problem = findJsonProblem(request.job, 'job', { maxDepth: LIMITS.jobDepth, maxBytes: LIMITS.jobCanonicalBytes });
+    if (problem) {
+      ctx.addIssue({ code: 'custom', path: [], message: problem });
       return;
     }
+    const canonical = canonicalize(request.job)!;
     if (Buffer.byteLength(canonical) > LIMITS.jobCanonicalBytes) {
       ctx.addIssue({ code: 'custom', path: ['job'], message: `must be at most ${LIMITS.jobCanonicalBytes} bytes as canonical JSON` });
       return;
@@ -91,7 +133,10 @@ export type ApprovalRequest = z.infer<typeof RequestSchema>;
 
 export type ParsedRequest = { ok: true; request: ApprovalRequest } | { ok: false; problems: string[] };
 
-/** Checks job data against the contract; `problems` name each bad field, e.g. `reason: required`. */
+/**
+ * Checks job data against the contract; `problems` name each bad field, e.g. `reason: required`.
+ * Never throws: whatever JSON an engine sends gets an answer.
+ */
 export function parseRequest(data: unknown): ParsedRequest {
   const parsed = RequestSchema.safeParse(data);
   if (parsed.success) return { ok: true, request: parsed.data };
@@ -100,8 +145,21 @@ export function parseRequest(data: unknown): ParsedRequest {
   }
   return {
     ok: false,
-    problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`),
+    problems: parsed.error.issues.map((issue) => (issue.path.length === 0 && issue.code === 'custom' ? issue.message : `${issue.path.join('.') || 'request'}: ${issue.message}`)),
   };
+}
+
+/**
+ * Why a request's data is refused before it is parsed, or undefined: its size as JSON text, in
+ * UTF-8 bytes, against {@link LIMITS}.rawRequestBytes. Costs nothing for a huge text (its length
+ * alone is over the limit) and at most one pass over a text within it.
+ */
+export function rawSizeProblem(text: string): string | undefined {
+  // A UTF-16 code unit is at least one UTF-8 byte: a text this long is over the limit unmeasured.
+  const bytes = text.length > LIMITS.rawRequestBytes ? text.length : Buffer.byteLength(text);
+  if (bytes <= LIMITS.rawRequestBytes) return undefined;
+  const size = text.length > LIMITS.rawRequestBytes ? `at least ${bytes}` : String(bytes);
+  return `request: ${size} bytes of JSON, more than the limit of ${LIMITS.rawRequestBytes} bytes (640 KiB), so it was not read: send the job's hash and keep the job small (at most ${LIMITS.jobCanonicalBytes} bytes as canonical JSON)`;
 }
 
 /** The hex digits of a hash, lower-case, without the optional `sha256:` prefix. */

@@ -10,7 +10,7 @@ const DESCRIPTIONS = {
   request: {
     title: 'Approval request',
     description:
-      'A job named "request" on REQUEST_QUEUE. Beyond this schema the bot checks that job_hash is the SHA-256 of the RFC 8785 canonical JSON of job (when job is sent), and that job is at most 64 KiB as canonical JSON.',
+      'A job named "request" on REQUEST_QUEUE. Beyond this schema the bot checks that the data is at most 640 KiB as JSON text (before parsing it); that job_hash is the SHA-256 of the RFC 8785 canonical JSON of job (when job is sent); that job is at most 64 KiB as canonical JSON and 64 levels deep, with finite numbers and well-formed strings; and that no key of constraints or job is "__proto__", "constructor" or "prototype".',
   },
   cancel: { title: 'Cancel', description: 'A job named "cancel" on REQUEST_QUEUE: the engine no longer needs the approval.' },
   policy: { title: 'Policy change', description: 'A job named "policy" on REQUEST_QUEUE: the policy snapshot now in force.' },

@@ -84,7 +84,7 @@ export async function removeDuplicateCards(slack: WebClient, log: Logger, approv
         log.warn({ outcome: 'duplicate_removed', removed_ts: duplicate.ts, ...recorded }, 'removed a duplicate card that an attempt which gave up posted after all');
       } catch (err) {
         const fault = classifySlackError(err);
-        if (fault.kind === 'transient') throw err;
+        if (fault.kind !== 'permanent') throw err;
         if (fault.error !== 'message_not_found') log.warn({ slack_error: fault.error, ...duplicate }, 'Slack will not delete a duplicate card; its buttons still decide this approval');
       }
     }
@@ -111,9 +111,9 @@ async function* cardsIn(slack: WebClient, log: Logger, approval: Approval, { cha
   log.warn({ channel, pages: MAX_PAGES }, 'stopped looking through the channel’s history after many pages');
 }
 
-/** A transient failure is thrown again (retry); any other means the app may not read there: warn and go on. */
+/** A transient failure (or a bug: not Slack's) is thrown again; only Slack refusing means the app may not read there: warn and go on. */
 function unlessReadable(err: unknown, log: Logger, { channel }: CardTarget, warning: string): void {
   const fault = classifySlackError(err);
-  if (fault.kind === 'transient') throw err;
+  if (fault.kind !== 'permanent') throw err;
   log.warn({ channel, slack_error: fault.error }, warning);
 }

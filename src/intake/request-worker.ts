@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { BoundedWorker } from './bounded-worker.js';
 import { createApproval, type Approval, type CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard, renderSupersededCard } from '../views/cards.js';
 import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
@@ -41,7 +42,7 @@ export type IntakeResult = PostedResult | { outcome: 'cancelled' | 'superseded' 
 
 /** Starts the request worker. Close it with `worker.close()`. */
 export function createRequestWorker(deps: IntakeDeps): Worker {
-  const worker = new Worker(deps.queueName, (job, token) => processJob(deps, job, token), {
+  const worker = new BoundedWorker(deps.queueName, (job, token) => processJob(deps, job, token), {
     connection: deps.connection,
     prefix: deps.queuePrefix,
     concurrency: deps.concurrency,
@@ -252,6 +253,12 @@ async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, t
 
 async function handleSlackFailure({ deps, log, job, token, approval, lease, ambiguous }: Attempt, err: unknown): Promise<never> {
   const fault = classifySlackError(err);
+  if (fault.kind === 'not_slack') {
+    // Nothing was posted (the error came before Slack answered), and retrying would fail the same way.
+    await deps.store.abandon(approval.id, lease);
+    log.error({ outcome: 'failed', err: fault.error, stack: err instanceof Error ? err.stack : undefined }, 'the card could not be built or posted because of a bug, not Slack; not retrying');
+    throw new UnrecoverableError(`could not post the card: ${fault.error} (a bug in the bot, not a Slack failure, so it is not retried: please report it with the request)`);
+  }
   if (fault.kind === 'permanent') {
     await deps.store.abandon(approval.id, lease);
     log.error({ outcome: 'failed', slack_error: fault.error }, 'Slack refused the card');

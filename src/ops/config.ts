@@ -104,6 +104,8 @@ const EnvSchema = z
     }),
     /** How many entries the audit stream keeps (approximately; older ones are trimmed). @defaultValue 100000 */
     AUDIT_MAX_LEN: positiveInt.default(100_000),
+    /** How many entries the stream of clicks and refusals keeps (approximately). @defaultValue 100000 */
+    AUDIT_REFUSALS_MAX_LEN: positiveInt.default(100_000),
     /** How many requests one bot process handles at once. @defaultValue 10 */
     INTAKE_CONCURRENCY: positiveInt.default(10),
     /** @defaultValue `info` */
@@ -165,8 +167,8 @@ export interface Config {
   queues: { request: string; resume: string; prefix: string };
   policySnapshotKey: string;
   statePrefix: string;
-  /** The audit stream: `<STATE_PREFIX>:audit`. */
-  audit: { key: string; maxLen: number };
+  /** The audit streams: `<STATE_PREFIX>:audit` for changes of state, and `<STATE_PREFIX>:audit:refusals` (capped at `refusalsMaxLen`) for clicks and refusals. */
+  audit: { key: string; maxLen: number; refusalsMaxLen: number };
   approvalRetentionSec: number;
   /** How long an ended approval's tombstone is kept from its ending (s): DECISION_TOMBSTONE_SEC. */
   decisionTombstoneSec: number;
@@ -205,7 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queues: { request: e.REQUEST_QUEUE, resume: e.RESUME_QUEUE, prefix: e.QUEUE_PREFIX },
     policySnapshotKey: e.POLICY_SNAPSHOT_KEY,
     statePrefix: e.STATE_PREFIX,
-    audit: { key: `${e.STATE_PREFIX}:audit`, maxLen: e.AUDIT_MAX_LEN },
+    audit: { key: `${e.STATE_PREFIX}:audit`, maxLen: e.AUDIT_MAX_LEN, refusalsMaxLen: e.AUDIT_REFUSALS_MAX_LEN },
     approvalRetentionSec: e.APPROVAL_RETENTION_SEC,
     decisionTombstoneSec: e.DECISION_TOMBSTONE_SEC,
     intakeConcurrency: e.INTAKE_CONCURRENCY,

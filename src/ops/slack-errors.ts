@@ -12,7 +12,12 @@ export type SlackFault =
       /** True when Slack surely did nothing (a 429); false when the call may have gone through. */
       certainlyNotApplied: boolean;
     }
-  | { kind: 'permanent'; error: string; hint: string };
+  | { kind: 'permanent'; error: string; hint: string }
+  /**
+   * Not raised by Slack's client at all: a bug in the bot, or a request it should have refused
+   * (a RangeError while the card is built). Retrying cannot help; never taken for Slack's failure.
+   */
+  | { kind: 'not_slack'; error: string };
 
 const TRANSIENT_PLATFORM_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited', 'rate_limited']);
 
@@ -38,7 +43,11 @@ interface WebApiErrorShape {
   message?: unknown;
 }
 
-/** Classifies an error thrown by @slack/web-api. */
+/**
+ * Classifies an error thrown around a @slack/web-api call. Only the client's own errors are
+ * Slack's (codes `slack_webapi_*`: platform, HTTP, rate-limited, and request errors, which are
+ * network failures and timeouts); anything else is `not_slack`.
+ */
 export function classifySlackError(err: unknown): SlackFault {
   const e = (typeof err === 'object' && err !== null ? err : {}) as WebApiErrorShape;
   switch (e.code) {
@@ -63,9 +72,11 @@ export function classifySlackError(err: unknown): SlackFault {
       }
       return { kind: 'permanent', error, hint: HINTS[error] ?? 'see the Slack API documentation for this error' };
     }
-    default:
-      // Network failures, timeouts and anything unexpected: the call may or may not have landed.
+    case 'slack_webapi_request_error':
+      // A network failure or a timeout: the call may or may not have landed.
       return { kind: 'transient', error: String(e.message ?? err), certainlyNotApplied: false };
+    default:
+      return { kind: 'not_slack', error: String(err) };
   }
 }
 

@@ -2,14 +2,31 @@ import type { Redis } from 'ioredis';
 import type { Approval } from '../domain/approval.js';
 
 /**
- * The audit trail: one Redis stream of everything that happened to every approval, capped at a
- * configurable length. Changes of state (requested, posted, decided…) are appended by the same Lua
- * script that makes the change, so the trail never disagrees with the state; refusals, which change
- * nothing, are appended from here.
+ * The audit trail, in two capped Redis streams. Changes of state (requested, posted, decided…) go
+ * to `<STATE_PREFIX>:audit`, appended by the same Lua script that makes the change, so the trail
+ * never disagrees with the state. Clicks and refusals, which anyone who can see a card can cause,
+ * go to `<STATE_PREFIX>:audit:refusals`, capped on their own, and each user's refusals are recorded
+ * only up to a limit per minute: a flood of clicks can neither push a decision's trail out of its
+ * stream nor fill the other one. `trail()` merges both by time.
  */
 
-/** `vote_dropped`: an approval counted earlier no longer stood when it was re-checked at completion (its voter and why in `detail`). */
-export type AuditEvent = 'requested' | 'superseded' | 'posted' | 'clicked' | 'refused' | 'approval_counted' | 'vote_dropped' | 'decided' | 'stale' | 'expired' | 'cancelled';
+export type AuditEvent =
+  | 'requested'
+  | 'superseded'
+  | 'posted'
+  | 'clicked'
+  | 'refused'
+  | 'throttled'
+  | 'approval_counted'
+  /** An approval counted earlier no longer stood when it was re-checked at completion (its voter and why in `detail`). */
+  | 'vote_dropped'
+  | 'decided'
+  | 'stale'
+  | 'expired'
+  | 'cancelled';
+
+/** What anyone who can see a card can cause, kept away from the changes of state. */
+const CLICK_EVENTS: ReadonlySet<AuditEvent> = new Set(['clicked', 'refused', 'throttled']);
 
 export interface AuditEntry {
   event: AuditEvent;
@@ -38,36 +55,147 @@ export function auditFields(entry: AuditEntry): string[] {
   return [...Object.entries(flat).flatMap(([key, value]) => [key, String(value)]), 'detail', detail ? JSON.stringify(detail) : ''];
 }
 
+/** How many refusals of one user are recorded per window; beyond, they are counted in the metrics only. */
+export interface RefusalLimit {
+  max: number;
+  windowMs: number;
+}
+
+/**
+ * Ten a minute: far more than a person clicking on cards they may not decide ever needs to leave
+ * a trace of, and per user across all approvals, so spreading clicks over many cards gains nothing.
+ */
+export const REFUSAL_LIMIT: RefusalLimit = { max: 10, windowMs: 60_000 };
+
+/** Whether a refusal was recorded; when it was not, for how long more its user's refusals are not (ms). */
+export type RefusalRecord = { recorded: true } | { recorded: false; ignoredForMs: number };
+
 export interface Audit {
+  /** The stream of changes of state, which the store's scripts append to. */
   key: string;
   maxLen: number;
+  /** The stream of clicks and refusals: `<key>:refusals`. */
+  refusalsKey: string;
+  /**
+   * Appends an entry to the stream its event belongs to. A `clicked` entry is left out while its
+   * user is over the refusal limit (its refusal would not be recorded either).
+   */
   append(entry: AuditEntry): Promise<void>;
-  /** Every entry of a run still in the stream, oldest first. */
+  /**
+   * Counts a `refused` entry against its user's limit (`entry.actor`) and appends it while within;
+   * the first refusal over the limit appends a `throttled` entry instead, later ones nothing.
+   */
+  appendRefusal(entry: AuditEntry): Promise<RefusalRecord>;
+  /** Every entry of a run still in either stream, oldest first. */
   trail(runId: string): Promise<AuditEntry[]>;
 }
 
+const APPEND_CLICK = `--[[
+  Appends a click or a refusal to the stream of clicks, unless its user is over the refusal limit.
+  Input:  KEYS[1] the stream of clicks and refusals, KEYS[2] the user's refusal counter
+          ARGV[1] the stream's max length, ARGV[2] refusals recorded per window, ARGV[3] window (ms),
+          ARGV[4] '1' for a refusal (counted), '0' for a click (not counted),
+          ARGV[5] the entry, ARGV[6] the 'throttled' entry ('' for a click) (JSON field/value lists)
+  Output: {1 when the entry was appended else 0, ms left in the user's window (negative: none)}
+          A refusal is counted, then appended while the count is within the limit; the first over it
+          appends the 'throttled' entry instead. A click is appended while its refusal would be.
+]]
+local count
+if ARGV[4] == '1' then
+  count = redis.call('INCR', KEYS[2])
+  if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+else
+  count = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+end
+local limit = tonumber(ARGV[2])
+local appended = 0
+if count <= limit then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(cjson.decode(ARGV[5])))
+  appended = 1
+elseif count == limit + 1 and ARGV[4] == '1' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(cjson.decode(ARGV[6])))
+end
+return {appended, redis.call('PTTL', KEYS[2])}
+`;
+
+const APPEND_CLICK_COMMAND = 'approvalsAPPEND_CLICK';
 const SCAN_PAGE = 1000;
 
-export function createAudit(redis: Redis, options: { key: string; maxLen: number }): Audit {
+/**
+ * The audit over one connection.
+ * @param options.key the stream of changes of state; clicks and refusals go to `<key>:refusals`,
+ *   and each user's refusal count to `<key>:refusal-rate:<user id>`
+ * @param options.refusalsMaxLen cap of `<key>:refusals` (entries, trimmed approximately); defaults to `maxLen`
+ */
+export function createAudit(redis: Redis, options: { key: string; maxLen: number; refusalsMaxLen?: number; refusalLimit?: RefusalLimit }): Audit {
+  const refusalsKey = `${options.key}:refusals`;
+  const refusalsMaxLen = String(options.refusalsMaxLen ?? options.maxLen);
+  const limit = options.refusalLimit ?? REFUSAL_LIMIT;
+  if (!(APPEND_CLICK_COMMAND in redis)) redis.defineCommand(APPEND_CLICK_COMMAND, { numberOfKeys: 2, lua: APPEND_CLICK });
+  const appendClick = (entry: AuditEntry, throttled: AuditEntry | undefined) =>
+    (redis as unknown as Record<string, (...args: string[]) => Promise<[number, number]>>)[APPEND_CLICK_COMMAND]!(
+      refusalsKey,
+      `${options.key}:refusal-rate:${entry.actor}`,
+      refusalsMaxLen,
+      String(limit.max),
+      String(limit.windowMs),
+      throttled ? '1' : '0',
+      JSON.stringify(auditFields(entry)),
+      throttled ? JSON.stringify(auditFields(throttled)) : '',
+    );
   return {
-    ...options,
+    key: options.key,
+    maxLen: options.maxLen,
+    refusalsKey,
     async append(entry) {
-      await redis.xadd(options.key, 'MAXLEN', '~', String(options.maxLen), '*', ...auditFields(entry));
+      if (entry.event === 'clicked') {
+        await appendClick(entry, undefined);
+        return;
+      }
+      const [key, maxLen] = CLICK_EVENTS.has(entry.event) ? [refusalsKey, refusalsMaxLen] : [options.key, String(options.maxLen)];
+      await redis.xadd(key, 'MAXLEN', '~', maxLen, '*', ...auditFields(entry));
+    },
+    async appendRefusal(entry) {
+      const throttled: AuditEntry = { ...entry, event: 'throttled', detail: { ...entry.detail, limit: limit.max, window_sec: limit.windowMs / 1000 } };
+      const [appended, msLeft] = await appendClick(entry, throttled);
+      return appended === 1 ? { recorded: true } : { recorded: false, ignoredForMs: Math.max(msLeft, 0) };
     },
     async trail(runId) {
-      const found: AuditEntry[] = [];
-      let start = '-';
-      for (;;) {
-        const page = await redis.xrange(options.key, start, '+', 'COUNT', SCAN_PAGE);
-        for (const [, fields] of page) {
-          const entry = toEntry(fields);
-          if (entry.run_id === runId) found.push(entry);
-        }
-        if (page.length < SCAN_PAGE) return found;
-        start = `(${page.at(-1)![0]}`;
-      }
+      const [changes, clicks] = await Promise.all([readRun(redis, options.key, runId), readRun(redis, refusalsKey, runId)]);
+      return mergeByTime(clicks, changes);
     },
   };
+}
+
+/** Every entry of a run in one stream, in the stream's order. */
+async function readRun(redis: Redis, key: string, runId: string): Promise<AuditEntry[]> {
+  const found: AuditEntry[] = [];
+  let start = '-';
+  for (;;) {
+    const page = await redis.xrange(key, start, '+', 'COUNT', SCAN_PAGE);
+    for (const [, fields] of page) {
+      const entry = toEntry(fields);
+      if (entry.run_id === runId) found.push(entry);
+    }
+    if (page.length < SCAN_PAGE) return found;
+    start = `(${page.at(-1)![0]}`;
+  }
+}
+
+/**
+ * Two streams' entries as one list by time, each stream's own order kept (clocks of several bot
+ * processes may disagree a little); at the same ms, `first`'s entry comes first: a click before
+ * the decision it made.
+ */
+function mergeByTime(first: AuditEntry[], second: AuditEntry[]): AuditEntry[] {
+  const merged: AuditEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < first.length || j < second.length) {
+    if (j >= second.length || (i < first.length && first[i]!.at <= second[j]!.at)) merged.push(first[i++]!);
+    else merged.push(second[j++]!);
+  }
+  return merged;
 }
 
 function toEntry(fields: string[]): AuditEntry {

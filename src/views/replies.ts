@@ -129,3 +129,8 @@ export const UNAVAILABLE_REPLY =
 
 /** A click on a button this bot did not render (or whose value was altered). */
 export const FOREIGN_BUTTON_REPLY = ':no_entry_sign: This button does not belong to a current approval card. Nothing was decided.';
+
+/** Added to a refusal's reply once its clicker has been refused too often lately. */
+export function renderIgnoredNotice(seconds: number): string {
+  return `:hourglass_flowing_sand: You have made many clicks that changed nothing: for the next ${seconds} seconds, further clicks like this are ignored (counted, not recorded one by one).`;
+}

@@ -1,6 +1,7 @@
 import canonicalize from 'canonicalize';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { approvalIdOf, normalizeHash, parseRequest, sha256Hex, shortHash } from '../../src/domain/contract.js';
+import { approvalIdOf, LIMITS, normalizeHash, parseRequest, rawSizeProblem, sha256Hex, shortHash } from '../../src/domain/contract.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 
 function problemsOf(data: unknown): string[] {
@@ -68,5 +69,102 @@ describe('the request contract', () => {
     expect(id).toMatch(/^ap[0-9a-f]{32}$/);
     expect(approvalIdOf({ run_id: 'run:1', step_id: 'a' })).toBe(id);
     expect(approvalIdOf({ run_id: 'run:1a', step_id: '' })).not.toBe(id);
+  });
+});
+
+/** A request as the bot receives it: JSON text parsed, so `__proto__` is a key like any other. */
+function fromJson(request: Record<string, unknown>, replace: Record<string, string> = {}): unknown {
+  let text = JSON.stringify(request);
+  for (const [placeholder, json] of Object.entries(replace)) text = text.replace(JSON.stringify(placeholder), json);
+  return JSON.parse(text);
+}
+
+/** JSON as Python's json.dumps writes it by default: every character outside ASCII escaped as \uXXXX. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+describe('hostile requests', () => {
+  it('a job nested 2,000 levels deep is refused at once, naming where', () => {
+    const deep = '['.repeat(2000) + ']'.repeat(2000);
+    const problems = problemsOf(fromJson(validRequest({ job: 'JOB' }), { JOB: deep }));
+    expect(problems).toEqual([expect.stringMatching(/^job: nested deeper than 64 levels at job\.0\.0\.0\.….0$/)]);
+  });
+
+  it('names the path of a deep object by its keys, shortened', () => {
+    let job: unknown = 1;
+    for (let i = 0; i < 100; i += 1) job = { [`level${100 - i}`]: job };
+    const [problem] = problemsOf(validRequest({ job }));
+    expect(problem).toBe('job: nested deeper than 64 levels at job.level1.level2.level3.….level64');
+  });
+
+  it('accepts a job exactly 64 levels deep', () => {
+    let job: unknown = 'bottom';
+    for (let i = 0; i < 64; i += 1) job = [job];
+    expect(parseRequest(validRequest({ job })).ok).toBe(true);
+  });
+
+  it.each([
+    ['constraints', { constraints: 'CONSTRAINTS' }, { CONSTRAINTS: '{"__proto__":"read_only","constructor":"c","max_rows":5}' }, ['constraints.__proto__', 'constraints.constructor']],
+    ['job', { job: 'JOB' }, { JOB: '{"config":{"prototype":{"admin":true}},"steps":[{"__proto__":{"x":1}}]}' }, ['job.config.prototype']],
+  ])('refuses keys that JavaScript treats specially in %s, naming them', (_where, overrides, replace, names) => {
+    const request = fromJson(validRequest(overrides), replace as Record<string, string>);
+    const problems = problemsOf(request);
+    for (const name of names) expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^${name.replace(/[.]/g, '\\.')}: "\\w+" is a reserved key`)));
+  });
+
+  it.each([
+    ['expires_in_sec beyond 365 days', { expires_in_sec: 9e12 }, 'expires_in_sec: must be at most 31536000 seconds (365 days)'],
+    ['a constraint number beyond 2^53', { constraints: { rows: 2 ** 60 } }, 'constraints.rows: must be'],
+    ['a channel ID longer than any Slack ID', { channel: `C${'0'.repeat(64)}` }, 'channel: must be a Slack channel ID'],
+  ])('refuses %s', (_what, overrides, expected) => {
+    expect(problemsOf(validRequest(overrides)).join('\n')).toContain(expected);
+  });
+
+  it('refuses a number in the job that JSON.parse made infinite, naming it', () => {
+    const request = fromJson(validRequest({ job: { limits: { rows: 'ROWS' } } }), { ROWS: '1e999' });
+    expect(problemsOf(request)).toEqual(['job.limits.rows: must be a finite number']);
+  });
+
+  it('refuses a job over 64 KiB as canonical JSON, however it is spread', () => {
+    const wide = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`key${i}`, i]));
+    const long = ['x'.repeat(70_000)];
+    for (const job of [wide, long]) expect(problemsOf({ ...validRequest(), job })).toEqual(['job: must be at most 65536 bytes as canonical JSON']);
+  });
+
+  it('answers for any JSON as job, with unpaired surrogates too: valid or problems, never an exception', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: fc.nat(0xffff).map((code) => String.fromCharCode(code)) }), (job) => {
+        const parsed = parseRequest({ ...validRequest(), job });
+        expect(typeof parsed.ok).toBe('boolean');
+      }),
+    );
+  });
+
+  it('a request at every field’s maximum, written with every non-ASCII character escaped, is valid and within the raw limit', () => {
+    const wide = (units: number) => 'é'.repeat(units);
+    // The widest job: characters outside the BMP, 4 bytes each as canonical JSON, 12 escaped.
+    const job = '😀'.repeat((LIMITS.jobCanonicalBytes - 2) / 4);
+    const request = {
+      ...validRequest({ job }),
+      run_id: wide(LIMITS.id),
+      step_id: wide(LIMITS.id),
+      workflow: wide(LIMITS.name),
+      requested_by: wide(LIMITS.name),
+      policy_rule: wide(LIMITS.name),
+      reason: wide(LIMITS.reason),
+      policy_snapshot: `sha256:${'a'.repeat(128)}`,
+      risk_tags: Array.from({ length: LIMITS.riskTags }, () => wide(LIMITS.riskTag)),
+      constraints: Object.fromEntries(Array.from({ length: LIMITS.constraints }, (_, i) => [`${String(i).padStart(2, '0')}${wide(LIMITS.constraintKey - 2)}`, wide(LIMITS.constraintValue)])),
+      channel: `C${'A'.repeat(LIMITS.slackId - 1)}`,
+      thread_ts: '999999999999.99999999',
+      initiated_by: `U${'A'.repeat(LIMITS.slackId - 1)}`,
+      expires_in_sec: LIMITS.expiresInSec,
+    };
+    const text = asciiJson(request);
+    expect(parseRequest(JSON.parse(text))).toMatchObject({ ok: true });
+    expect(Buffer.byteLength(text)).toBeGreaterThan(LIMITS.rawRequestBytes * 0.9);
+    expect(rawSizeProblem(text)).toBeUndefined();
+    expect(rawSizeProblem(text + ' '.repeat(LIMITS.rawRequestBytes))).toMatch(/^request: (at least )?\d+ bytes of JSON, more than the limit of 655360 bytes/);
   });
 });

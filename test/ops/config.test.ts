@@ -30,6 +30,12 @@ describe('configuration', () => {
     });
   });
 
+  it('keeps clicks and refusals in an audit stream of their own, capped on its own', () => {
+    expect(loadConfig(base).audit).toEqual({ key: 'approvals:audit', maxLen: 100_000, refusalsMaxLen: 100_000 });
+    expect(loadConfig({ ...base, STATE_PREFIX: 'gate', AUDIT_MAX_LEN: '5000', AUDIT_REFUSALS_MAX_LEN: '2000' }).audit).toEqual({ key: 'gate:audit', maxLen: 5000, refusalsMaxLen: 2000 });
+    expect(errorOf({ ...base, AUDIT_REFUSALS_MAX_LEN: '0' })).toMatch(/^AUDIT_REFUSALS_MAX_LEN must be a positive whole number/);
+  });
+
   it('names a missing bot token and says where to find it', () => {
     expect(errorOf({ SLACK_SIGNING_SECRET: 's' })).toMatch(/^SLACK_BOT_TOKEN is required: the Bot User OAuth Token/);
   });

@@ -63,6 +63,21 @@ describe('classifying Slack failures', () => {
     expect(await failureOf(post)).toMatchObject({ kind: 'transient', error: 'internal_error' });
   });
 
+  it('a call that times out is transient and may have been applied', async () => {
+    const impatient = new WebClient('xoxb-good', { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, timeout: 100 });
+    emulator.injectFaults('chat.postMessage', { delayMs: 1000 });
+    expect(await failureOf(() => impatient.chat.postMessage({ channel: 'C0APPROVALS', text: 'hi' }))).toMatchObject({ kind: 'transient', certainlyNotApplied: false });
+  });
+
+  it.each([
+    ['a RangeError from building the card', new RangeError('Invalid time value')],
+    ['a TypeError from a bug', new TypeError("Cannot read properties of undefined (reading 'ts')")],
+    ['a plain Error of our own', new Error('no channel to post the card to')],
+    ['something thrown that is not an Error', 'boom'],
+  ])('%s is not Slack’s: never retried as a Slack failure', (_what, err) => {
+    expect(classifySlackError(err)).toEqual({ kind: 'not_slack', error: String(err) });
+  });
+
   it('backs off exponentially with jitter, up to a minute', () => {
     expect(backoffMs(1, () => 0.5)).toBe(1000);
     expect(backoffMs(3, () => 0.5)).toBe(4000);

@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
-import { formatTrail, type AuditEntry } from '../../src/store/audit.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { auditEntry, createAudit, formatTrail, type AuditEntry } from '../../src/store/audit.js';
+import { createApproval } from '../../src/domain/approval.js';
+import { parseRequest, type ApprovalRequest } from '../../src/domain/contract.js';
 import { ACTION_APPROVE } from '../../src/views/cards.js';
-import { useGates } from '../helpers/gate.js';
+import { useGates, type Gate } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -11,6 +15,12 @@ const run = promisify(execFile);
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
 const gates = useGates();
+
+function parseRequestOrThrow(data: unknown): ApprovalRequest {
+  const parsed = parseRequest(data);
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  return parsed.request;
+}
 
 describe('the audit trail', () => {
   it('records a run from request to decision, refusals included, and npm run audit prints it', async () => {
@@ -42,6 +52,71 @@ describe('the audit trail', () => {
     expect(table.split('\n')[0]).toMatch(/^time \(UTC\)\s+step\s+event\s+actor\s+detail$/);
     expect(table).toMatch(/remediate\s+refused\s+U0MALLORY\s+reason=unauthorized action=approve/);
     expect(table).toMatch(/remediate\s+decided\s+U0ALICE\s+decision=approved/);
+  });
+});
+
+describe('refused clicks', () => {
+  const auditOf = async (g: Gate, runId: string) => {
+    const env = { ...process.env, REDIS_URL: inject('redisUrl'), STATE_PREFIX: g.env.STATE_PREFIX! };
+    return JSON.parse((await run('node_modules/.bin/tsx', ['scripts/audit.ts', runId, '--json'], { env })).stdout) as AuditEntry[];
+  };
+
+  it('cannot flush an approved run’s trail: AUDIT_MAX_LEN=1000 and 700 refused clicks', async () => {
+    const g = await gates.open({ env: { APPROVERS: 'U0ALICE', AUDIT_MAX_LEN: '1000' } });
+    const approved = await g.post();
+    await g.emulator.click({ channel: approved.card.channel, ts: approved.card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    const { card } = await g.post();
+    for (let sent = 0; sent < 700; sent += 25) {
+      await Promise.all(Array.from({ length: 25 }, () => g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0MALLORY' })));
+    }
+    await waitFor('700 refusals', () => g.emulator.ephemeralsFor('U0MALLORY').length === 700, 60_000);
+
+    expect((await auditOf(g, String(approved.request.run_id))).map((e) => [e.event, e.actor])).toEqual([
+      ['requested', 'workflow.incident-triage'],
+      ['posted', 'bot'],
+      ['clicked', 'U0ALICE'],
+      ['decided', 'U0ALICE'],
+    ]);
+  }, 90_000);
+
+  it('are recorded up to a limit per user, then only counted, and the clicker is told for how long', async () => {
+    const g = await gates.open({ env: { APPROVERS: 'U0ALICE' } });
+    const { request, card } = await g.post();
+    const replies: string[] = [];
+    for (let click = 1; click <= 12; click += 1) {
+      await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0MALLORY' });
+      replies.push((await waitFor(`reply ${click}`, () => g.emulator.ephemeralsFor('U0MALLORY')[click - 1]))!);
+    }
+    for (const text of replies) expect(text).toContain('You are not one of the approvers');
+    for (const text of replies.slice(0, 10)) expect(text).not.toContain('ignored');
+    for (const text of replies.slice(10)) expect(text).toMatch(/for the next \d+ seconds, further clicks like this are ignored/);
+
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    const trail = await createAudit(g.redis, { key: `${g.env.STATE_PREFIX}:audit`, maxLen: 0 }).trail(String(request.run_id));
+    const count = (event: string, actor: string) => trail.filter((e) => e.event === event && e.actor === actor).length;
+    expect([count('clicked', 'U0MALLORY'), count('refused', 'U0MALLORY'), count('throttled', 'U0MALLORY')]).toEqual([10, 10, 1]);
+    expect(trail.find((e) => e.event === 'throttled')!.detail).toMatchObject({ reason: 'unauthorized', limit: 10, window_sec: 60 });
+    expect(trail.slice(-2).map((e) => [e.event, e.actor])).toEqual([['clicked', 'U0ALICE'], ['decided', 'U0ALICE']]);
+    const metrics = await (await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`)).text();
+    expect(metrics).toContain('approval_gate_refusals_total{reason="unauthorized",action="approve"} 12');
+  });
+
+  it('are recorded again once the window has passed', async () => {
+    const redis = new Redis(inject('redisUrl'));
+    const key = `audit-window-${process.pid}-${Date.now()}:audit`;
+    const audit = createAudit(redis, { key, maxLen: 1000, refusalLimit: { max: 2, windowMs: 500 } });
+    const approval = createApproval(parseRequestOrThrow(validRequest()), Date.now());
+    const refusal = () => audit.appendRefusal(auditEntry(approval, 'refused', 'U0MALLORY', Date.now(), { reason: 'unauthorized', action: 'approve' }));
+    const notes = [await refusal(), await refusal(), await refusal(), await refusal()];
+    expect(notes.map((n) => n.recorded)).toEqual([true, true, false, false]);
+    expect(notes[2]).toMatchObject({ ignoredForMs: expect.any(Number) });
+    await delay(600);
+    expect(await refusal()).toEqual({ recorded: true });
+    expect((await audit.trail(approval.request.run_id)).map((e) => e.event)).toEqual(['refused', 'refused', 'throttled', 'refused']);
+    expect(await redis.xlen(key)).toBe(0);
+    redis.disconnect();
   });
 });
 
