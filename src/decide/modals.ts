@@ -1,5 +1,5 @@
 import type { App, BlockAction, OverflowAction, ViewSubmitAction } from '@slack/bolt';
-import type { Click } from '../domain/approval.js';
+import type { ApprovalRecord, Click } from '../domain/approval.js';
 import { noteRefusal } from './note-refusal.js';
 import { ACTION_MORE, parseOverflowValue } from '../views/cards.js';
 import { COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, renderDecideModal, TYPED_BLOCK, TYPED_INPUT, type DecideModalMetadata } from '../views/decide-modal.js';
@@ -8,8 +8,10 @@ import { reply, showProgress } from './buttons.js';
 import type { DecideDeps } from './deps.js';
 import { IdentityUnavailableError } from './user-directory.js';
 import { decideAndRecord } from './record-click.js';
-import { FOREIGN_BUTTON_REPLY, refusalInModal, renderRefusal } from '../views/replies.js';
+import { FOREIGN_BUTTON_REPLY, MODAL_NOT_OPENED_REPLY, refusalInModal, renderRefusal } from '../views/replies.js';
 import { withTimeout } from '../ops/with-timeout.js';
+import { arrivalOf } from './request-guard.js';
+import { createResponder } from './respond.js';
 
 /**
  * "Approve with comment…" and "Deny with reason…": the card's overflow menu opens a modal; its
@@ -20,17 +22,33 @@ import { withTimeout } from '../ops/with-timeout.js';
 
 // The modal's submit must be answered within Slack's 3 seconds, with the outcome: read quickly.
 const SUBMIT_TIMEOUT_MS = 2500;
+// The ⋯ menu's read of the approval ends this long (ms) after the click arrived, leaving views.open
+// time to use the trigger_id before it expires (3 s: https://api.slack.com/interactivity/handling#modal_responses).
+const MODAL_READ_BUDGET_MS = 2000;
 
 export function registerModals(app: App, deps: DecideDeps): void {
-  app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, context }) => {
     await ack();
+    const { receivedAt } = arrivalOf(context);
+    const respond = createResponder(body.response_url);
     const log = deps.log.child({ user: body.user.id, action: 'open_modal' });
     const target = parseOverflowValue(action.selected_option?.value);
     if (!target) {
       await noteRefusal(deps, { reason: 'foreign_button', action: 'open_modal', userId: body.user.id, log }, undefined);
       return reply(respond, FOREIGN_BUTTON_REPLY, log);
     }
-    const record = await deps.store.load(target.approvalId);
+    // The trigger_id works for 3 s from the click: whatever cannot open the modal by then says so.
+    const notOpened = async (err: unknown) => {
+      log.warn({ outcome: 'not_opened', err: String(err) }, 'could not open the modal in time: nothing decided');
+      await reply(respond, MODAL_NOT_OPENED_REPLY, log);
+    };
+    const budgetMs = Math.max(0, receivedAt + MODAL_READ_BUDGET_MS - Date.now());
+    let record: ApprovalRecord | undefined;
+    try {
+      record = await withTimeout(deps.store.load(target.approvalId), budgetMs, `Redis did not answer within ${budgetMs} ms`);
+    } catch (err) {
+      return notOpened(err);
+    }
     const refusal = !record
       ? ({ reason: 'not_found' } as const)
       : record.cardId !== target.cardId
@@ -45,9 +63,7 @@ export function registerModals(app: App, deps: DecideDeps): void {
       return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
     }
     const typed = target.action === 'approve' && matchRoute(deps.routes, record.request).confirm === 'typed';
-    await deps.slack.views
-      .open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) })
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'could not open the modal'));
+    await deps.slack.views.open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) }).catch(notOpened);
   });
 
   app.view<ViewSubmitAction>(DECIDE_MODAL, async ({ ack, body, view }) => {
