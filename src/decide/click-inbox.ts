@@ -43,7 +43,7 @@ export const InboxClickSchema = z.object({
   team_id: z.string().min(1).optional(),
   /** The button's value: which card was clicked (checked against the approval when processed). */
   value: z.string().optional(),
-  response_url: z.string().url(),
+  response_url: z.url(),
   trigger_id: z.string(),
   /** When the bot received it (ms). */
   received_at: z.coerce.number().int(),
