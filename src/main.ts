@@ -59,6 +59,10 @@ async function main(): Promise<void> {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await connectRedis(redis, config.redisUrl, log);
+  // What comes before Slack's acknowledgement (the request memory, the click inbox) has a connection
+  // of its own, so it never waits behind the work of clicks and requests in flight.
+  const front = redis.duplicate({ lazyConnect: false });
+  front.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   for (const warning of assessRedisSettings(await loadRedisSettings(redis))) log.warn({ component: 'redis' }, warning);
 
   const slackLogger = toSlackLogger(log, 'slack');
@@ -105,7 +109,7 @@ async function main(): Promise<void> {
     if (error instanceof RequestRefusedError) throw error;
     log.error({ err: error.message, code: error.code }, 'unhandled error in a Slack listener');
   });
-  app.use(createRequestGuard({ memory: createRequestMemory(redis, config.statePrefix), metrics, log }));
+  app.use(createRequestGuard({ memory: createRequestMemory(front, config.statePrefix), metrics, log }));
 
   const store = createStore(redis, {
     prefix: config.statePrefix,
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
     log,
   };
   const clicks = createClickInbox({
-    inbox: createInbox(redis, { prefix: config.statePrefix, consumer: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}` }),
+    inbox: createInbox(front, { prefix: config.statePrefix, consumer: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}` }),
     process: (click, respond, delivery) => processClick(actionDeps, click, respond, delivery),
     log,
   });
@@ -188,6 +192,7 @@ async function main(): Promise<void> {
     );
     if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
     redis.disconnect();
+    front.disconnect();
     log.info('stopped');
     process.exit(closed ? 0 : 1);
   };

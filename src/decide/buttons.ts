@@ -46,12 +46,11 @@ async function acceptClick(deps: ButtonDeps, { ack, body, action, context }: But
     received_at: receivedAt,
   };
   const log = deps.log.child({ user: click.user_id, action: kind });
-  const accepted = await withTimeout(deps.clicks.accept(requestKey, click), ackBudgetLeft(receivedAt), `Redis did not answer within ${ackBudgetLeft(receivedAt)} ms`).catch(
-    (err: unknown) => {
-      log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'click refused: it could not be made durable before the acknowledgement');
-      return undefined;
-    },
-  );
+  const budgetMs = ackBudgetLeft(receivedAt);
+  const accepted = await withTimeout(deps.clicks.accept(requestKey, click), budgetMs, `Redis did not answer within ${budgetMs} ms`).catch((err: unknown) => {
+    log.error({ outcome: 'refused', reason: 'unavailable', err: String(err) }, 'click refused: it could not be made durable before the acknowledgement');
+    return undefined;
+  });
   if (accepted?.kind === 'replayed') refuseRequest(deps, 'replayed', kind);
   await ack();
   if (!accepted) {

@@ -94,8 +94,8 @@ export function createClickInbox(deps: ClickInboxDeps): ClickInbox {
    */
   const processEntry = async (entryId: string, delivery: number, click: InboxClick) => {
     const log = deps.log.child({ entry_id: entryId, delivery, user: click.user_id, action: click.action });
-    // Handed over: another delivery holds the entry and finishes it. Unsent: an answer is recorded
-    // but did not reach Slack, so a later delivery sends it again.
+    // Handed over: another delivery holds the entry (or will, if an answer could not be recorded) and
+    // finishes it. Unsent: an answer is recorded but did not reach Slack; a later delivery sends it again.
     let handedOver = false;
     let unsent = false;
     const send = createResponder(click.response_url);
@@ -117,7 +117,11 @@ export function createClickInbox(deps: ClickInboxDeps): ClickInbox {
     };
     const renewal = setInterval(() => {
       inbox.renew(entryId, delivery).then(
-        (held) => held || ((handedOver = true), log.warn('another process took this click over (this one stalled); it answers')),
+        (held) => {
+          if (held) return;
+          handedOver = true;
+          log.warn('another process took this click over (this one stalled); it answers');
+        },
         (err: unknown) => log.warn({ err: String(err) }, 'could not renew the click in the inbox'),
       );
     }, RENEW_INTERVAL_MS);
