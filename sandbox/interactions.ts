@@ -82,6 +82,17 @@ export interface AppResponse {
   body: string;
   /** From sending the request to the app's answer. */
   elapsedMs: number;
+  /** The HTTP request exactly as sent (absent over Socket Mode), to send its very bytes again. */
+  sent?: SentRequest;
+  /** The Socket Mode envelope's id (absent over HTTP), to deliver the same envelope again. */
+  envelopeId?: string;
+}
+
+/** An HTTP request to the app, byte for byte: what a replay sends again. */
+export interface SentRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
 }
 
 /**
@@ -105,10 +116,15 @@ export async function sendSigned(url: string, body: string, options: { signingSe
     'content-type': 'application/x-www-form-urlencoded',
     ...(options.sign === false ? {} : signSlackRequest(options.signingSecret, body, timestampSec)),
   };
+  return sendRequest({ url, headers, body });
+}
+
+/** Sends a request exactly as given: a first delivery, or the same bytes again (to the same app or another replica). */
+export async function sendRequest(request: SentRequest): Promise<AppResponse> {
   const started = performance.now();
-  const response = await fetch(url, { method: 'POST', headers, body });
+  const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body });
   const text = await response.text();
-  return { status: response.status, body: text, elapsedMs: performance.now() - started };
+  return { status: response.status, body: text, elapsedMs: performance.now() - started, sent: request };
 }
 
 /** The first element of this type and action id in a message's actions blocks, as a click payload names it. */

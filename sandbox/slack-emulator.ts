@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { bearer, parseArgs, readBody, sendJson } from './http-io.js';
-import { blockActionsPayload, escapeCommandText, findActionElement, sendInteraction, sendSigned, slashCommandFields, type AppResponse, type SlackUser } from './interactions.js';
+import { blockActionsPayload, escapeCommandText, findActionElement, sendInteraction, sendRequest, sendSigned, slashCommandFields, type AppResponse, type SentRequest, type SlackUser } from './interactions.js';
 import { ResponseUrls, type ResponseUrlPost } from './response-urls.js';
 import { usersInfo } from './users-info.js';
 import { conversationInfo, conversationMembers, manifestScopes, requireScope, userConversations } from './conversations.js';
@@ -66,6 +66,20 @@ export interface EmulatorOptions {
 type Args = Record<string, unknown>;
 type Answer = Record<string, unknown>;
 type Method = (args: Args) => Answer;
+
+/** How the emulator delivers an interaction: to which app URL, and signed how. */
+export interface SendOptions {
+  /** Sign with this timestamp (s) instead of now: a stale or future-dated request. */
+  timestampSec?: number;
+  /** Sign with another secret: a forged request. */
+  signingSecret?: string;
+  /** `false`: send it unsigned. */
+  sign?: boolean;
+  /** Send to this app URL instead of the connected one (another replica of the app); implies HTTP. */
+  url?: string;
+  /** Over Socket Mode, deliver it under this envelope id: an envelope delivered again. */
+  envelopeId?: string;
+}
 
 
 export class SlackEmulator {
@@ -169,9 +183,9 @@ export class SlackEmulator {
    * A user clicks a button on a message: the emulator sends the app a signed `block_actions`
    * payload with a `response_url` it honours, and returns the app's answer.
    */
-  async click(options: { channel: string; ts: string; actionId: string; user: string; payload?: (payload: Record<string, unknown>) => Record<string, unknown> }): Promise<AppResponse> {
+  async click(options: { channel: string; ts: string; actionId: string; user: string; payload?: (payload: Record<string, unknown>) => Record<string, unknown>; url?: string }): Promise<AppResponse> {
     const payload = this.clickPayload(options);
-    return this.sendToApp(options.payload ? options.payload(payload) : payload);
+    return this.sendToApp(options.payload ? options.payload(payload) : payload, options.url ? { url: options.url } : {});
   }
 
   /** The payload a click would send, for tests that alter, forge or replay it. */
@@ -221,7 +235,7 @@ export class SlackEmulator {
   }
 
   /** A user picks an option of an overflow menu on a message (its value starts with `optionPrefix`). */
-  async chooseOverflow(options: { channel: string; ts: string; actionId: string; optionPrefix: string; user: string }): Promise<AppResponse> {
+  async chooseOverflow(options: { channel: string; ts: string; actionId: string; optionPrefix: string; user: string; url?: string }): Promise<AppResponse> {
     const payload = this.clickPayload({ ...options, elementType: 'overflow' });
     const [action] = payload.actions as Record<string, unknown>[];
     const option = (action!.options as { value: string; text: unknown }[]).find((o) => o.value.startsWith(options.optionPrefix));
@@ -231,7 +245,7 @@ export class SlackEmulator {
     delete action!.value;
     action!.type = 'overflow';
     action!.selected_option = option;
-    return this.sendToApp(payload);
+    return this.sendToApp(payload, options.url ? { url: options.url } : {});
   }
 
   /** A user submits the latest view the app opened for them, with these input values; returns the app's answer. */
@@ -276,14 +290,24 @@ export class SlackEmulator {
 
   /**
    * Sends any interaction payload to the app: over Socket Mode when the app is connected that way
-   * (unless `options` asks for a forged or replayed HTTP request), else signed with the app's signing secret.
+   * (unless `options` asks for an HTTP request: forged, dated, or to another URL), else signed with
+   * the app's signing secret. The answer carries what was sent, to send it again ({@link resend}).
    */
-  async sendToApp(payload: Record<string, unknown>, options: { timestampSec?: number; signingSecret?: string; sign?: boolean } = {}): Promise<AppResponse> {
-    if (this.socketMode.connected && Object.keys(options).length === 0) return this.socketMode.send('interactive', payload).finally(() => this.changed());
-    if (!this.appUrl) throw new Error('no app connected: call connectApp(url) first');
-    const signingSecret = options.signingSecret ?? this.options.signingSecret;
+  async sendToApp(payload: Record<string, unknown>, options: SendOptions = {}): Promise<AppResponse> {
+    const { url, envelopeId, ...signing } = options;
+    if (this.socketMode.connected && url === undefined && Object.keys(signing).length === 0) {
+      return this.socketMode.send('interactive', payload, envelopeId).finally(() => this.changed());
+    }
+    const target = url ?? this.appUrl;
+    if (!target) throw new Error('no app connected: call connectApp(url) first');
+    const signingSecret = signing.signingSecret ?? this.options.signingSecret;
     if (signingSecret === undefined) throw new Error('the emulator has no signing secret to sign with');
-    return sendInteraction(this.appUrl, payload, { ...options, signingSecret }).finally(() => this.changed());
+    return sendInteraction(target, payload, { ...signing, signingSecret }).finally(() => this.changed());
+  }
+
+  /** Sends an earlier HTTP request again, byte for byte (a replay), to the app it went to or to `url` (another replica). */
+  async resend(sent: SentRequest, url: string = sent.url): Promise<AppResponse> {
+    return sendRequest({ ...sent, url }).finally(() => this.changed());
   }
 
   /** Calls `listener` after every request the emulator answers and every request it sends the app; returns an unsubscribe. */

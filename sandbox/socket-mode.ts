@@ -46,11 +46,13 @@ export class SocketModeServer {
     return this.socket?.readyState === 1;
   }
 
-  /** Sends one envelope (`interactive`, `slash_commands`) and returns the app's acknowledgement as an HTTP app would answer. */
-  async send(type: 'interactive' | 'slash_commands', payload: Record<string, unknown>): Promise<AppResponse> {
+  /**
+   * Sends one envelope (`interactive`, `slash_commands`) and returns the app's acknowledgement as an
+   * HTTP app would answer. `envelopeId` delivers an envelope again under the id it had.
+   */
+  async send(type: 'interactive' | 'slash_commands', payload: Record<string, unknown>, envelopeId = randomBytes(8).toString('hex')): Promise<AppResponse> {
     const socket = this.socket;
     if (!socket || !this.connected) throw new Error('no app is connected over Socket Mode');
-    const envelopeId = randomBytes(8).toString('hex');
     const started = performance.now();
     const acked = new Promise<Record<string, unknown> | undefined>((resolve) => {
       const timer = setTimeout(() => {
@@ -65,8 +67,8 @@ export class SocketModeServer {
     socket.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: type !== 'interactive' || payload.type === 'view_submission' }));
     const ackPayload = await acked;
     const elapsedMs = performance.now() - started;
-    if (ackPayload === undefined) return { status: 0, body: `no acknowledgement within ${ACK_TIMEOUT_MS} ms`, elapsedMs };
-    return { status: 200, body: Object.keys(ackPayload).length ? JSON.stringify(ackPayload) : '', elapsedMs };
+    if (ackPayload === undefined) return { status: 0, body: `no acknowledgement within ${ACK_TIMEOUT_MS} ms`, elapsedMs, envelopeId };
+    return { status: 200, body: Object.keys(ackPayload).length ? JSON.stringify(ackPayload) : '', elapsedMs, envelopeId };
   }
 
   close(): void {

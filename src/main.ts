@@ -1,11 +1,17 @@
-import { App } from '@slack/bolt';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './ops/config.js';
 import { createHealthRoute } from './ops/health.js';
 import { createMetrics, createMetricsRoute } from './ops/metrics.js';
 import { createUserDirectory } from './decide/user-directory.js';
-import { registerButtons } from './decide/buttons.js';
+import { processClick, registerButtons } from './decide/buttons.js';
+import { createClickInbox } from './decide/click-inbox.js';
+import { answerRefusedOverHttp, answerRefusedOverSocket, createRequestGuard, httpRequestProperties, RequestRefusedError, socketRequestProperties } from './decide/request-guard.js';
+import { createInbox } from './store/inbox.js';
+import { createRequestMemory } from './store/request-memory.js';
 import { registerCommands } from './decide/commands.js';
 import { createChannelDirectory } from './decide/channel-visibility.js';
 import { registerModals } from './decide/modals.js';
@@ -54,6 +60,10 @@ async function main(): Promise<void> {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await connectRedis(redis, config.redisUrl, log);
+  // What comes before Slack's acknowledgement (the request memory, the click inbox) has a connection
+  // of its own, so it never waits behind the work of clicks and requests in flight.
+  const front = redis.duplicate({ lazyConnect: false });
+  front.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   for (const warning of assessRedisSettings(await loadRedisSettings(redis))) log.warn({ component: 'redis' }, warning);
 
   const slackLogger = toSlackLogger(log, 'slack');
@@ -74,19 +84,34 @@ async function main(): Promise<void> {
   }
 
   const metrics = createMetrics();
-  const app = new App({
-    token: config.slack.botToken,
-    logger: slackLogger,
-    clientOptions,
-    customRoutes: [createHealthRoute(redis), createMetricsRoute(metrics)],
-    ...(mode === 'socket'
-      ? // The Socket Mode client has a Web API client of its own (apps.connections.open): same options, same SLACK_API_URL.
-        { socketMode: true, appToken: config.slack.appToken, installerOptions: { port: config.port, clientOptions } }
-      : { signingSecret: config.slack.signingSecret }),
-  });
+  const customRoutes = [createHealthRoute(redis), createMetricsRoute(metrics)];
+  // Bolt's own receivers, given what the request guard needs: the signed timestamp and signature
+  // (HTTP) or the envelope id (Socket Mode), and an answer for the requests it refuses.
+  const receiver =
+    mode === 'socket'
+      ? new SocketModeReceiver({
+          appToken: config.slack.appToken!,
+          logger: slackLogger,
+          // The Socket Mode client has a Web API client of its own (apps.connections.open): same options, same SLACK_API_URL.
+          installerOptions: { port: config.port, clientOptions },
+          customRoutes,
+          customPropertiesExtractor: socketRequestProperties,
+          processEventErrorHandler: answerRefusedOverSocket,
+        })
+      : new HTTPReceiver({
+          signingSecret: config.slack.signingSecret!,
+          logger: slackLogger,
+          customRoutes,
+          customPropertiesExtractor: httpRequestProperties,
+          processEventErrorHandler: answerRefusedOverHttp,
+        });
+  const app = new App({ token: config.slack.botToken, logger: slackLogger, clientOptions, receiver, ...(mode === 'socket' ? { socketMode: true } : {}) });
   app.error(async (error) => {
+    // Refused by the request guard: logged there; the receiver answers it (401, or an acknowledgement).
+    if (error instanceof RequestRefusedError) throw error;
     log.error({ err: error.message, code: error.code }, 'unhandled error in a Slack listener');
   });
+  app.use(createRequestGuard({ memory: createRequestMemory(front, config.statePrefix), metrics, log }));
 
   const store = createStore(redis, {
     prefix: config.statePrefix,
@@ -121,7 +146,12 @@ async function main(): Promise<void> {
     metrics,
     log,
   };
-  registerButtons(app, actionDeps);
+  const clicks = createClickInbox({
+    inbox: createInbox(front, { prefix: config.statePrefix, consumer: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}` }),
+    process: (click, respond, delivery) => processClick(actionDeps, click, respond, delivery),
+    log,
+  });
+  registerButtons(app, { ...actionDeps, clicks });
   const timers = createTimers({
     connection: redis,
     queueName: `${config.queues.request}-timers`,
@@ -163,13 +193,14 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: finishing requests in flight');
     // worker.close() waits for jobs in flight and can hang while Redis is unreachable: bound it.
-    const closed = await withTimeout(Promise.all([intake.close(), timers.close(), outbox.close()]).then(() => app.stop()), SHUTDOWN_TIMEOUT_MS, 'shutdown timed out').then(
+    const closed = await withTimeout(Promise.all([intake.close(), timers.close(), outbox.close(), clicks.close()]).then(() => app.stop()), SHUTDOWN_TIMEOUT_MS, 'shutdown timed out').then(
       () => true,
       () => false,
     );
     if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
     redis.disconnect();
     intakeRedis.disconnect();
+    front.disconnect();
     log.info('stopped');
     process.exit(closed ? 0 : 1);
   };

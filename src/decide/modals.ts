@@ -1,5 +1,5 @@
 import type { App, BlockAction, OverflowAction, ViewSubmitAction } from '@slack/bolt';
-import type { Click } from '../domain/approval.js';
+import type { ApprovalRecord, Click } from '../domain/approval.js';
 import { noteRefusal } from './note-refusal.js';
 import { ACTION_MORE, parseOverflowValue } from '../views/cards.js';
 import { COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, renderDecideModal, TYPED_BLOCK, TYPED_INPUT, type DecideModalMetadata } from '../views/decide-modal.js';
@@ -8,8 +8,11 @@ import { reply, showProgress } from './buttons.js';
 import type { DecideDeps } from './deps.js';
 import { IdentityUnavailableError } from './user-directory.js';
 import { decideAndRecord, TooLateError, UncertainOutcomeError } from './record-click.js';
-import { EXPIRED_IN_MODAL, FOREIGN_BUTTON_REPLY, MODAL_ERRORS, refusalInModal, renderRefusal } from '../views/replies.js';
+import { EXPIRED_IN_MODAL, FOREIGN_BUTTON_REPLY, MODAL_ERRORS, MODAL_NOT_OPENED_REPLY, refusalInModal, renderRefusal } from '../views/replies.js';
 import type { Logger } from '../ops/logger.js';
+import { withTimeout } from '../ops/with-timeout.js';
+import { arrivalOf } from './request-guard.js';
+import { createResponder } from './respond.js';
 
 /**
  * "Approve with comment…" and "Deny with reason…": the card's overflow menu opens a modal; its
@@ -21,26 +24,43 @@ import type { Logger } from '../ops/logger.js';
 /**
  * A submit is answered within Slack's 3 seconds whatever Redis and Slack do, or the reviewer sees an
  * error (Bolt answers HTTP 404 at 3,001 ms from the request's arrival:
- * https://api.slack.com/interactivity/handling#acknowledgment_response). These clocks start when the
- * handler does, later than Bolt's: the last second is left to a busy machine. Nothing the submit asks
- * for is recorded after RECORD_BY_MS: the bot checks before it sends the record, and the record
- * script checks Redis's own clock (RECORD_CLICK's deadline). The answer waits until ANSWER_WITHIN_MS,
- * so an answer that says nothing was decided stays true as long as Redis's clock is less than the
- * 500 ms between them behind the bot's.
+ * https://api.slack.com/interactivity/handling#acknowledgment_response). Both clocks count from the
+ * request's arrival at the receiver (the request guard's memory check comes before the handler), and
+ * the last second is left to a busy machine. Nothing the submit asks for is recorded after
+ * RECORD_BY_MS: the bot checks before it sends the record, and the record script checks Redis's own
+ * clock (RECORD_CLICK's deadline). The answer waits until ANSWER_WITHIN_MS, so an answer that says
+ * nothing was decided stays true as long as Redis's clock is less than the 500 ms between them
+ * behind the bot's.
  */
 const RECORD_BY_MS = 1500;
 const ANSWER_WITHIN_MS = 2000;
+// The ⋯ menu's read of the approval ends this long (ms) after the click arrived, leaving views.open
+// time to use the trigger_id before it expires (3 s: https://api.slack.com/interactivity/handling#modal_responses).
+const MODAL_READ_BUDGET_MS = 2000;
 
 export function registerModals(app: App, deps: DecideDeps): void {
-  app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<OverflowAction>>({ type: 'block_actions', action_id: ACTION_MORE }, async ({ ack, body, action, context }) => {
     await ack();
+    const { receivedAt } = arrivalOf(context);
+    const respond = createResponder(body.response_url);
     const log = deps.log.child({ user: body.user.id, action: 'open_modal' });
     const target = parseOverflowValue(action.selected_option?.value);
     if (!target) {
       await noteRefusal(deps, { reason: 'foreign_button', action: 'open_modal', userId: body.user.id, log }, undefined);
       return reply(respond, FOREIGN_BUTTON_REPLY, log);
     }
-    const record = await deps.store.load(target.approvalId);
+    // The trigger_id works for 3 s from the click: whatever cannot open the modal by then says so.
+    const notOpened = async (err: unknown) => {
+      log.warn({ outcome: 'not_opened', err: String(err) }, 'could not open the modal in time: nothing decided');
+      await reply(respond, MODAL_NOT_OPENED_REPLY, log);
+    };
+    const budgetMs = Math.max(0, receivedAt + MODAL_READ_BUDGET_MS - Date.now());
+    let record: ApprovalRecord | undefined;
+    try {
+      record = await withTimeout(deps.store.load(target.approvalId), budgetMs, `Redis did not answer within ${budgetMs} ms`);
+    } catch (err) {
+      return notOpened(err);
+    }
     const refusal = !record
       ? ({ reason: 'not_found' } as const)
       : record.cardId !== target.cardId
@@ -55,14 +75,13 @@ export function registerModals(app: App, deps: DecideDeps): void {
       return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
     }
     const typed = target.action === 'approve' && matchRoute(deps.routes, record.request).confirm === 'typed';
-    await deps.slack.views
-      .open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) })
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'could not open the modal'));
+    await deps.slack.views.open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) }).catch(notOpened);
   });
 
-  app.view<ViewSubmitAction>(DECIDE_MODAL, async ({ ack, body, view }) => {
+  app.view<ViewSubmitAction>(DECIDE_MODAL, async ({ ack, body, view, context }) => {
+    const { receivedAt } = arrivalOf(context);
     // Nothing this submit asks for is recorded after this instant: its answer goes out after it.
-    const notAfter = (deps.now?.() ?? Date.now()) + RECORD_BY_MS;
+    const notAfter = receivedAt + RECORD_BY_MS;
     const teamId = body.user.team_id ?? body.team?.id;
     const user = { id: body.user.id, name: body.user.id, ...(teamId ? { team_id: teamId } : {}) };
     let log = deps.log.child({ user: user.id, action: 'modal_submit' });
@@ -89,7 +108,7 @@ export function registerModals(app: App, deps: DecideDeps): void {
       };
       return decideAndRecord(deps, click, { notAfter, onRecording: () => (recording = true) });
     })();
-    const answer = await settleWithin(work, ANSWER_WITHIN_MS);
+    const answer = await settleWithin(work, Math.max(0, receivedAt + ANSWER_WITHIN_MS - Date.now()));
 
     if (answer.kind === 'late') {
       // Past RECORD_BY_MS nothing more is recorded; a record sent before it may still have gone through.

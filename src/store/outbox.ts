@@ -12,7 +12,9 @@ import type { Store } from './store.js';
  * queue, then the card update; for a cancellation, the card update; then the requester's DM (best
  * effort, once). The ending is recorded together with an outbox entry; the entry goes only once the
  * push and the card update are done. The click settles its decision at once; a drain on every bot
- * process settles whatever a crash left behind. The decision job's id is derived from the approval
+ * process settles whatever a crash left behind. Whoever settles an entry first claims it for a lease
+ * (renewed while it works), so one settler on one replica updates each card; a crashed settler's
+ * lease lapses and a drain finishes its work. The decision job's id is derived from the approval
  * and the job is kept as long as approvals are, so pushing it again adds nothing.
  */
 
@@ -21,6 +23,10 @@ const DRAIN_GRACE_MS = 2000;
 const DRAIN_INTERVAL_MS = 5000;
 const DRAIN_BATCH = 100;
 const DRAIN_CONCURRENCY = 10;
+// A settle makes a few Slack calls of at most 10 s each; the lease is renewed while it works, so a
+// live settler keeps it and a dead one's lapses within SETTLE_LEASE_MS.
+const SETTLE_LEASE_MS = 15_000;
+const SETTLE_RENEW_MS = 5000;
 
 export type RenderedEnding = ReturnType<typeof renderDecidedCard>;
 
@@ -28,12 +34,13 @@ export interface Outbox {
   /** The resume queue, as the engine consumes it. */
   queue: Queue;
   /**
-   * Delivers the record's decision (unless `delivered`) and updates its card to show the decision
-   * or the cancellation. `fallback` shows the card another way when chat.update fails (the
-   * click's response_url).
+   * Delivers the record's decision (unless it was delivered before) and updates its card to show the
+   * decision or the cancellation, if no other settler is at it and it is not settled yet.
+   * `fallback` shows the card another way when chat.update fails (the click's response_url).
+   * @returns whether this call settled it (false: settled already, or another settler holds it).
    * @throws when delivery or a transient card update failed; the outbox entry stays for the drain.
    */
-  settle(record: ApprovalRecord, options?: { delivered?: boolean; fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<void>;
+  settle(record: ApprovalRecord, options?: { fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<boolean>;
   /**
    * Puts an approval's decision on the resume queue with its job id: a no-op while the engine's
    * queue still holds that job, a new job once it was removed. Nothing else.
@@ -74,15 +81,30 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   };
 
   const settle: Outbox['settle'] = async (record, options = {}) => {
+    const claim = await deps.store.claimSettle(record.id, SETTLE_LEASE_MS);
+    if (claim.kind !== 'claimed') return false;
+    const renewal = setInterval(() => {
+      deps.store.renewSettle(record.id, claim.token, SETTLE_LEASE_MS).catch((err: unknown) => deps.log.warn({ err: String(err), approval_id: record.id }, 'could not renew the settle lease'));
+    }, SETTLE_RENEW_MS);
+    try {
+      await settleClaimed(record, claim.delivered, options.fallback);
+      return true;
+    } finally {
+      clearInterval(renewal);
+      await deps.store.releaseSettle(record.id, claim.token).catch(() => undefined); // else it lapses
+    }
+  };
+
+  const settleClaimed = async (record: ApprovalRecord, delivered: boolean, fallback: ((card: RenderedEnding) => Promise<unknown>) | undefined) => {
     const { decision, cancelled } = record;
     const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, ending: decision?.decision ?? 'cancelled' });
-    if (decision && !options.delivered) {
+    if (decision && !delivered) {
       await deliver(record.id, decision);
       await deps.store.markDelivered(record.id);
       log.info('decision on the resume queue');
     }
     const rendered = decision ? renderDecidedCard(record, decision) : cancelled ? renderCancelledCard(record, cancelled) : undefined;
-    if (rendered) await updateCard(deps, record, rendered, log, options.fallback);
+    if (rendered) await updateCard(deps, record, rendered, log, fallback);
     await deps.store.markSettled(record.id);
     await deps.onSettled(record);
   };
@@ -90,15 +112,14 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   const drain = async () => {
     const unsettled = await deps.store.unsettled(DRAIN_GRACE_MS, DRAIN_BATCH, Date.now());
     for (let i = 0; i < unsettled.length; i += DRAIN_CONCURRENCY) {
-      const results = await Promise.allSettled(
-        unsettled.slice(i, i + DRAIN_CONCURRENCY).map(({ record, delivered }) => {
-          deps.log.info({ run_id: record.request.run_id, step_id: record.request.step_id, delivered }, 'settling an ending left unsettled');
-          return settle(record, { delivered });
-        }),
-      );
-      for (const result of results) {
-        if (result.status === 'rejected') deps.log.warn({ err: String(result.reason) }, 'could not settle a decision yet; will try again');
-      }
+      const batch = unsettled.slice(i, i + DRAIN_CONCURRENCY);
+      const results = await Promise.allSettled(batch.map(({ record }) => settle(record)));
+      results.forEach((result, index) => {
+        const { record } = batch[index]!;
+        const at = { run_id: record.request.run_id, step_id: record.request.step_id };
+        if (result.status === 'rejected') deps.log.warn({ ...at, err: String(result.reason) }, 'could not settle a decision yet; will try again');
+        else if (result.value) deps.log.info(at, 'settled an ending left unsettled');
+      });
     }
     return unsettled.length;
   };

@@ -4,6 +4,7 @@ import { normalizeHash, type Decision, type Vote } from '../domain/contract.js';
 import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
+import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
 import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
@@ -21,6 +22,8 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED
  *   P:outbox           sorted set of approval ids whose ending (a decision, a cancellation) is
  *                      recorded but not yet settled (delivered to the resume queue and shown on
  *                      the card), scored by when it was recorded
+ *   P:settle-lease:<id> token of the one settler (click, timer or drain, on any replica) settling
+ *                      this approval's ending now
  *   P:pending          sorted set of approval ids waiting for a decision, scored by created_at
  *   P:policy-version   the enqueue order of the policy job that set the snapshot in force
  */
@@ -83,6 +86,9 @@ export interface Unsettled {
   delivered: boolean;
 }
 
+/** The right to settle an ending now, or why not. */
+export type SettleClaim = { kind: 'claimed'; token: string; delivered: boolean } | { kind: 'busy' } | { kind: 'settled' };
+
 export interface StoreOptions {
   prefix: string;
   /** The audit stream that the scripts append state changes to, and its cap. */
@@ -108,10 +114,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
   const tombstoneKey = (id: string) => `${options.prefix}:tombstone:${id}`;
+  const settleLeaseKey = (id: string) => `${options.prefix}:settle-lease:${id}`;
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -334,6 +341,23 @@ export function createStore(redis: Redis, options: StoreOptions) {
       await run.MARK_SETTLED([recordKey(id), outboxKey], [id]);
     },
 
+    /** Claims the settling of an ending in the outbox for `leaseMs` (ms), so one settler at a time updates its card. */
+    async claimSettle(id: string, leaseMs: number): Promise<SettleClaim> {
+      const token = randomBytes(12).toString('hex');
+      const reply = (await run.CLAIM_SETTLE([outboxKey, settleLeaseKey(id), recordKey(id)], [id, token, String(leaseMs)])) as string[];
+      if (reply[0] === 'claimed') return { kind: 'claimed', token, delivered: reply[1] === '1' };
+      return { kind: reply[0] as 'busy' | 'settled' };
+    },
+
+    /** Extends a settle lease while its holder is still at work. @returns false when it was lost. */
+    async renewSettle(id: string, token: string, leaseMs: number): Promise<boolean> {
+      return (await run.RENEW_LEASE([settleLeaseKey(id)], [token, String(leaseMs)])) === 1;
+    },
+
+    async releaseSettle(id: string, token: string): Promise<void> {
+      await run.RELEASE_SETTLE([settleLeaseKey(id)], [token]);
+    },
+
     /** Decisions recorded at least `olderThanMs` ago and not yet settled, oldest first. */
     async unsettled(olderThanMs: number, limit: number, now: number): Promise<Unsettled[]> {
       const ids = await redis.zrangebyscore(outboxKey, '-inf', now - olderThanMs, 'LIMIT', 0, limit);
@@ -390,7 +414,7 @@ function bindingOf(request: Approval['request']): string {
 type ScriptRunner = (keys: string[], args: string[]) => Promise<unknown>;
 
 /** Registers Lua scripts on the connection (EVALSHA, falling back to EVAL after a Redis restart). */
-function defineScripts<T extends Record<string, string>>(redis: Redis, scripts: T): { [K in keyof T]: ScriptRunner } {
+export function defineScripts<T extends Record<string, string>>(redis: Redis, scripts: T): { [K in keyof T]: ScriptRunner } {
   const runners = {} as { [K in keyof T]: ScriptRunner };
   for (const [name, lua] of Object.entries(scripts) as [keyof T & string, string][]) {
     const command = `approvals${name}`;

@@ -134,3 +134,16 @@ export const FOREIGN_BUTTON_REPLY = ':no_entry_sign: This button does not belong
 export function renderIgnoredNotice(seconds: number): string {
   return `:hourglass_flowing_sand: You have made many clicks that changed nothing: for the next ${seconds} seconds, further clicks like this are ignored (counted, not recorded one by one).`;
 }
+
+/** When a click could not be made durable in time before it was acknowledged: nothing was decided, and never will be. */
+export const NOT_ACCEPTED_REPLY =
+  ':warning: Your click could not be recorded in time (Redis did not answer), so nothing was decided and the approval stays pending. Try again in a moment.';
+
+/** When a request could not be checked against the requests already seen in time: it was not carried out. */
+export const UNCHECKED_REPLY = ':warning: Could not check this request in time (Redis did not answer), so nothing was done and nothing was decided. Try again in a moment.';
+
+/** The same, as plain text for an error shown in a modal. */
+export const UNCHECKED_IN_MODAL = 'Could not check this request in time, so nothing was decided. Try again in a moment.';
+
+/** When the ⋯ menu's form could not be opened within the 3 seconds Slack allows. */
+export const MODAL_NOT_OPENED_REPLY = ':warning: The form could not be opened in time, so nothing was decided. Try again in a moment.';

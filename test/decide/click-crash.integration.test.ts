@@ -80,47 +80,27 @@ describe('a decision survives crashes', () => {
     expect(delivered).toHaveLength(recorded);
   }, 60_000);
 
-  it('while Redis is unresponsive, every click is still acked within 3 seconds, and decides once Redis answers', async () => {
-    const redisServer = await gates.redisServer({ debugCommand: true });
-    const g = await gates.open({}, redisServer.url);
-    const { card } = (await postCards(g, 1))[0]!;
-    const sleeper = new Redis(redisServer.url);
-    try {
-      const asleep = sleeper.call('DEBUG', 'SLEEP', '4');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const responses = await Promise.all(
-        ['U0ALICE', 'U0BOB', 'U0CAROL'].map((user) => g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user })),
-      );
-      expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
-      expect(Math.max(...responses.map((r) => r.elapsedMs))).toBeLessThan(3000);
-      await asleep;
-    } finally {
-      sleeper.disconnect();
-    }
-    await waitFor('the decision', async () => (await decisionsOn(g)).length === 1, 30_000);
-    await waitFor('two replies saying who decided', () => ['U0ALICE', 'U0BOB', 'U0CAROL'].flatMap((u) => g.emulator.ephemeralsFor(u)).length === 2);
-  }, 60_000);
-
-  it('when Redis cannot be read in time, nothing is decided: the reviewer is told, and the approval stays pending', async () => {
+  it('Redis stops answering after the click was acknowledged: the click decides once Redis answers, and nobody is told otherwise', async () => {
     const redisServer = await gates.redisServer({ debugCommand: true });
     const g = await gates.open({}, redisServer.url);
     const { request, card } = (await postCards(g, 1))[0]!;
+    // users.info answers slowly: Redis goes to sleep after the click is in the inbox, before it is read.
+    g.emulator.injectFaults('users.info', { delayMs: 1500 });
     const sleeper = new Redis(redisServer.url);
     try {
-      const asleep = sleeper.call('DEBUG', 'SLEEP', '6');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
-      const [reply] = await waitFor('the reply', () => g.emulator.ephemeralsFor('U0ALICE').length > 0 && g.emulator.ephemeralsFor('U0ALICE'), 15_000);
-      expect(reply).toContain('Could not check this approval right now, so nothing was decided');
-      await asleep;
+      expect((await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Longer than the click's read deadline and the inbox's idle time: its first delivery gives up.
+      await sleeper.call('DEBUG', 'SLEEP', '7');
     } finally {
       sleeper.disconnect();
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await decisionsOn(g)).toEqual([]);
-    expect(JSON.stringify(g.cardsFor(request)[0]!.blocks)).toContain(ACTION_APPROVE);
-    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
-    await waitFor('the decision once Redis answers', async () => (await decisionsOn(g)).length === 1, 15_000);
+    await waitFor('the decision once Redis answers', async () => (await decisionsOn(g)).length === 1, 20_000);
+    expect((await decisionsOn(g))[0]).toMatchObject({ decision: 'approved', decided_by: { id: 'U0ALICE' } });
+    await waitFor('the card update', () => !JSON.stringify(g.cardsFor(request)[0]!.blocks).includes(ACTION_APPROVE));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(g.emulator.ephemeralsFor('U0ALICE')).toEqual([]);
+    expect(await decisionsOn(g)).toHaveLength(1);
   }, 60_000);
 
   it('Redis restarted between the card and the click: the click decides, once', async () => {

@@ -154,13 +154,16 @@ describe('a click on the card', () => {
     for (const reply of replies) expect(reply).toContain(`Already ${winner.decision} by <@${winner.decided_by.id}> <!date^`);
   });
 
-  it('the same click delivered twice decides once', async () => {
+  it('the same click delivered twice, signed at two moments, decides once; the second is told who decided', async () => {
     const gate = await openGate();
     const { card } = await cardFor(gate);
     const payload = gate.emulator.clickPayload({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
-    const [first, second] = await Promise.all([gate.emulator.sendToApp(payload), gate.emulator.sendToApp(payload)]);
+    const now = Math.floor(Date.now() / 1000);
+    // Two signatures (the same bytes twice are a replay, refused: see replay.integration.test.ts).
+    const [first, second] = await Promise.all([gate.emulator.sendToApp(payload, { timestampSec: now }), gate.emulator.sendToApp(payload, { timestampSec: now - 1 })]);
     expect([first.status, second.status]).toEqual([200, 200]);
     await waitFor('one ephemeral reply', () => gate.emulator.ephemeralsFor('U0ALICE').length === 1);
+    expect(gate.emulator.ephemeralsFor('U0ALICE')[0]).toContain('Already approved by <@U0ALICE>');
     expect(await decisions(gate)).toHaveLength(1);
   });
 
