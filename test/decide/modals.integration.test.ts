@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACTION_MORE } from '../../src/views/cards.js';
 import { COMMENT_BLOCK, COMMENT_INPUT } from '../../src/views/decide-modal.js';
+import { MODAL_ERRORS } from '../../src/views/replies.js';
 import { useGates, type Gate } from '../helpers/gate.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -30,6 +31,19 @@ describe('deny with a reason, approve with a comment', () => {
       return JSON.stringify(current.blocks).includes('*Comment:*') && current;
     });
     expect(JSON.stringify(updated.blocks)).toContain('*Comment:* touches the billing tables &lt;!channel&gt;');
+  });
+
+  it('a submit that cannot be checked in time (Slack slow to say who clicked) is answered within 3 s that nothing was decided, and is never recorded', async () => {
+    const g = await openGate();
+    const { card } = await g.post();
+    await openModal(g, card, 'U0BOB', 'approve');
+    g.emulator.injectFaults('users.info', { delayMs: 4000 });
+    const response = await submit(g, 'U0BOB', 'checked with the DBA');
+    expect(response.status).toBe(200);
+    expect(response.elapsedMs).toBeLessThan(3000);
+    expect(JSON.parse(response.body)).toEqual({ response_action: 'errors', errors: { [COMMENT_BLOCK]: MODAL_ERRORS.tooSlow } });
+    await g.bot.waitForLog((l) => l.msg === 'modal submit failed after its answer', 15_000);
+    expect(await g.decisions()).toEqual([]);
   });
 
   it('Approve with comment… approves with the comment', async () => {
