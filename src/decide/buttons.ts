@@ -1,13 +1,13 @@
 import type { App, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import type { ApprovalRecord, Click, DroppedVote, Outcome } from '../domain/approval.js';
+import type { ApprovalRecord, Click, Outcome } from '../domain/approval.js';
+import { showProgress } from './card-progress.js';
 import { noteRefusal } from './note-refusal.js';
-import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from '../views/cards.js';
+import { ACTION_APPROVE, ACTION_DENY, parseButtonValue } from '../views/cards.js';
 import { renderDecideModal } from '../views/decide-modal.js';
 import type { Logger } from '../ops/logger.js';
 import { withTimeout } from '../ops/with-timeout.js';
 import { IdentityUnavailableError } from './user-directory.js';
-import { FOREIGN_BUTTON_REPLY, NOT_ACCEPTED_REPLY, renderCounted, renderDroppedReply, renderDroppedVotes, renderExpiredClick, renderIgnoredNotice, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
-import { matchRoute } from '../domain/routes.js';
+import { FOREIGN_BUTTON_REPLY, NOT_ACCEPTED_REPLY, renderCounted, renderDroppedReply, renderExpiredClick, renderIgnoredNotice, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
 import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
 import type { DecideDeps } from './deps.js';
 import type { ClickInbox, Delivery, InboxClick } from './click-inbox.js';
@@ -152,32 +152,6 @@ async function askToType(deps: DecideDeps, record: ApprovalRecord, userId: strin
     await noteRefusal(deps, { reason: 'confirmation_required', action: 'approve', userId, log }, record);
     await reply(respond, renderRefusal({ reason: 'confirmation_required' }), log);
   }
-}
-
-/**
- * Shows the approvals counted on the card, and says who approved in its thread ("@alice approved: 1 of 2");
- * both say which approvals counted before no longer stand, when some were dropped.
- */
-export async function showProgress(deps: DecideDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger, dropped: DroppedVote[] = []): Promise<void> {
-  if (!record.card) return;
-  const route = matchRoute(deps.routes, record.request);
-  const note = dropped.length ? { note: renderDroppedVotes(dropped) } : {};
-  const context = { ...cardContext(route, record, votes), ...note };
-  const { text, blocks } = renderRequestCard(record, context);
-  const latest = votes.at(-1);
-  await Promise.all([
-    deps.slack.chat
-      .update({ channel: record.card.channel, ts: record.card.ts, text, blocks })
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'could not show the approvals counted on the card')),
-    latest &&
-      deps.slack.chat
-        .postMessage({
-          channel: record.card.channel,
-          thread_ts: record.card.ts,
-          text: [renderApprovalCounted(latest, votes.length, context.requiredApprovals), ...(dropped.length ? [renderDroppedReply(dropped)] : [])].join('\n'),
-        })
-        .catch((err: unknown) => log.warn({ err: String(err) }, 'could not say in the thread who approved')),
-  ]);
 }
 
 /** An ephemeral reply to the person who acted; a reply that fails is logged, never thrown. */
