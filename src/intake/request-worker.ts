@@ -194,7 +194,7 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
   let card: CardLocation;
   let outcome: PostedResult['outcome'] = 'posted';
   try {
-    const found = ambiguous ? await findPostedCard(slack, log, approval, targets) : undefined;
+    const found = ambiguous ? await findPostedCard(slack, deps.own, log, approval, targets) : undefined;
     if (found) {
       card = found;
       outcome = 'recovered';

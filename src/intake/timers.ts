@@ -7,7 +7,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
-import { cardTargets, removeDuplicateCards } from './find-posted-card.js';
+import { cardTargets, removeDuplicateCards, type BotIdentity } from './find-posted-card.js';
 
 /**
  * Expiry, reminders and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
@@ -51,6 +51,8 @@ export interface TimerDeps {
   store: Store;
   outbox: Outbox;
   slack: WebClient;
+  /** This bot, as auth.test said at start-up: only its own messages are taken for its cards. */
+  own: BotIdentity;
   policySnapshotKey: string;
   log: Logger;
   now?: () => number;
@@ -133,7 +135,7 @@ async function sweep(deps: TimerDeps, job: Job<TimerJob>): Promise<{ outcome: st
   if (!record?.card || record.cardId !== job.data.cardId) return { outcome: 'nothing to do' };
   const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: SWEEP });
   const targets = cardTargets(record.request, matchRoute(deps.routes, record.request));
-  const removed = await removeDuplicateCards(deps.slack, log, { ...record, card: record.card }, targets);
+  const removed = await removeDuplicateCards(deps.slack, deps.own, log, { ...record, card: record.card }, targets);
   return { outcome: 'swept', removed };
 }
 
