@@ -27,6 +27,7 @@ import type { Route } from './domain/routes.js';
 import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
 import { createTimers } from './intake/timers.js';
+import type { BotIdentity } from './intake/find-posted-card.js';
 import { withTimeout } from './ops/with-timeout.js';
 
 /** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
     logger: slackLogger,
   };
   const slack = new WebClient(config.slack.botToken, clientOptions);
-  const homeTeamId = await verifyBotToken(slack, log);
+  const { teamId: homeTeamId, own } = await verifyBotToken(slack, log);
   if (!config.routesFile && !config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
   for (const route of routes.filter((r) => r.approvers === 'anyone')) {
     const fix = config.routesFile ? `list its approvers in ${config.routesFile}` : 'set APPROVERS to the Slack user IDs who may decide';
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
     store,
     outbox,
     slack,
+    own,
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
@@ -180,6 +182,7 @@ async function main(): Promise<void> {
     timers,
     notices,
     slack,
+    own,
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
@@ -232,12 +235,15 @@ async function connectRedis(redis: Redis, url: string, log: Logger): Promise<voi
   }
 }
 
-/** @returns the bot's workspace id. */
-async function verifyBotToken(slack: WebClient, log: Logger): Promise<string> {
+/** @returns the bot's workspace id, and who it is (its bot id and bot user id). */
+async function verifyBotToken(slack: WebClient, log: Logger): Promise<{ teamId: string; own: BotIdentity }> {
   try {
     const auth = await slack.auth.test();
-    log.info({ team_id: auth.team_id, bot_user_id: auth.user_id }, 'connected to Slack');
-    return String(auth.team_id);
+    log.info({ team_id: auth.team_id, bot_user_id: auth.user_id, bot_id: auth.bot_id }, 'connected to Slack');
+    // A user token has no bot id: the bot could not tell its own cards from others'.
+    if (auth.bot_id && auth.user_id) return { teamId: String(auth.team_id), own: { botId: auth.bot_id, userId: auth.user_id } };
+    log.fatal('SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot_id): use the app\'s Bot User OAuth Token (xoxb-…)');
+    process.exit(1);
   } catch (err) {
     const fault = classifySlackError(err);
     if (fault.kind === 'permanent') {

@@ -6,7 +6,7 @@ import { cardContext, renderRequestCard, renderSupersededCard } from '../views/c
 import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
 import { enqueueOrder, type EnqueueOrder } from '../domain/enqueue-order.js';
 import { cardTargets, findPostedCard, type CardTarget } from './find-posted-card.js';
-import { processCancel, processPolicy } from './lifecycle.js';
+import { processCancel, processPolicy, refuseFutureDated } from './lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import { expiresAt, matchRoute, type Route } from '../domain/routes.js';
 import { backoffMs, classifySlackError } from '../ops/slack-errors.js';
@@ -83,6 +83,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
     throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
   }
   try {
+    await refuseFutureDated(deps, log, job, 'request');
     const candidate = createApproval(request, deps.now?.() ?? Date.now());
     const claim = await claimWhenFree(deps, candidate, enqueueOrder(job), expiresAt(route, request, candidate.createdAt));
     switch (claim.kind) {
@@ -193,7 +194,7 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
   let card: CardLocation;
   let outcome: PostedResult['outcome'] = 'posted';
   try {
-    const found = ambiguous ? await findPostedCard(slack, log, approval, targets) : undefined;
+    const found = ambiguous ? await findPostedCard(slack, deps.own, log, approval, targets) : undefined;
     if (found) {
       card = found;
       outcome = 'recovered';

@@ -121,7 +121,7 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     },
     cardsFor(request) {
       const id = approvalIdOf(request as { run_id: string; step_id: string });
-      return emulator.messagesIn().filter((m) => m.metadata?.event_type === CARD_EVENT_TYPE && m.metadata.event_payload.approval_id === id);
+      return emulator.messagesIn().filter((m) => m.bot_id === emulator.botId && m.metadata?.event_type === CARD_EVENT_TYPE && m.metadata.event_payload.approval_id === id);
     },
     async close() {
       await Promise.all(bots.map((b) => b.kill()));
