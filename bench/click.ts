@@ -17,18 +17,16 @@
  * Options: --clicks N sequential clicks per mode and round (default 300), --bursts N (default 6),
  * --rounds N (default 3), --users N (default 50).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ACTION_APPROVE, parseButtonValue } from '../src/views/cards.js';
 import type { EmulatedMessage } from '../sandbox/slack-emulator.js';
-import { freePort } from '../sandbox/free-port.js';
 import { startRedisServer } from '../sandbox/redis-server.js';
 import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { validRequest } from '../sandbox/valid-request.js';
+import { commandCount, cpuMs, minMedianMax, spawnUntil } from './processes.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,8 +46,6 @@ const TOKEN = 'xoxb-bench';
 const SECRET = 'bench-signing-secret-0123456789';
 const CHANNEL = 'C0APPROVALS';
 const SNAPSHOT = 'abcdef0123456789';
-// Linux reports process CPU in clock ticks of 1/100 s (USER_HZ, `getconf CLK_TCK`).
-const MS_PER_TICK = 10;
 
 type Mode = 'sequential, ack-paced' | 'sequential, decision-paced' | `bursts of ${number}`;
 type AppName = 'baseline' | 'gate';
@@ -88,11 +84,13 @@ let idleCommandsPerSec = 0;
 try {
   const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'info' };
   const gateProcess = await spawnUntil(['dist/main.js'], env, (line) => line.includes('approval gate started'));
+  children.push(gateProcess.child);
   const perRound = 2 * SEQUENTIAL + BURSTS * BURST_SIZE;
   const cards = await postCards(WARM_UP + ROUNDS * perRound);
   for (const card of cards) clickOf(card);
   await redis.set('approvals:policy-snapshot', SNAPSHOT);
   const baselineProcess = await spawnUntil(['--import', 'tsx', 'bench/click-baseline.ts'], env, (line) => line.includes('baseline ready'));
+  children.push(baselineProcess.child);
   const gate: App = { name: 'gate', ...gateProcess, outcomes: gateOutcomes };
   const baseline: App = { name: 'baseline', ...baselineProcess, outcomes: baselineOutcomes };
 
@@ -131,8 +129,8 @@ try {
 /** Clicks Approve on every card in the given mode; returns latencies, acks and per-click costs. */
 async function runMode(app: App, mode: Mode, cards: EmulatedMessage[]): Promise<Segment> {
   const ids = cards.map((card) => clickOf(card).approvalId);
-  const commandsBefore = await commandCount();
-  const cpuBefore = cpuTicks(app.child);
+  const commandsBefore = await commandCount(redis);
+  const cpuBefore = cpuMs(app.child);
   const startedAt = Date.now();
   ownCommands = 0;
   const sentAt = new Map<string, number>();
@@ -152,14 +150,14 @@ async function runMode(app: App, mode: Mode, cards: EmulatedMessage[]): Promise<
     }
   }
   const reached = await waitForAll(app, ids, 20);
-  const cpuMs = (cpuTicks(app.child) - cpuBefore) * MS_PER_TICK;
+  const cpuSpent = cpuMs(app.child) - cpuBefore;
   const elapsedSec = (Date.now() - startedAt) / 1000;
-  const commands = (await commandCount()) - commandsBefore - ownCommands - 1 - idleCommandsPerSec * elapsedSec;
+  const commands = (await commandCount(redis)) - commandsBefore - ownCommands - 1 - idleCommandsPerSec * elapsedSec;
   return {
     latencies: ids.map((id, i) => reached[i]! - sentAt.get(id)!),
     acks,
     commandsPerClick: Math.max(0, commands) / cards.length,
-    cpuMsPerClick: cpuMs / cards.length,
+    cpuMsPerClick: cpuSpent / cards.length,
   };
 }
 
@@ -189,24 +187,6 @@ async function postCards(count: number): Promise<EmulatedMessage[]> {
   return emulator.messagesIn(CHANNEL).slice(0, count);
 }
 
-/** Starts a process on a free port and waits for its ready line. */
-async function spawnUntil(args: string[], env: Record<string, string>, ready: (line: string) => boolean): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (!ready(line)) return;
-      // From here on its output is only drained, so that logging costs the bench nothing.
-      lines.close();
-      child.stdout!.resume();
-      resolve();
-    });
-  });
-  return { child, url: `http://127.0.0.1:${port}/slack/events` };
-}
 
 async function baselineOutcomes(ids: string[]): Promise<(number | undefined)[]> {
   ownCommands += 1;
@@ -237,35 +217,20 @@ async function waitForAll(app: App, ids: string[], pollMs: number): Promise<numb
   }
 }
 
-/** Total commands the private Redis has run (INFO commandstats, every command's calls). */
-async function commandCount(): Promise<number> {
-  const info = await redis.info('commandstats');
-  return [...info.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-}
 
 /** Commands per second Redis runs while nobody clicks, measured over 5 s. */
 async function idleCommandRate(): Promise<number> {
-  const before = await commandCount();
+  const before = await commandCount(redis);
   await new Promise((resolve) => setTimeout(resolve, 5_000));
-  return ((await commandCount()) - before - 1) / 5;
+  return ((await commandCount(redis)) - before - 1) / 5;
 }
 
-/** The process's user + system CPU so far, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-function cpuTicks(child: ChildProcess): number {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-function minMedianMax(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
-  return `${f(sorted[0]!)} / ${f(sorted[Math.floor(sorted.length / 2)]!)} / ${f(sorted.at(-1)!)}`;
-}
 
 function print(results: Map<string, Segment[]>): void {
   console.log(`\n${ROUNDS} alternated rounds; per round ${SEQUENTIAL} sequential clicks in each sequential mode and ${BURSTS} bursts of ${BURST_SIZE}, from ${USERS} users, each click on its own card`);

@@ -28,6 +28,7 @@ import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/domain/routes.js';
 import { createStore } from '../src/store/store.js';
 import { validRequest } from '../sandbox/valid-request.js';
+import { commandCount, minMedianMax } from './processes.js';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '10' }, rounds: { type: 'string', default: '4' } } });
 const COUNT = Number(values.requests);
@@ -118,7 +119,7 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
     return { request, id: approvalIdOf(parsed.request) };
   });
   const firstMessage = emulator.messagesIn(CHANNEL).length;
-  const commandsBefore = await commandCount();
+  const commandsBefore = await commandCount(redis);
   const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
   for (let i = 0; i < jobs.length; i += 100) {
@@ -130,7 +131,7 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
   while (emulator.messagesIn(CHANNEL).length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
   const elapsedSec = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  const commands = (await commandCount()) - commandsBefore - 1;
+  const commands = (await commandCount(redis)) - commandsBefore - 1;
   const latencies = emulator
     .messagesIn(CHANNEL)
     .slice(firstMessage)
@@ -149,17 +150,7 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
   };
 }
 
-/** Total commands the private Redis has run (INFO commandstats, every command's calls). */
-async function commandCount(): Promise<number> {
-  const info = await redis.info('commandstats');
-  return [...info.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-}
 
-function minMedianMax(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
-  return `${f(sorted[0]!)} / ${f(sorted[Math.floor(sorted.length / 2)]!)} / ${f(sorted.at(-1)!)}`;
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
