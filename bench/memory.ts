@@ -5,8 +5,8 @@
  * The real bot runs as a process of its own against a private redis-server and the Slack emulator,
  * with the default route (expiry after 24 h, so every approval has its expiry timer). The bench
  * enqueues N requests in batches of 100, waits for every card, lets the bot settle, then reads
- * `INFO memory` (used_memory, less what the same Redis held before the first request) and samples
- * `MEMORY USAGE` of each kind of key. RSS is the bot's VmRSS and its high-water mark VmHWM.
+ * `INFO memory` (used_memory, less what the same Redis held before the first request) and sums
+ * `MEMORY USAGE` of every key by family (the key with its ids replaced). RSS is the bot's VmRSS and its high-water mark VmHWM.
  * Options: --pending N (default 10000).
  */
 import { execFileSync } from 'node:child_process';
@@ -23,7 +23,6 @@ const PENDING = Number(values.pending);
 const TOKEN = 'xoxb-bench';
 const SECRET = 'bench-signing-secret-0123456789';
 const CHANNEL = 'C0APPROVALS';
-const SAMPLE = 200;
 
 execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 const redisServer = await startRedisServer();
@@ -48,20 +47,10 @@ try {
 
   console.log(`\n${PENDING} approvals pending (one card each, expiry timer scheduled)\n`);
   console.log(`Redis, all keys:        ${(used / PENDING).toFixed(0)} bytes per pending approval (used_memory +${mib(used)} MiB)`);
-  let accounted = 0;
-  for (const [kind, pattern] of [
-    ['approval record', 'approvals:approval:*'],
-    ['request job (finished)', 'bull:approval-requests:[0-9]*'],
-    ['expiry timer job', 'bull:approval-requests-timers:expire*'],
-  ] as const) {
-    const sample = await sampleUsage(pattern);
-    accounted += sample.count * sample.mean;
-    console.log(`  ${kind.padEnd(24)} ${sample.count} keys, ${sample.mean.toFixed(0)} bytes each (MEMORY USAGE, mean of ${sample.sampled})`);
+  const families = await usageByFamily();
+  for (const [family, { keys, bytes }] of [...families].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12)) {
+    console.log(`  ${family.padEnd(48)} ${String(keys).padStart(6)} keys ${(bytes / PENDING).toFixed(0).padStart(6)} bytes per approval`);
   }
-  const audit = Number(await redis.memory('USAGE', 'approvals:audit'));
-  console.log(`  ${'audit stream'.padEnd(24)} ${(audit / PENDING).toFixed(0)} bytes per approval`);
-  accounted += audit;
-  console.log(`  ${'the rest'.padEnd(24)} ${((used - accounted) / PENDING).toFixed(0)} bytes per approval (indexes, card lookups, BullMQ's sets and its event streams, capped at 10,000 entries each)`);
   console.log(`\nbot RSS: ${mib(rssBefore.rss)} MiB idle → ${mib(rss.rss)} MiB with ${PENDING} pending (high-water ${mib(rss.peak)} MiB)`);
 } finally {
   bot.child.kill('SIGKILL');
@@ -86,18 +75,28 @@ async function usedMemory(): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
 }
 
-/** How many keys match `pattern`, and the mean MEMORY USAGE of up to SAMPLE of them. */
-async function sampleUsage(pattern: string): Promise<{ count: number; sampled: number; mean: number }> {
-  const keys: string[] = [];
+/**
+ * MEMORY USAGE of every key, summed by family: the key with its ids (approval ids, job ids,
+ * numbers) replaced by `*`.
+ */
+async function usageByFamily(): Promise<Map<string, { keys: number; bytes: number }>> {
+  const families = new Map<string, { keys: number; bytes: number }>();
   let cursor = '0';
   do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
     cursor = next;
-    keys.push(...batch.filter((key) => !/:(logs|lock|dependencies|processed)$/.test(key)));
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.memory('USAGE', key);
+    const sizes = (await pipeline.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const family = key.replace(/\bap[0-9a-f]{16,}\b/g, '<approval>').replace(/(expire|remind|sweep)-[^:]+/g, '$1-*').replace(/:\d+\b/g, ':<n>');
+      const entry = families.get(family) ?? { keys: 0, bytes: 0 };
+      entry.keys += 1;
+      entry.bytes += Number(sizes[i]?.[1] ?? 0);
+      families.set(family, entry);
+    });
   } while (cursor !== '0');
-  const sample = keys.slice(0, SAMPLE);
-  const sizes = await Promise.all(sample.map(async (key) => Number(await redis.memory('USAGE', key))));
-  return { count: keys.length, sampled: sample.length, mean: sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length) };
+  return families;
 }
 
 function mib(bytes: number): string {
