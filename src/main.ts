@@ -2,8 +2,9 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
-import { Redis } from 'ioredis';
-import { ConfigError, loadConfig, type Config } from './ops/config.js';
+import type { Redis } from 'ioredis';
+import { ConfigError, loadConfig, type Config, type RedisTarget } from './ops/config.js';
+import { createRedis, describeRedisTarget } from './ops/redis-connection.js';
 import { createHealthRoute } from './ops/health.js';
 import { createMetrics, createMetricsRoute } from './ops/metrics.js';
 import { createUserDirectory } from './decide/user-directory.js';
@@ -20,6 +21,7 @@ import { createAudit } from './store/audit.js';
 import { createRequestWorker } from './intake/request-worker.js';
 import { createLogger, toSlackLogger, type Logger } from './ops/logger.js';
 import { createOutbox } from './store/outbox.js';
+import { createReplicaWait } from './store/replica-wait.js';
 import { createRequesterNotices } from './intake/requester-notice.js';
 import { assessRedisSettings, loadRedisSettings, redactRedisUrl } from './ops/redis-settings.js';
 import { classifySlackError } from './ops/slack-errors.js';
@@ -58,9 +60,9 @@ async function main(): Promise<void> {
 
   // One connection for our state and BullMQ's queue commands; workers open their own blocking ones.
   // maxRetriesPerRequest null: commands wait for a reconnect instead of failing mid-flow.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  const redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  await connectRedis(redis, config.redisUrl, log);
+  await connectRedis(redis, config.redis, log);
   // What comes before Slack's acknowledgement (the request memory, the click inbox) has a connection
   // of its own, so it never waits behind the work of clicks and requests in flight.
   const front = redis.duplicate({ lazyConnect: false });
@@ -132,6 +134,8 @@ async function main(): Promise<void> {
     store,
     slack,
     onSettled: (record) => notices.ended(record),
+    // The store records on `redis`: WAIT on it covers the ending and everything before it.
+    waitForReplicas: createReplicaWait(redis, { ...config.redis.waitReplicas, log }),
     log,
   });
   const actionDeps = {
@@ -224,13 +228,14 @@ async function listen(app: App, port: number, log: Logger): Promise<void> {
   }
 }
 
-async function connectRedis(redis: Redis, url: string, log: Logger): Promise<void> {
+async function connectRedis(redis: Redis, target: RedisTarget, log: Logger): Promise<void> {
   const connected = await withTimeout(redis.connect(), REDIS_READY_TIMEOUT_MS, 'Redis did not answer').then(
     () => true,
     () => false,
   );
   if (!connected) {
-    log.fatal({ redis: redactRedisUrl(url) }, 'cannot reach Redis: check REDIS_URL and that the server is running');
+    const check = target.sentinel ? 'REDIS_SENTINELS, REDIS_SENTINEL_NAME and that the Sentinels and the primary are running' : 'REDIS_URL and that the server is running';
+    log.fatal({ redis: describeRedisTarget(target, redactRedisUrl) }, `cannot reach Redis: check ${check}`);
     process.exit(1);
   }
 }

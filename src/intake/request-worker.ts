@@ -30,6 +30,20 @@ export const INTAKE_LOCK = {
   maxStalledCount: 2,
 } as const;
 
+/**
+ * What the request queue keeps of its finished jobs, when the engine's job options do not say
+ * (BullMQ's KeepJobs; an engine's own `removeOnComplete`/`removeOnFail` take precedence).
+ * A finished request job holds the whole request, `job` included (about 1.4 KB for a typical one,
+ * up to the 640 KiB refused at once): the approval itself lives in the store, so the queue keeps
+ * completed jobs for an hour and at most 1,000 (enough to inspect recent intake, as the sandbox
+ * does), and failed ones, whose reasons an engine may need, for 7 days and at most 1,000. Nothing
+ * here grows with the number of approvals.
+ */
+export const KEEP_FINISHED_REQUESTS = {
+  removeOnComplete: { age: 3_600, count: 1_000 },
+  removeOnFail: { age: 7 * 86_400, count: 1_000 },
+} as const;
+
 /** After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error. */
 export const MAX_POST_FAILURES = 20;
 
@@ -47,6 +61,7 @@ export function createRequestWorker(deps: IntakeDeps): Worker {
     prefix: deps.queuePrefix,
     concurrency: deps.concurrency,
     ...INTAKE_LOCK,
+    ...KEEP_FINISHED_REQUESTS,
   });
   worker.on('failed', (job, err) => {
     deps.log.error({ job_id: job?.id, ...claimedIds(job?.data), err: err.message }, 'request failed');

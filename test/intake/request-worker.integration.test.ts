@@ -6,6 +6,7 @@ import type { MessageAuthor } from '../../sandbox/workspace.js';
 import { waitFor } from '../helpers/wait.js';
 import { APPROVALS_CHANNEL, BOT_TOKEN, SIGNING_SECRET, useGates } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
+import { waitFor } from '../helpers/wait.js';
 
 const gates = useGates();
 const openGate = () => gates.open();
@@ -184,4 +185,19 @@ describe('request intake', () => {
     expect(output).not.toContain(BOT_TOKEN);
     expect(output).not.toContain(SIGNING_SECRET);
   });
+
+  it('finished jobs do not pile up on the request queue: at most 1,000 completed ones are kept, the newest', async () => {
+    const gate = await openGate();
+    // Cancels for steps never requested complete at once and post nothing: a cheap stand-in for
+    // any finished job; requests follow the same rule.
+    const cancels = Array.from({ length: 1_010 }, (_, i) => ({ name: 'cancel', data: { run_id: `run_keep_${i}`, step_id: 'deploy', reason: 'not needed' } }));
+    const jobs = await gate.requests.addBulk(cancels);
+    await gate.finished(jobs.at(-1)!, 60_000);
+    await waitFor('every cancel to finish', async () => (await gate.requests.getJobCountByTypes('wait', 'active')) === 0, 60_000);
+    const request = validRequest();
+    await gate.finished(await gate.requests.add('request', request));
+    expect(await gate.requests.getCompletedCount()).toBeLessThanOrEqual(1_000);
+    expect(await gate.requests.getJob(jobs[0]!.id!)).toBeUndefined();
+  }, 90_000);
 });
+
