@@ -6,7 +6,6 @@ import type { MessageAuthor } from '../../sandbox/workspace.js';
 import { waitFor } from '../helpers/wait.js';
 import { APPROVALS_CHANNEL, BOT_TOKEN, SIGNING_SECRET, useGates } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
-import { waitFor } from '../helpers/wait.js';
 
 const gates = useGates();
 const openGate = () => gates.open();
