@@ -15,6 +15,7 @@ import { createRequestMemory } from './store/request-memory.js';
 import { registerCommands } from './decide/commands.js';
 import { createChannelDirectory } from './decide/channel-visibility.js';
 import { registerModals } from './decide/modals.js';
+import { registerViewJob } from './decide/view-job.js';
 import { createApproverDirectory } from './decide/approver-directory.js';
 import { createAudit } from './store/audit.js';
 import { createRequestWorker } from './intake/request-worker.js';
@@ -164,6 +165,7 @@ async function main(): Promise<void> {
     log,
   });
   registerModals(app, actionDeps);
+  registerViewJob(app, actionDeps);
   registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, channels: createChannelDirectory(slack, { log }), homeTeamId, log });
   // Requests are fetched on a connection of their own: a large one (a huge one is read whole before
   // it can be refused) must not hold up the clicks' Redis commands queued behind it on `redis`.

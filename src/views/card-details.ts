@@ -3,11 +3,12 @@ import type { Approval } from '../domain/approval.js';
 import { LIMITS, shortHash } from '../domain/contract.js';
 import { context, field, FIELD_MAX, joinWithin, section, SECTION_TEXT_MAX } from './blocks.js';
 import type { Cut } from './budget.js';
+import { jobCodeText, jobExcerpt, renderJobSection } from './job-preview.js';
 import { code, codeText, enoughFor, literal, literalLine, quote, truncateMrkdwn } from './mrkdwn.js';
 
 /**
  * The request details every version of a card keeps: why, the step and who asked, the impact,
- * the limits that apply, and the binding. Everything the requester wrote shows literally (see
+ * the job's first lines, the limits that apply, and the binding. Everything the requester wrote shows literally (see
  * {@link literal}): quoted, in labelled fields or in code, never as the bot's own line.
  */
 
@@ -23,10 +24,12 @@ export interface DetailLimits {
   constraints: number;
   /** Each constraint's value. */
   constraintValue: number;
+  /** The job's first lines, as escaped code (at most CARD_JOB_LINES lines, see job-preview.ts). */
+  job: number;
 }
 
 /** Everything, up to Slack's limit for one block. */
-export const FULL_DETAILS: DetailLimits = { reason: SECTION_TEXT_MAX, name: 400, tags: LIMITS.riskTags, constraints: LIMITS.constraints, constraintValue: 300 };
+export const FULL_DETAILS: DetailLimits = { reason: SECTION_TEXT_MAX, name: 400, tags: LIMITS.riskTags, constraints: LIMITS.constraints, constraintValue: 300, job: 600 };
 
 /**
  * What to cut when a card would not fit Slack's budget, the least needed to decide first: the long
@@ -36,6 +39,7 @@ export const FULL_DETAILS: DetailLimits = { reason: SECTION_TEXT_MAX, name: 400,
 export const DETAIL_CUTS: readonly Cut<DetailLimits>[] = [
   { limit: 'reason', floor: 1000 },
   { limit: 'constraintValue', floor: 60 },
+  { limit: 'job', floor: 300 },
   { limit: 'tags', floor: 8 },
   { limit: 'constraints', floor: 12 },
   { limit: 'reason', floor: 300 },
@@ -43,6 +47,7 @@ export const DETAIL_CUTS: readonly Cut<DetailLimits>[] = [
   { limit: 'constraintValue', floor: 20 },
   { limit: 'tags', floor: 3 },
   { limit: 'constraints', floor: 3 },
+  { limit: 'job', floor: 100 },
 ];
 
 // A risk tag or a constraint key is a short name; past these it is cut.
@@ -75,6 +80,8 @@ export interface PreparedDetails {
   tags: { emoji: string; code: string }[];
   constraints: { key: string; value: string }[];
   binding: string;
+  /** The stored job preview as code text ({@link jobCodeText}), and the card its button names; undefined without a job. */
+  job: { text: string; approval: Pick<Approval, 'id' | 'cardId'> } | undefined;
 }
 
 export function prepareDetails(approval: Approval): PreparedDetails {
@@ -91,6 +98,7 @@ export function prepareDetails(approval: Approval): PreparedDetails {
       key: inCode(codeText(key), CONSTRAINT_KEY_MAX),
       value: literal(enoughFor(String(value).replace(/\s+/g, ' '), FULL_DETAILS.constraintValue)),
     })),
+    job: approval.jobPreview ? { text: jobCodeText(approval.jobPreview), approval: { id: approval.id, cardId: approval.cardId } } : undefined,
     binding: `Policy snapshot ${code(shortHash(r.policy_snapshot))} · Job hash ${code(shortHash(r.job_hash))}`,
   };
 }
@@ -110,6 +118,7 @@ export function renderDetails(details: PreparedDetails, limits: DetailLimits): K
         field('Run', inCode(details.run, limits.name)),
       ],
     },
+    ...(details.job ? [renderJobSection(details.job.approval, jobExcerpt(details.job.text, limits.job))] : []),
     section(`*If approved, runs within:* ${renderConstraints(details.constraints, limits)}`),
     context(details.binding),
   ];

@@ -40,7 +40,7 @@ function twinOf(record: ApprovalRecord): ApprovalRecord {
   const r = record.request;
   return {
     ...record,
-    ...(record.jobPreview ? { jobPreview: 'job' } : {}),
+    ...(record.jobPreview ? { jobPreview: sameShape(record.jobPreview) } : {}),
     request: {
       ...r,
       run_id: 'run',
@@ -53,6 +53,14 @@ function twinOf(record: ApprovalRecord): ApprovalRecord {
       ...(r.constraints ? { constraints: Object.fromEntries(Object.keys(r.constraints).map((_, i) => [`k${i}`, 'v'])) } : {}),
     },
   };
+}
+
+/**
+ * Plain text of the same lines and the same length once escaped as code (`&` is five characters,
+ * `<` and `>` four), so that the card cuts the twin's job where it cuts the original's.
+ */
+function sameShape(preview: string): string {
+  return preview.replace(/[^\n&<>]/g, 'x').replace(/&/g, 'xxxxx').replace(/[<>]/g, 'xxxx');
 }
 
 /** Every message the gate sends about an approval, as HTML, given what the requester (or a reviewer) said. */
