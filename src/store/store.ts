@@ -231,6 +231,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return channel && ts ? { channel, ts } : undefined;
     },
 
+    /** The policy snapshot in force (the value at `policySnapshotKey`), or undefined when none is set. */
+    async policyInForce(policySnapshotKey: string): Promise<string | undefined> {
+      return (await redis.get(policySnapshotKey)) ?? undefined;
+    },
+
     /** An approval, the policy snapshot in force and the votes, read together for a click. */
     async loadForClick(id: string, policySnapshotKey: string): Promise<ReadForClick> {
       const replies = await redis.multi().hgetall(recordKey(id)).get(policySnapshotKey).exec();

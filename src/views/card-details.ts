@@ -77,6 +77,8 @@ export interface PreparedDetails {
   run: string;
   requestedBy: string;
   policyRule: string | undefined;
+  /** `initiated_by`: a Slack user ID (the contract's pattern), shown as a mention. */
+  initiatedBy: string | undefined;
   tags: { emoji: string; code: string }[];
   constraints: { key: string; value: string }[];
   binding: string;
@@ -93,6 +95,7 @@ export function prepareDetails(approval: Approval): PreparedDetails {
     run: codeText(r.run_id),
     requestedBy: literalLine(r.requested_by),
     policyRule: r.policy_rule === undefined ? undefined : literalLine(r.policy_rule),
+    initiatedBy: r.initiated_by !== undefined && /^[UW][A-Z0-9]{2,}$/.test(r.initiated_by) ? r.initiated_by : undefined,
     tags: r.risk_tags.map((tag) => ({ emoji: RISK_EMOJI[tag.toLowerCase()] ?? ':small_orange_diamond:', code: inCode(codeText(tag), TAG_MAX) })),
     constraints: Object.entries(r.constraints ?? {}).map(([key, value]) => ({
       key: inCode(codeText(key), CONSTRAINT_KEY_MAX),
@@ -103,19 +106,23 @@ export function prepareDetails(approval: Approval): PreparedDetails {
   };
 }
 
-/** The details, within `limits`: why, the fields, the constraints and the binding. */
+/**
+ * The details, within `limits`: the workflow and step (right under the header, in code: they are the
+ * requester's, so never in the header itself), why, the fields, the job, the constraints and the binding.
+ */
 export function renderDetails(details: PreparedDetails, limits: DetailLimits): KnownBlock[] {
+  const workflow = details.workflow === undefined ? '' : `${inCode(details.workflow, limits.name)} › `;
   return [
+    context(`${workflow}${inCode(details.step, limits.name)}`),
     section(`*Why*\n${truncateMrkdwn(details.reason, limits.reason)}`),
     {
       type: 'section',
       fields: [
-        field('Workflow', details.workflow === undefined ? '_none named_' : inCode(details.workflow, limits.name)),
-        field('Step', inCode(details.step, limits.name)),
         field('Risk', renderRiskTags(details.tags, limits.tags)),
         field('Requested by', truncateMrkdwn(details.requestedBy, limits.name)),
         field('Policy rule', details.policyRule === undefined ? '_none named_' : truncateMrkdwn(details.policyRule, limits.name)),
         field('Run', inCode(details.run, limits.name)),
+        ...(details.initiatedBy ? [field('Started by', `<@${details.initiatedBy}>`)] : []),
       ],
     },
     ...(details.job ? [renderJobSection(details.job.approval, jobExcerpt(details.job.text, limits.job))] : []),

@@ -135,11 +135,12 @@ describe('requester text cannot imitate the gate', () => {
     expect(html).toContain('Approved');
   });
 
-  it('a workflow named like an outcome stays out of the header, in a labelled field', () => {
+  it('a workflow named like an outcome stays out of the header, in code right under it', () => {
     const card = cardFor({ workflow: 'nightly ✅ Approved' });
     const header = card.blocks.find((block) => block.type === 'header');
     expect(JSON.stringify(header)).not.toContain('nightly');
-    expect(shown(card.blocks).find((html) => html.includes('nightly'))).toMatch(/<b>Workflow<\/b>/);
+    expect(card.blocks[1]).toMatchObject({ type: 'context' });
+    expect(shown([card.blocks[1]])[0]).toMatch(/<code>nightly ✅ Approved<\/code>/);
   });
 
   it('the outcome line stays the bot’s: in the header and in bold, with its emoji', () => {
