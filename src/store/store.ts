@@ -5,7 +5,7 @@ import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
 import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
-import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
+import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -15,7 +15,8 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED
  *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
  *                      channel, ts, posted_at, post_started, post_failures,
  *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
- *                      decided_at, delivered, settled, version (the request's enqueue order)
+ *                      decided_at, delivered, settled, version (the request's enqueue order),
+ *                      escalated (the card id whose escalation was claimed)
  *   P:tombstone:<id>   what an ended approval leaves for much longer than its record (see
  *                      TOMBSTONE in store-scripts.ts): JSON {binding, version, decision | cancelled}
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
@@ -118,7 +119,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -340,6 +341,16 @@ export function createStore(redis: Redis, options: StoreOptions) {
     /** Whether this caller sends the requester's notice of this kind (once per approval). */
     async claimNotice(id: string, kind: 'posted' | 'ended'): Promise<boolean> {
       return (await run.CLAIM_NOTICE([recordKey(id)], [`notified_${kind}`])) === 1;
+    },
+
+    /** Claims the escalation of the approval's card (see CLAIM_ESCALATION): `claimed` means this caller posts it. */
+    async claimEscalation(id: string, cardId: string): Promise<'claimed' | 'done' | 'ended'> {
+      return (await run.CLAIM_ESCALATION([recordKey(id)], [cardId])) as 'claimed' | 'done' | 'ended';
+    },
+
+    /** Gives back a claimed escalation whose post failed, so that a retry posts it. */
+    async releaseEscalation(id: string, cardId: string): Promise<void> {
+      await run.RELEASE_ESCALATION([recordKey(id)], [cardId]);
     },
 
     async markSettled(id: string): Promise<void> {

@@ -230,6 +230,16 @@ export function renderReminder(reminder: { waitingFor: readonly string[]; votes:
   return `:alarm_clock: ${who ? `${who}: this` : 'This'} approval is still waiting for a decision${progress}.${until}`;
 }
 
+/**
+ * The escalation in the card's thread: the route's `escalate_to` (trusted IDs from the routes file,
+ * as many as fit) told that nobody has decided for `waitedMs` (ms) since the request.
+ */
+export function renderEscalation(escalation: { to: readonly string[]; waitedMs: number; votes: number; required: number }): string {
+  const who = mentionList(escalation.to, TEXT_ONLY_MAX - 500);
+  const progress = escalation.required > 1 ? ` (${escalation.votes} of ${escalation.required} approvals so far)` : '';
+  return `:rotating_light: ${who}: nobody has decided this approval in ${renderSpan(escalation.waitedMs)}${progress}. Please find someone who can decide it, or decide it if you may.`;
+}
+
 /** A user mention, only for what is shaped like a Slack user ID (the signed payload's); anything else shows literally. */
 export function mention(userId: string): string {
   return /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : literalLine(userId, 100);
