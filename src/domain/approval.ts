@@ -70,6 +70,8 @@ export function isSameBinding(
 /** An approval as stored: the request, its card once posted, the approvals counted, its decision once made. */
 export interface ApprovalRecord extends Approval {
   card?: CardLocation;
+  /** When the card was recorded as posted (ms since the epoch). */
+  postedAt?: number;
   /** Approvals counted so far, when the route needs more than one. */
   votes: Vote[];
   decision?: Decision;

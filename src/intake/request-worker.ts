@@ -210,6 +210,7 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
   const saved = await store.saveCard(approval, lease, card, now);
   if (saved.kind === 'saved') {
     log.info({ outcome, ...card, latency_ms: now - job.timestamp }, outcome === 'recovered' ? 'card found after a crash and recorded' : 'card posted');
+    deps.onCardPosted?.(attempt.route.name, outcome, Math.max(0, now - job.timestamp) / 1000);
     return { outcome, ...card };
   }
   // Another delivery recorded a card first (this one lost its lease mid-call), or a newer request

@@ -102,8 +102,8 @@ export interface StoreOptions {
   tombstoneSec?: number;
   /** How long a post lease lasts without renewal: a crashed holder blocks others this long at most. */
   leaseMs: number;
-  /** Told of each decision this store recorded (a click's, an expiry's, a policy change's): for metrics. */
-  onDecisionRecorded?: (decision: Decision) => void;
+  /** Told of each decision this store recorded (a click's, an expiry's, a policy change's), with the approval as read before it: for metrics. */
+  onDecisionRecorded?: (decision: Decision, record: ApprovalRecord | undefined) => void;
 }
 
 const ONE_YEAR_SEC = 365 * 24 * 3600;
@@ -286,7 +286,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
-      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision);
+      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision, read.record);
       return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' | 'expired' | 'too_late' };
     },
 
@@ -304,6 +304,14 @@ export function createStore(redis: Redis, options: StoreOptions) {
     /** Sets the policy snapshot in force, unless a policy job enqueued later already did. */
     async setPolicy(policySnapshotKey: string, snapshot: string, version: EnqueueOrder): Promise<boolean> {
       return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, version])) === 1;
+    },
+
+    /** How many approvals the pending index holds, and when the oldest was requested (ms). */
+    async pendingSummary(): Promise<{ count: number; oldestCreatedAt?: number }> {
+      const replies = (await redis.multi().zcard(pendingKey).zrange(pendingKey, 0, 0, 'WITHSCORES').exec()) ?? [];
+      const [[countError, count], [oldestError, oldest]] = replies as [[Error | null, number], [Error | null, string[]]];
+      if (countError || oldestError) throw countError ?? oldestError;
+      return { count, ...(oldest[1] !== undefined ? { oldestCreatedAt: Number(oldest[1]) } : {}) };
     },
 
     /** Ids of the approvals waiting for a decision, oldest first. */
@@ -397,6 +405,7 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     cardId: fields.card_id,
     request: JSON.parse(fields.request) as ApprovalRecord['request'],
     createdAt: Number(fields.created_at),
+    ...(fields.posted_at ? { postedAt: Number(fields.posted_at) } : {}),
     ...(fields.job_preview ? { jobPreview: fields.job_preview } : {}),
     votes: fields.votes ? (JSON.parse(fields.votes) as Vote[]) : [],
     ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),

@@ -38,6 +38,8 @@ describe('expiry', () => {
     await waitFor('the expired card', () => JSON.stringify(g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts)!.blocks).includes(':hourglass: *Expired*'));
     await g.emulator.sendToApp(lateClick);
     expect(await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('Already closed: :hourglass: *Expired*');
+    const metrics = await (await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`)).text();
+    expect(metrics).toContain('approval_gate_expiries_total{route="fast"} 1');
   });
 
   it('runs once the bot is back when it was down at the time, and once with two bots running', async () => {
@@ -102,6 +104,8 @@ describe('escalation', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(escalations(g, card)).toHaveLength(1);
     expect(await g.decisions()).toEqual([]);
+    const metrics = await (await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`)).text();
+    expect(metrics).toContain('approval_gate_escalations_total{route="fast"} 1');
   });
 
   it('an approval decided before escalate_after is not escalated', async () => {
