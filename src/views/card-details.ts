@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { Approval } from '../domain/approval.js';
-import { LIMITS, shortHash } from '../domain/contract.js';
+import { shortHash } from '../domain/contract.js';
 import { context, field, FIELD_MAX, joinWithin, section, SECTION_TEXT_MAX } from './blocks.js';
 import type { Cut } from './budget.js';
 import { jobCodeText, jobExcerpt, renderJobSection } from './job-preview.js';
@@ -28,8 +28,13 @@ export interface DetailLimits {
   job: number;
 }
 
-/** Everything, up to Slack's limit for one block. */
-export const FULL_DETAILS: DetailLimits = { reason: SECTION_TEXT_MAX, name: 400, tags: LIMITS.riskTags, constraints: LIMITS.constraints, constraintValue: 300, job: 600 };
+/**
+ * The most a card shows, so that it reads at a glance even for the largest request (the sandbox's
+ * oversized sample made a card about 1,900 px tall): the reason's first 1,000 characters, 12 risk
+ * tags, 10 constraints of 80 characters each, the job's first lines; what is left out is counted or
+ * marked with "…". The decision carries every constraint whatever the card shows.
+ */
+export const FULL_DETAILS: DetailLimits = { reason: 1000, name: 400, tags: 12, constraints: 10, constraintValue: 80, job: 600 };
 
 /**
  * What to cut when a card would not fit Slack's budget, the least needed to decide first: the long
@@ -140,12 +145,21 @@ function inCode(text: string, max: number): string {
 function renderRiskTags(tags: PreparedDetails['tags'], shown: number): string {
   if (tags.length === 0) return '_none tagged_';
   const parts = tags.slice(0, shown).map((tag) => `${tag.emoji} ${tag.code}`);
-  return joinWithin(parts, '  ', FIELD_MAX - 'Risk'.length - 3, (left) => `_and ${left + tags.length - parts.length} more_`);
+  return withCount(parts, tags.length, '  ', FIELD_MAX - 'Risk'.length - 3);
 }
 
 /** Compact `key value · key value` pairs; what does not fit is counted, never silently dropped. */
 function renderConstraints(constraints: PreparedDetails['constraints'], limits: DetailLimits): string {
   if (constraints.length === 0) return '_no constraints_';
   const pairs = constraints.slice(0, limits.constraints).map(({ key, value }) => `${key} ${truncateMrkdwn(value, limits.constraintValue)}`);
-  return joinWithin(pairs, ' · ', SECTION_TEXT_MAX - 100, (left) => `_and ${left + constraints.length - pairs.length} more_`);
+  return withCount(pairs, constraints.length, ' · ', SECTION_TEXT_MAX - 100);
+}
+
+/** As many of `parts` as fit in `max`, then how many of `total` are not shown (those not rendered included). */
+function withCount(parts: string[], total: number, separator: string, max: number): string {
+  const more = (left: number) => `_and ${left} more_`;
+  const unrendered = total - parts.length;
+  // Room for the count of those never rendered, which joinWithin cannot see.
+  const joined = joinWithin(parts, separator, max - (unrendered > 0 ? separator.length + more(total).length : 0), (left) => more(left + unrendered));
+  return unrendered > 0 && !joined.endsWith(' more_') ? `${joined}${separator}${more(unrendered)}` : joined;
 }
