@@ -124,9 +124,10 @@ function renderAsks(context: CardContext): string | undefined {
   return parts.length ? parts.join('   ') : undefined;
 }
 
-/** A span of time (ms) as a reader says it: `45 min`, `23 h`, `3 d`, rounded down. */
+/** A span of time (ms) as a reader says it: `20 s`, `45 min`, `23 h`, `3 d`, rounded down. */
 export function renderSpan(ms: number): string {
-  const minutes = Math.max(0, Math.floor(ms / 60_000));
+  if (ms < 60_000) return `${Math.max(0, Math.floor(ms / 1000))} s`;
+  const minutes = Math.floor(ms / 60_000);
   if (minutes < 60) return `${minutes} min`;
   if (minutes < 48 * 60) return `${Math.floor(minutes / 60)} h`;
   return `${Math.floor(minutes / 1440)} d`;

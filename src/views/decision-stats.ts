@@ -33,11 +33,8 @@ export function renderDecisionStats(stats: readonly RouteStats[]): string {
   const lines = stats.map((s) =>
     s.decided === 0
       ? `• *${literalLine(s.route, 100)}*: nothing decided`
-      : `• *${literalLine(s.route, 100)}*: ${s.decided} decided · median ${spanOf(s.medianSec!)} · 90th percentile ${spanOf(s.p90Sec!)}`,
+      : `• *${literalLine(s.route, 100)}*: ${s.decided} decided · median ${renderSpan(s.medianSec! * 1000)} · 90th percentile ${renderSpan(s.p90Sec! * 1000)}`,
   );
   return ['*Time from card to decision, last 7 days* (approved or denied, on the routes you may decide on):', ...lines.slice(0, 40)].join('\n');
 }
 
-function spanOf(seconds: number): string {
-  return seconds < 60 ? `${Math.round(seconds)} s` : renderSpan(seconds * 1000);
-}

@@ -100,7 +100,7 @@ describe('escalation', () => {
     const g = await openGate(30, undefined, 2);
     const { card } = await g.post();
     const [escalation] = await waitFor('the escalation', () => escalations(g, card).length > 0 && escalations(g, card), 15_000);
-    expect(escalation!.text).toMatch(/^:rotating_light: <!subteam\^S0SECURITY> <@U0CAROL>: nobody has decided this approval in \d+ min\. /);
+    expect(escalation!.text).toMatch(/^:rotating_light: <!subteam\^S0SECURITY> <@U0CAROL>: nobody has decided this approval in \d+ s\. /);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(escalations(g, card)).toHaveLength(1);
     expect(await g.decisions()).toEqual([]);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createApproval } from '../../src/domain/approval.js';
-import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE, parseOverflowValue, renderCancelledCard, renderDecidedCard, renderRequestCard, renderSupersededCard, type ButtonValue } from '../../src/views/cards.js';
+import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE, parseOverflowValue, renderCancelledCard, renderDecidedCard, renderRequestCard, renderSpan, renderSupersededCard, type ButtonValue } from '../../src/views/cards.js';
 import { LIMITS, parseRequest } from '../../src/domain/contract.js';
 import { checkBlocks } from '../../sandbox/block-kit-rules.js';
 import { validRequest } from '../../sandbox/valid-request.js';
@@ -110,6 +110,16 @@ describe('the request card', () => {
 });
 
 describe('time and people on the card', () => {
+  it.each([
+    [20_000, '20 s'],
+    [59_999, '59 s'],
+    [45 * 60_000, '45 min'],
+    [23 * 3600_000 + 59 * 60_000, '23 h'],
+    [72 * 3600_000, '3 d'],
+  ])('says a span of %i ms as %s', (ms, said) => {
+    expect(renderSpan(ms)).toBe(said);
+  });
+
   it('says when it expires in each reader’s time zone, and how long after the request that is', () => {
     const approval = approvalFor(validRequest());
     const card = renderRequestCard(approval, { requiredApprovals: 1, expiresAt: approval.createdAt + 23 * 3600_000 + 59 * 60_000, requestedAt: approval.createdAt });
