@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACTION_VIEW_JOB } from '../../src/views/job-preview.js';
-import { FOREIGN_BUTTON_REPLY } from '../../src/views/replies.js';
+import { FOREIGN_BUTTON_REPLY, JOB_NOT_SHOWN_REPLY } from '../../src/views/replies.js';
 import { useGates } from '../helpers/gate.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -36,5 +36,17 @@ describe('View job', () => {
     await g.bot.waitForLog((l) => l.msg === 'view job refused');
     expect(g.emulator.views.opened.length).toBe(before);
     await waitFor('the reply', () => g.emulator.ephemeralsFor('U0ALICE').includes(FOREIGN_BUTTON_REPLY));
+  });
+
+  it('when the modal cannot open in time (Slack slower than the trigger’s 3 s), the clicker is told the job was not shown', async () => {
+    const g = await gates.open();
+    const { card } = await g.post();
+    g.emulator.injectFaults('views.open', { delayMs: 3500 });
+    const before = g.emulator.views.opened.length;
+    const response = await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_VIEW_JOB, user: 'U0ALICE' });
+    expect(response.elapsedMs).toBeLessThan(3000);
+    await waitFor('the reply', () => g.emulator.ephemeralsFor('U0ALICE').includes(JOB_NOT_SHOWN_REPLY), 15_000);
+    expect(g.emulator.views.opened.length).toBe(before);
+    expect(await g.decisions()).toEqual([]);
   });
 });
