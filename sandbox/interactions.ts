@@ -127,17 +127,18 @@ export async function sendRequest(request: SentRequest): Promise<AppResponse> {
   return { status: response.status, body: text, elapsedMs: performance.now() - started, sent: request };
 }
 
-/** The first element of this type and action id in a message's actions blocks, as a click payload names it. */
+/** The first element of this type and action id in a message's actions blocks or section accessories, as a click payload names it. */
 export function findActionElement(
   blocks: unknown[],
   actionId: string,
   type: 'button' | 'overflow' = 'button',
 ): { action_id: string; block_id: string; value?: string; text: string; style?: string; options?: unknown[] } | undefined {
-  for (const block of blocks as { type?: string; block_id?: string; elements?: unknown[] }[]) {
-    if (block.type !== 'actions') continue;
-    for (const element of (block.elements ?? []) as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string; options?: unknown[] }[]) {
+  for (const block of blocks as { type?: string; block_id?: string; elements?: unknown[]; accessory?: unknown }[]) {
+    // A section's accessory is clickable too (Slack gives a block without block_id one of its own).
+    const elements = block.type === 'actions' ? (block.elements ?? []) : block.type === 'section' && block.accessory ? [block.accessory] : [];
+    for (const element of elements as { type?: string; action_id?: string; value?: string; text?: { text?: string }; style?: string; options?: unknown[] }[]) {
       if (element.type === type && element.action_id === actionId) {
-        return { action_id: actionId, block_id: block.block_id ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style, ...(element.options ? { options: element.options } : {}) };
+        return { action_id: actionId, block_id: block.block_id ?? block.type ?? 'actions', value: element.value, text: element.text?.text ?? '', style: element.style, ...(element.options ? { options: element.options } : {}) };
       }
     }
   }

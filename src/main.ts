@@ -6,7 +6,8 @@ import type { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config, type RedisTarget } from './ops/config.js';
 import { createRedis, describeRedisTarget } from './ops/redis-connection.js';
 import { createHealthRoute } from './ops/health.js';
-import { createMetrics, createMetricsRoute } from './ops/metrics.js';
+import { createMetrics, createMetricsRoute, registerPendingGauges } from './ops/metrics.js';
+import { createDecisionTimes } from './store/decision-times.js';
 import { createUserDirectory } from './decide/user-directory.js';
 import { processClick, registerButtons } from './decide/buttons.js';
 import { createClickInbox } from './decide/click-inbox.js';
@@ -16,6 +17,7 @@ import { createRequestMemory } from './store/request-memory.js';
 import { registerCommands } from './decide/commands.js';
 import { createChannelDirectory } from './decide/channel-visibility.js';
 import { registerModals } from './decide/modals.js';
+import { registerViewJob } from './decide/view-job.js';
 import { createApproverDirectory } from './decide/approver-directory.js';
 import { createAudit } from './store/audit.js';
 import { createRequestWorker } from './intake/request-worker.js';
@@ -25,7 +27,9 @@ import { createReplicaWait } from './store/replica-wait.js';
 import { createRequesterNotices } from './intake/requester-notice.js';
 import { assessRedisSettings, loadRedisSettings, redactRedisUrl } from './ops/redis-settings.js';
 import { classifySlackError } from './ops/slack-errors.js';
-import type { Route } from './domain/routes.js';
+import { matchRoute, type Route } from './domain/routes.js';
+import type { ApprovalRecord } from './domain/approval.js';
+import type { Decision } from './domain/contract.js';
 import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
 import { createTimers } from './intake/timers.js';
@@ -122,8 +126,23 @@ async function main(): Promise<void> {
     retentionSec: config.approvalRetentionSec,
     tombstoneSec: config.decisionTombstoneSec,
     leaseMs: POST_LEASE_MS,
-    onDecisionRecorded: (decision) => metrics.decisions.inc({ decision: decision.decision }),
+    onDecisionRecorded: (decision, record) => recordDecisionTime(decision, record),
   });
+  registerPendingGauges(metrics, () => store.pendingSummary());
+  const decisionTimes = createDecisionTimes(redis, config.statePrefix);
+  // Counted and timed once per approval (the store tells of the decision it recorded first).
+  function recordDecisionTime(decision: Decision, record: ApprovalRecord | undefined): void {
+    metrics.decisions.inc({ decision: decision.decision });
+    if (!record) return;
+    const route = matchRoute(routes, record.request).name;
+    if (decision.decision === 'expired') metrics.expiries.inc({ route });
+    if (record.postedAt === undefined) return;
+    const decidedAt = Date.parse(decision.decided_at);
+    const seconds = Math.max(0, (decidedAt - record.postedAt) / 1000);
+    metrics.cardToDecision.observe({ route, outcome: decision.decision }, seconds);
+    if (decision.decision !== 'approved' && decision.decision !== 'denied') return;
+    decisionTimes.record(route, record.id, seconds, decidedAt).catch((err: unknown) => log.warn({ err: String(err), route }, 'could not record the time to decision for /approvals stats'));
+  }
   const directory = createApproverDirectory(slack);
   const notices = createRequesterNotices({ slack, store, log });
   const outbox = createOutbox({
@@ -168,9 +187,11 @@ async function main(): Promise<void> {
     own,
     policySnapshotKey: config.policySnapshotKey,
     log,
+    onEscalated: (route) => metrics.escalations.inc({ route }),
   });
   registerModals(app, actionDeps);
-  registerCommands(app, { store, slack, routes, directory, users: actionDeps.users, channels: createChannelDirectory(slack, { log }), homeTeamId, log });
+  registerViewJob(app, actionDeps);
+  registerCommands(app, { store, decisionTimes, slack, routes, directory, users: actionDeps.users, channels: createChannelDirectory(slack, { log }), homeTeamId, log });
   // Requests are fetched on a connection of their own: a large one (a huge one is read whole before
   // it can be refused) must not hold up the clicks' Redis commands queued behind it on `redis`.
   const intakeRedis = redis.duplicate();
@@ -189,6 +210,7 @@ async function main(): Promise<void> {
     own,
     policySnapshotKey: config.policySnapshotKey,
     log,
+    onCardPosted: (route, outcome, seconds) => metrics.requestToCard.observe({ route, outcome }, seconds),
   });
 
   await listen(app, config.port, log);

@@ -10,6 +10,8 @@ import type { Logger } from '../ops/logger.js';
 import { byUrgency, HELP_TEXT, LIST_LIMIT, parseArgs, renderPendingList, type ListQuery, type PartialList, type PendingItem } from '../views/pending-list.js';
 import { expiresAt, matchRoute, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
+import type { DecisionTimes } from '../store/decision-times.js';
+import { renderDecisionStats, routeStats } from '../views/decision-stats.js';
 
 /**
  * `/approvals`: the pending approvals the caller can see (see channel-visibility.ts), most urgent
@@ -22,6 +24,8 @@ export const APPROVALS_COMMAND = '/approvals';
 
 export interface CommandDeps {
   store: Store;
+  /** Times to decision per route, for `/approvals stats`. */
+  decisionTimes: DecisionTimes;
   slack: WebClient;
   routes: Route[];
   directory: ApproverDirectory;
@@ -43,6 +47,11 @@ export function registerCommands(app: App, deps: CommandDeps): void {
     const args = parseArgs(command.text ?? '');
     try {
       if (args.kind === 'help') return await reply(respond, { text: HELP_TEXT });
+      if (args.kind === 'stats') {
+        const text = await statsFor(deps, command.user_id);
+        log.info({ outcome: 'stats' }, 'decision stats shown');
+        return await reply(respond, { text });
+      }
       const { items, partial } = await listFor(deps, command.user_id, command.team_id, args.query);
       log.info({ outcome: partial ? 'partial' : 'listed', count: items.length, unchecked_channels: partial?.uncheckedChannels }, 'pending approvals listed');
       await reply(respond, renderPendingList(await withPermalinks(deps.slack, permalinks, items), args.query, deps.now?.() ?? Date.now(), partial));
@@ -51,6 +60,14 @@ export function registerCommands(app: App, deps: CommandDeps): void {
       await reply(respond, { text: ':warning: Could not list the pending approvals right now. Try again in a moment.' });
     }
   });
+}
+
+/** `/approvals stats`: the caller's routes (those they may decide on), each with its decisions in the last 7 days. */
+async function statsFor(deps: CommandDeps, userId: string): Promise<string> {
+  const mine: string[] = [];
+  for (const route of deps.routes) if (await deps.directory.isApprover(route, userId)) mine.push(route.name);
+  const times = await deps.decisionTimes.within(mine, deps.now?.() ?? Date.now());
+  return renderDecisionStats(mine.map((route) => routeStats(route, times.get(route) ?? [])));
 }
 
 type PendingRecord = ApprovalRecord & { card: NonNullable<ApprovalRecord['card']> };

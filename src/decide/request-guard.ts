@@ -1,6 +1,7 @@
 import type { AnyMiddlewareArgs, BufferedIncomingMessage, Context, Middleware, ReceiverProcessEventErrorHandlerArgs, SlackAction } from '@slack/bolt';
 import { HTTPModuleFunctions, defaultProcessEventErrorHandler as defaultSocketModeErrorHandler, type SocketModeReceiverProcessEventErrorHandlerArgs } from '@slack/bolt';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_MORE } from '../views/cards.js';
+import { ACTION_VIEW_JOB } from '../views/job-preview.js';
 import { UNCHECKED_IN_MODAL, UNCHECKED_REPLY } from '../views/replies.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -165,7 +166,7 @@ export async function answerRefusedOverSocket(args: SocketModeReceiverProcessEve
   return defaultSocketModeErrorHandler(args);
 }
 
-/** The label of a request in logs and metrics: `approve`, `deny`, `open_modal`, `modal_submit`, `command`, or Slack's type. */
+/** The label of a request in logs and metrics: `approve`, `deny`, `open_modal`, `view_job`, `modal_submit`, `command`, or Slack's type. */
 function actionOf(body: AnyMiddlewareArgs['body']): string {
   if ('command' in body) return 'command';
   if (body.type === 'view_submission') return 'modal_submit';
@@ -173,6 +174,7 @@ function actionOf(body: AnyMiddlewareArgs['body']): string {
   if (actionId === ACTION_APPROVE) return 'approve';
   if (actionId === ACTION_DENY) return 'deny';
   if (actionId === ACTION_MORE) return 'open_modal';
+  if (actionId === ACTION_VIEW_JOB) return 'view_job';
   return String(body.type ?? 'unknown');
 }
 

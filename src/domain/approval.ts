@@ -15,11 +15,15 @@ export interface Approval {
   request: Omit<ApprovalRequest, 'job'>;
   /** When the bot first saw the request (ms since the epoch). */
   createdAt: number;
-  /** The job, pretty-printed and cut to {@link JOB_PREVIEW_MAX}, for a typed confirmation to show. */
+  /** The job, pretty-printed and cut to {@link JOB_PREVIEW_MAX}, for the card, View job and a typed confirmation to show. */
   jobPreview?: string;
 }
 
-/** How much of the job an approval keeps to show (the hash binds all of it). */
+/**
+ * How much of the job an approval keeps to show, in characters of indented JSON (the hash binds all
+ * of it): the card shows its first lines, View job and a typed confirmation the rest. Kept for every
+ * approval with a job, so at most this much (plus the request) per approval in Redis.
+ */
 export const JOB_PREVIEW_MAX = 6000;
 
 /** Where a card was posted. */
@@ -66,6 +70,8 @@ export function isSameBinding(
 /** An approval as stored: the request, its card once posted, the approvals counted, its decision once made. */
 export interface ApprovalRecord extends Approval {
   card?: CardLocation;
+  /** When the card was recorded as posted (ms since the epoch). */
+  postedAt?: number;
   /** Approvals counted so far, when the route needs more than one. */
   votes: Vote[];
   decision?: Decision;

@@ -67,7 +67,17 @@ export const RouteSchema = z.strictObject({
   remind_before: Duration.optional(),
   /** Remind the approvers this often while the approval waits (for long or never-expiring ones). */
   remind_every: Duration.optional(),
+  /** When nobody has decided this long after the request (seconds), mention `escalate_to` once in the card's thread. */
+  escalate_after: Duration.optional(),
+  /** Users and user groups to escalate to (often not approvers: someone who can find one). */
+  escalate_to: z.array(UserOrGroup).min(1, 'must list at least one user or user group').optional(),
 }).superRefine((route, ctx) => {
+  if ((route.escalate_after === undefined) !== (route.escalate_to === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [route.escalate_after === undefined ? 'escalate_after' : 'escalate_to'], message: 'escalate_after and escalate_to go together: set both, or neither' });
+  }
+  if (route.escalate_after !== undefined && route.expires_in !== 'never' && route.escalate_after >= route.expires_in) {
+    ctx.addIssue({ code: 'custom', path: ['escalate_after'], message: 'must be shorter than expires_in: an approval that has expired is not escalated' });
+  }
   if (route.remind_before !== undefined && (route.expires_in === 'never' || route.remind_before >= route.expires_in)) {
     ctx.addIssue({ code: 'custom', path: ['remind_before'], message: 'must be shorter than expires_in (and expires_in must not be never)' });
   }
@@ -134,4 +144,9 @@ export function matchRoute(routes: Route[], request: Pick<ApprovalRequest, 'risk
       return tagsMatch && workflowMatches;
     }) ?? routes.at(-1)!
   );
+}
+
+/** When to escalate an approval (ms since the epoch), or undefined when the route does not escalate. */
+export function escalateAt(route: Route, createdAt: number): number | undefined {
+  return route.escalate_after === undefined || !route.escalate_to?.length ? undefined : createdAt + route.escalate_after * 1000;
 }

@@ -24,5 +24,7 @@ export interface IntakeDeps {
   own: BotIdentity;
   policySnapshotKey: string;
   log: Logger;
+  /** Told of each card recorded: the route's name, how (posted, or recovered after a crash), and seconds since the request was enqueued. */
+  onCardPosted?: (route: string, outcome: 'posted' | 'recovered', seconds: number) => void;
   now?: () => number;
 }

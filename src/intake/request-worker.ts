@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq'
 import { BoundedWorker } from './bounded-worker.js';
 import { createApproval, type Approval, type CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard, renderSupersededCard } from '../views/cards.js';
-import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
+import { approvalIdOf, CANCEL_JOB_NAME, normalizeHash, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
 import { enqueueOrder, type EnqueueOrder } from '../domain/enqueue-order.js';
 import { cardTargets, findPostedCard, type CardTarget } from './find-posted-card.js';
 import { processCancel, processPolicy, refuseFutureDated } from './lifecycle.js';
@@ -226,6 +226,7 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
   const saved = await store.saveCard(approval, lease, card, now);
   if (saved.kind === 'saved') {
     log.info({ outcome, ...card, latency_ms: now - job.timestamp }, outcome === 'recovered' ? 'card found after a crash and recorded' : 'card posted');
+    deps.onCardPosted?.(attempt.route.name, outcome, Math.max(0, now - job.timestamp) / 1000);
     return { outcome, ...card };
   }
   // Another delivery recorded a card first (this one lost its lease mid-call), or a newer request
@@ -242,7 +243,10 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
 
 /** Posts to the first target; when the bot cannot post there and the route has a fallback, posts there with a note. */
 async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, targets: CardTarget[]): Promise<CardLocation> {
-  const context = cardContext(route, approval);
+  // A request bound to another snapshot than the one in force can only end as stale: the card says so.
+  const inForce = await deps.store.policyInForce(deps.policySnapshotKey);
+  const stale = inForce !== undefined && normalizeHash(inForce) !== normalizeHash(approval.request.policy_snapshot);
+  const context = { ...cardContext(route, approval), ...(stale ? { staleUnder: inForce } : {}) };
   let refusal = '';
   for (const [index, target] of targets.entries()) {
     const note = index === 0 ? {} : { note: `Posted here because the bot could not post in <#${targets[0]!.channel}> (${refusal}). Invite the bot there to keep cards with the incident.` };

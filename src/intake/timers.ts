@@ -2,15 +2,15 @@ import type { WebClient } from '@slack/web-api';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { EXPIRY_ACTOR, expireIfPending, type Approval } from '../domain/approval.js';
 import { auditEntry } from '../store/audit.js';
-import { renderReminder } from '../views/cards.js';
+import { renderEscalation, renderReminder } from '../views/cards.js';
 import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
-import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
+import { escalateAt, expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
 import { cardTargets, removeDuplicateCards, type BotIdentity } from './find-posted-card.js';
 
 /**
- * Expiry, reminders and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
+ * Expiry, reminders, escalations and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
  * they survive restarts, and deterministic job ids plus first-writer-wins recording make each run
  * once, whatever the number of bot processes. A timer belongs to one card: a superseded card's
  * timers do nothing.
@@ -19,6 +19,7 @@ import { cardTargets, removeDuplicateCards, type BotIdentity } from './find-post
 const EXPIRE = 'expire';
 const REMIND = 'remind';
 const SWEEP = 'sweep';
+const ESCALATE = 'escalate';
 /**
  * When to look for duplicates of a card after an attempt that may have posted it gave up (from the
  * next attempt on): Slack may carry out a post it answered too late (the client gives up at 10 s)
@@ -55,6 +56,8 @@ export interface TimerDeps {
   own: BotIdentity;
   policySnapshotKey: string;
   log: Logger;
+  /** Told of each escalation posted, with the route's name (for the metrics). */
+  onEscalated?: (route: string) => void;
   now?: () => number;
 }
 
@@ -84,6 +87,7 @@ export function createTimers(deps: TimerDeps): Timers {
       const record = await deps.store.load(job.data.approvalId);
       if (!record || record.cardId !== job.data.cardId || record.decision || record.cancelled) return { outcome: 'nothing to do' };
       const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: job.name });
+      if (job.name === ESCALATE) return escalate(deps, record, log);
       return job.name === EXPIRE ? expire(deps, job, log) : remind(deps, record, log, () => scheduleReminder(record, matchRoute(deps.routes, record.request), now()));
     },
     { connection: deps.connection, prefix: deps.queuePrefix, concurrency: 10 },
@@ -96,6 +100,8 @@ export function createTimers(deps: TimerDeps): Timers {
       const expiry = expiresAt(route, approval.request, approval.createdAt);
       const data = { approvalId: approval.id, cardId: approval.cardId };
       if (expiry !== undefined) await at(EXPIRE, `${EXPIRE}-${approval.id}-${approval.cardId}`, expiry, data);
+      const escalation = escalateAt(route, approval.createdAt);
+      if (escalation !== undefined && (expiry === undefined || escalation < expiry)) await at(ESCALATE, `${ESCALATE}-${approval.id}-${approval.cardId}`, escalation, data);
       await scheduleReminder(approval, route, Math.max(now(), approval.createdAt));
     },
     async sweepForLateCards(approval) {
@@ -164,4 +170,28 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
   log.info({ outcome: 'reminded', mentioned: people.length }, 'reminder posted');
   await scheduleNext();
   return { outcome: 'reminded' };
+}
+
+/**
+ * Mentions the route's `escalate_to` once in the card's thread. The claim re-reads the approval in
+ * the same Redis step (decided or cancelled meanwhile: nothing is posted) and is taken once across
+ * retries and replicas; a post that fails gives the claim back and is retried. A bot that dies
+ * between the claim and the post loses that one escalation (at most once, never twice).
+ */
+async function escalate(deps: TimerDeps, record: Parameters<typeof expireIfPending>[0], log: Logger): Promise<{ outcome: string }> {
+  const route = matchRoute(deps.routes, record.request);
+  if (!record.card || !route.escalate_to?.length) return { outcome: 'nothing to do' };
+  const claim = await deps.store.claimEscalation(record.id, record.cardId);
+  if (claim !== 'claimed') return { outcome: claim === 'done' ? 'escalated before' : 'nothing to do' };
+  const now = deps.now?.() ?? Date.now();
+  const text = renderEscalation({ to: route.escalate_to, waitedMs: now - record.createdAt, votes: record.votes.length, required: requiredApprovals(route, record.request) });
+  try {
+    await deps.slack.chat.postMessage({ channel: record.card.channel, thread_ts: record.card.ts, text, unfurl_links: false });
+  } catch (err) {
+    await deps.store.releaseEscalation(record.id, record.cardId);
+    throw err;
+  }
+  deps.onEscalated?.(route.name);
+  log.info({ outcome: 'escalated', mentioned: route.escalate_to.length }, 'escalation posted');
+  return { outcome: 'escalated' };
 }

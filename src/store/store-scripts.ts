@@ -352,3 +352,27 @@ export const CLAIM_NOTICE = `--[[
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 `;
+
+export const CLAIM_ESCALATION = `--[[
+  Claims the escalation of an approval's card, once whatever the retries and bot processes, and
+  only while the approval is still pending on that card: the state is read here, in the same step
+  as the claim, so an approval decided or cancelled meanwhile is never escalated.
+  Input:  KEYS[1] approval hash; ARGV[1] the card id
+  Output: 'claimed' when this caller posts the escalation; 'done' when it was claimed before;
+          'ended' when the approval is gone, decided, cancelled or on another card
+]]
+if redis.call('HGET', KEYS[1], 'card_id') ~= ARGV[1] then return 'ended' end
+if redis.call('HEXISTS', KEYS[1], 'decision') == 1 or redis.call('HEXISTS', KEYS[1], 'cancelled') == 1 then return 'ended' end
+if redis.call('HGET', KEYS[1], 'escalated') == ARGV[1] then return 'done' end
+redis.call('HSET', KEYS[1], 'escalated', ARGV[1])
+return 'claimed'
+`;
+
+export const RELEASE_ESCALATION = `--[[
+  Gives back a claimed escalation whose post failed, so a retry can claim it again.
+  Input:  KEYS[1] approval hash; ARGV[1] the card id
+  Output: 1 when released, 0 when it was not this card's
+]]
+if redis.call('HGET', KEYS[1], 'escalated') ~= ARGV[1] then return 0 end
+return redis.call('HDEL', KEYS[1], 'escalated')
+`;

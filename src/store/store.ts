@@ -5,7 +5,7 @@ import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
 import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
-import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
+import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -15,7 +15,8 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_NOTICE, MARK_DELIVERED, MARK_SETTLED
  *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
  *                      channel, ts, posted_at, post_started, post_failures,
  *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
- *                      decided_at, delivered, settled, version (the request's enqueue order)
+ *                      decided_at, delivered, settled, version (the request's enqueue order),
+ *                      escalated (the card id whose escalation was claimed)
  *   P:tombstone:<id>   what an ended approval leaves for much longer than its record (see
  *                      TOMBSTONE in store-scripts.ts): JSON {binding, version, decision | cancelled}
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
@@ -101,8 +102,8 @@ export interface StoreOptions {
   tombstoneSec?: number;
   /** How long a post lease lasts without renewal: a crashed holder blocks others this long at most. */
   leaseMs: number;
-  /** Told of each decision this store recorded (a click's, an expiry's, a policy change's): for metrics. */
-  onDecisionRecorded?: (decision: Decision) => void;
+  /** Told of each decision this store recorded (a click's, an expiry's, a policy change's), with the approval as read before it: for metrics. */
+  onDecisionRecorded?: (decision: Decision, record: ApprovalRecord | undefined) => void;
 }
 
 const ONE_YEAR_SEC = 365 * 24 * 3600;
@@ -118,7 +119,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -231,6 +232,11 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return channel && ts ? { channel, ts } : undefined;
     },
 
+    /** The policy snapshot in force (the value at `policySnapshotKey`), or undefined when none is set. */
+    async policyInForce(policySnapshotKey: string): Promise<string | undefined> {
+      return (await redis.get(policySnapshotKey)) ?? undefined;
+    },
+
     /** An approval, the policy snapshot in force and the votes, read together for a click. */
     async loadForClick(id: string, policySnapshotKey: string): Promise<ReadForClick> {
       const replies = await redis.multi().hgetall(recordKey(id)).get(policySnapshotKey).exec();
@@ -280,7 +286,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
-      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision);
+      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision, read.record);
       return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' | 'expired' | 'too_late' };
     },
 
@@ -298,6 +304,14 @@ export function createStore(redis: Redis, options: StoreOptions) {
     /** Sets the policy snapshot in force, unless a policy job enqueued later already did. */
     async setPolicy(policySnapshotKey: string, snapshot: string, version: EnqueueOrder): Promise<boolean> {
       return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, version])) === 1;
+    },
+
+    /** How many approvals the pending index holds, and when the oldest was requested (ms). */
+    async pendingSummary(): Promise<{ count: number; oldestCreatedAt?: number }> {
+      const replies = (await redis.multi().zcard(pendingKey).zrange(pendingKey, 0, 0, 'WITHSCORES').exec()) ?? [];
+      const [[countError, count], [oldestError, oldest]] = replies as [[Error | null, number], [Error | null, string[]]];
+      if (countError || oldestError) throw countError ?? oldestError;
+      return { count, ...(oldest[1] !== undefined ? { oldestCreatedAt: Number(oldest[1]) } : {}) };
     },
 
     /** Redis's clock (ms since the epoch), which every replica shares. */
@@ -341,6 +355,16 @@ export function createStore(redis: Redis, options: StoreOptions) {
     /** Whether this caller sends the requester's notice of this kind (once per approval). */
     async claimNotice(id: string, kind: 'posted' | 'ended'): Promise<boolean> {
       return (await run.CLAIM_NOTICE([recordKey(id)], [`notified_${kind}`])) === 1;
+    },
+
+    /** Claims the escalation of the approval's card (see CLAIM_ESCALATION): `claimed` means this caller posts it. */
+    async claimEscalation(id: string, cardId: string): Promise<'claimed' | 'done' | 'ended'> {
+      return (await run.CLAIM_ESCALATION([recordKey(id)], [cardId])) as 'claimed' | 'done' | 'ended';
+    },
+
+    /** Gives back a claimed escalation whose post failed, so that a retry posts it. */
+    async releaseEscalation(id: string, cardId: string): Promise<void> {
+      await run.RELEASE_ESCALATION([recordKey(id)], [cardId]);
     },
 
     async markSettled(id: string): Promise<void> {
@@ -387,6 +411,7 @@ function toRecord(id: string, fields: Record<string, string>): ApprovalRecord | 
     cardId: fields.card_id,
     request: JSON.parse(fields.request) as ApprovalRecord['request'],
     createdAt: Number(fields.created_at),
+    ...(fields.posted_at ? { postedAt: Number(fields.posted_at) } : {}),
     ...(fields.job_preview ? { jobPreview: fields.job_preview } : {}),
     votes: fields.votes ? (JSON.parse(fields.votes) as Vote[]) : [],
     ...(fields.channel && fields.ts ? { card: { channel: fields.channel, ts: fields.ts } } : {}),

@@ -64,10 +64,14 @@ export interface CardContext {
   votes?: Vote[];
   /** When the approval expires (ms since the epoch); undefined: it waits until someone decides. */
   expiresAt?: number;
+  /** When the request came (ms since the epoch): the expiry is also said as a span from it. */
+  requestedAt?: number;
   /** Approve asks for confirmation in Slack's dialog first (a route's `confirm: dialog`). */
   confirm?: boolean;
   /** Trusted mrkdwn from the bot (built from validated IDs only), above the details: e.g. why the card is not where the request asked. */
   note?: string;
+  /** The policy snapshot in force when the card was rendered, when the request is bound to another: approving can only end as stale. */
+  staleUnder?: string;
 }
 
 /** What the route adds to the card of a pending approval. */
@@ -78,13 +82,16 @@ export function cardContext(route: Route, approval: Approval, votes?: Vote[]): C
     ...(route.confirm === 'dialog' ? { confirm: true } : {}),
     ...(route.mention ? { mention: route.mention } : {}),
     ...(votes ? { votes } : {}),
-    ...(expiry !== undefined ? { expiresAt: expiry } : {}),
+    ...(expiry !== undefined ? { expiresAt: expiry, requestedAt: approval.createdAt } : {}),
   };
 }
 
 /** The card for a pending approval: what is asked, why, its impact and limits, and the two buttons. */
 export function renderRequestCard(approval: Approval, context: CardContext = { requiredApprovals: 1 }): RenderedCard {
-  const note: KnownBlock[] = context.note ? [{ type: 'context', elements: [mrkdwn(truncateMrkdwn(`:warning: ${context.note}`, SECTION_TEXT_MAX))] }] : [];
+  const note: KnownBlock[] = [
+    ...(context.staleUnder !== undefined ? [section(renderStaleWarning(approval.request.policy_snapshot, context.staleUnder))] : []),
+    ...(context.note ? [{ type: 'context' as const, elements: [mrkdwn(truncateMrkdwn(`:warning: ${context.note}`, SECTION_TEXT_MAX))] }] : []),
+  ];
   const asks = renderAsks(context);
   const buttons = renderButtonsFor(approval, context.confirm ?? false);
   const mentions = mentionList(context.mention ?? [], 200);
@@ -95,6 +102,11 @@ export function renderRequestCard(approval: Approval, context: CardContext = { r
   };
 }
 
+/** The warning on a card whose request is bound to a policy snapshot no longer in force (hex digits only: hashes are validated). */
+function renderStaleWarning(requested: string, inForce: string): string {
+  return `:warning: *Approving will end as stale:* this request was made under policy snapshot ${code(shortHash(requested))}, and ${code(shortHash(inForce))} is in force now. Any click closes it as stale; the workflow must ask again under the current policy.`;
+}
+
 function renderAsks(context: CardContext): string | undefined {
   const parts: string[] = [];
   if (context.mention?.length) parts.push(`*For:* ${mentionList(context.mention, 1000)}`);
@@ -103,8 +115,22 @@ function renderAsks(context: CardContext): string | undefined {
     const who = votes.length ? `: ${mentionList(votes.map((vote) => vote.id), 1000, ', ')}` : '';
     parts.push(`*Approvals:* ${votes.length} of ${context.requiredApprovals}${who}`);
   }
-  if (context.expiresAt !== undefined) parts.push(`*Expires* ${slackDate(new Date(context.expiresAt).toISOString(), '{date_short_pretty} at {time}')}`);
+  if (context.expiresAt !== undefined) {
+    // Slack renders the date in each reader's time zone; a countdown would be stale by the next
+    // reading (the card is not re-rendered as time passes), so the span is counted from the request.
+    const span = context.requestedAt === undefined ? '' : ` (${renderSpan(context.expiresAt - context.requestedAt)} after the request)`;
+    parts.push(`*Expires* ${slackDate(new Date(context.expiresAt).toISOString(), '{date_short_pretty} at {time}')}${span}`);
+  }
   return parts.length ? parts.join('   ') : undefined;
+}
+
+/** A span of time (ms) as a reader says it: `20 s`, `45 min`, `23 h`, `3 d`, rounded down. */
+export function renderSpan(ms: number): string {
+  if (ms < 60_000) return `${Math.max(0, Math.floor(ms / 1000))} s`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)} h`;
+  return `${Math.floor(minutes / 1440)} d`;
 }
 
 /** Trusted IDs as mentions that notify (users as <@U…>, user groups as <!subteam^S…>), as many as fit in `max` characters. */
@@ -203,6 +229,16 @@ export function renderReminder(reminder: { waitingFor: readonly string[]; votes:
   const progress = reminder.required > 1 ? ` (${reminder.votes} of ${reminder.required} approvals so far)` : '';
   const until = reminder.expiresAt === undefined ? '' : ` It expires ${slackDate(new Date(reminder.expiresAt).toISOString(), '{date_short_pretty} at {time}')}.`;
   return `:alarm_clock: ${who ? `${who}: this` : 'This'} approval is still waiting for a decision${progress}.${until}`;
+}
+
+/**
+ * The escalation in the card's thread: the route's `escalate_to` (trusted IDs from the routes file,
+ * as many as fit) told that nobody has decided for `waitedMs` (ms) since the request.
+ */
+export function renderEscalation(escalation: { to: readonly string[]; waitedMs: number; votes: number; required: number }): string {
+  const who = mentionList(escalation.to, TEXT_ONLY_MAX - 500);
+  const progress = escalation.required > 1 ? ` (${escalation.votes} of ${escalation.required} approvals so far)` : '';
+  return `:rotating_light: ${who}: nobody has decided this approval in ${renderSpan(escalation.waitedMs)}${progress}. Please find someone who can decide it, or decide it if you may.`;
 }
 
 /** A user mention, only for what is shaped like a Slack user ID (the signed payload's); anything else shows literally. */

@@ -1,9 +1,10 @@
 import type { KnownBlock, ModalView } from '@slack/types';
 import type { Approval } from '../domain/approval.js';
 import { LIMITS, shortHash } from '../domain/contract.js';
-import { context, plainText, section, SECTION_TEXT_MAX } from './blocks.js';
+import { context, plainText, section } from './blocks.js';
 import { fitToBudget, measureBlocks, type Cut } from './budget.js';
-import { code, escapeMrkdwn, literal, mrkdwnCutIndex, plain, quote, truncateMrkdwn } from './mrkdwn.js';
+import { JOB_PART_MAX, JOB_SECTIONS_MAX, renderJobSections } from './job-preview.js';
+import { code, literal, plain, quote, truncateMrkdwn } from './mrkdwn.js';
 
 /**
  * The modal behind "Approve with comment…" / "Deny with reason…", and the typed confirmation of a
@@ -16,10 +17,6 @@ export const COMMENT_INPUT = 'comment';
 export const TYPED_BLOCK = 'approval_typed';
 export const TYPED_INPUT = 'typed';
 
-// The job is shown in at most this many sections: a modal holds 100 blocks, a reviewer reads far fewer.
-const JOB_SECTIONS_MAX = 3;
-// A section of the job: its text within Slack's limit with the code fences around it.
-const JOB_PART_MAX = SECTION_TEXT_MAX - 6;
 const NAME_MAX = 200;
 const TAG_MAX = 40;
 
@@ -103,19 +100,9 @@ function renderWhat(approval: Approval, limits: ModalLimits): KnownBlock[] {
 /** The job, as the approval kept it, and the input for the step id or the job hash's first 8 characters. */
 function renderTypedConfirmation(approval: Approval, limits: ModalLimits): KnownBlock[] {
   const r = approval.request;
-  // Backticks would end the code block early: they show as a look-alike.
-  const whole = approval.jobPreview ? escapeMrkdwn(approval.jobPreview.replace(/`/g, 'ˋ')) : '';
-  const parts = chunk(whole.slice(0, mrkdwnCutIndex(whole, limits.job)), JOB_PART_MAX).slice(0, JOB_SECTIONS_MAX);
-  const shown = parts.reduce((sum, part) => sum + part.length, 0);
-  const job = whole
-    ? [
-        ...parts.map((part) => section(`\`\`\`${part}\`\`\``)),
-        ...(shown < whole.length ? [section('_… the rest is not shown here; the job hash covers the whole job._')] : []),
-      ]
-    : [section('_This approval keeps no copy of the job to show; its hash (below) binds it._')];
   return [
     section('*The job you approve* (as the engine sent it; the job hash binds exactly this):'),
-    ...job,
+    ...renderJobSections(approval.jobPreview, limits.job),
     {
       type: 'input',
       block_id: TYPED_BLOCK,
@@ -124,16 +111,4 @@ function renderTypedConfirmation(approval: Approval, limits: ModalLimits): Known
       element: { type: 'plain_text_input', action_id: TYPED_INPUT, max_length: 300 },
     },
   ];
-}
-
-/** Cuts escaped mrkdwn into parts of at most `max` characters, never inside an entity or a grapheme. */
-function chunk(text: string, max: number): string[] {
-  const parts: string[] = [];
-  let rest = text;
-  while (rest.length > max) {
-    const cut = mrkdwnCutIndex(rest, max);
-    parts.push(rest.slice(0, cut));
-    rest = rest.slice(cut);
-  }
-  return rest ? [...parts, rest] : parts;
 }

@@ -40,14 +40,15 @@ export interface PartialList {
   retryAfterSec?: number;
 }
 
-export type ParsedArgs = { kind: 'help' } | { kind: 'list'; query: ListQuery };
+export type ParsedArgs = { kind: 'help' } | { kind: 'stats' } | { kind: 'list'; query: ListQuery };
 
-/** `/approvals [mine] [<risk tag>] [#channel] [help]`; with "escape channels" on, a channel comes as `<#C123|name>`. */
+/** `/approvals [mine] [<risk tag>] [#channel] [help] | stats`; with "escape channels" on, a channel comes as `<#C123|name>`. */
 export function parseArgs(text: string): ParsedArgs {
   const query: ListQuery = { mine: false };
   for (const word of text.trim().split(/\s+/).filter(Boolean)) {
     const lower = word.toLowerCase();
     if (lower === 'help') return { kind: 'help' };
+    if (lower === 'stats') return { kind: 'stats' };
     if (lower === 'mine') query.mine = true;
     else if (/^<#([CG][A-Z0-9]{2,20})(\|[^>]*)?>$/.test(word)) query.channel = /^<#([CG][A-Z0-9]+)/.exec(word)![1];
     else query.riskTag = lower.replace(/^#/, '');
@@ -61,6 +62,7 @@ export const HELP_TEXT = [
   '• `/approvals prod`: only those tagged `prod` (any risk tag)',
   '• `/approvals #incident-42`: only those in that channel',
   'Words combine: `/approvals mine secrets`.',
+  '• `/approvals stats`: how many were decided in the last 7 days on the routes you may decide on, and how long it took (median, 90th percentile)',
 ].join('\n');
 
 /** Soonest expiry first; those that never expire last; then the oldest first. */

@@ -147,3 +147,6 @@ export const UNCHECKED_IN_MODAL = 'Could not check this request in time, so noth
 
 /** When the ⋯ menu's form could not be opened within the 3 seconds Slack allows. */
 export const MODAL_NOT_OPENED_REPLY = ':warning: The form could not be opened in time, so nothing was decided. Try again in a moment.';
+
+/** The "View job" modal could not be opened in time (Redis or Slack slow): it decides nothing either way. */
+export const JOB_NOT_SHOWN_REPLY = ':warning: The job could not be shown in time. Try again in a moment; nothing was decided.';

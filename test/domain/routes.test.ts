@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApproverDirectory } from '../../src/decide/approver-directory.js';
-import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, shorthandRoutes, type Route } from '../../src/domain/routes.js';
+import { escalateAt, expiresAt, matchRoute, nextReminderAt, requiredApprovals, shorthandRoutes, type Route } from '../../src/domain/routes.js';
 import { parseRoutes } from '../../src/ops/load-routes.js';
 import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 
@@ -90,6 +90,16 @@ describe('expiry and reminders', () => {
     ['what the request asks, under a never-expiring route', '    expires_in: never\n', 600, T0 + 600_000],
   ])('expires after %s', (_what, keys, requested, expected) => {
     expect(expiresAt(route(keys), requested ? { expires_in_sec: requested } : {}, T0)).toBe(expected);
+  });
+
+  it('escalates after escalate_after, to escalate_to; the two go together, and escalating must come before expiry', () => {
+    const r = route('    expires_in: 1h\n    escalate_after: 15m\n    escalate_to: [S0LEADS, U0CAROL]\n');
+    expect(escalateAt(r, T0)).toBe(T0 + 900_000);
+    expect(escalateAt(route('    expires_in: 1h\n'), T0)).toBeUndefined();
+    expect(() => route('    escalate_after: 15m\n')).toThrow('escalate_to: escalate_after and escalate_to go together');
+    expect(() => route('    escalate_to: [S0LEADS]\n')).toThrow('escalate_after: escalate_after and escalate_to go together');
+    expect(() => route('    expires_in: 10m\n    escalate_after: 15m\n    escalate_to: [S0LEADS]\n')).toThrow('escalate_after: must be shorter than expires_in');
+    expect(() => route('    escalate_after: 15m\n    escalate_to: [C0CHANNEL]\n')).toThrow('must be a Slack user ID (U…/W…) or user group ID (S…)');
   });
 
   it('reminds before expiry and then every interval, never after expiry', () => {

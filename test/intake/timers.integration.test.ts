@@ -9,12 +9,20 @@ import { waitFor } from '../helpers/wait.js';
 
 const gates = useGates();
 
-/** A gate whose default route expires approvals after `expires` seconds and reminds `remindBefore` seconds before. */
-async function openGate(expires: number, remindBefore?: number): Promise<Gate> {
+/** A gate whose default route expires approvals after `expires` seconds, reminds `remindBefore` seconds before, and escalates after `escalateAfter`. */
+async function openGate(expires: number, remindBefore?: number, escalateAfter?: number): Promise<Gate> {
   const file = join(mkdtempSync(join(tmpdir(), 'timers-')), 'approvals.yml');
   writeFileSync(
     file,
-    ['routes:', '  - name: fast', '    channel: C0APPROVALS', '    approvers: [S0ONCALL]', `    expires_in: ${expires}`, ...(remindBefore ? [`    remind_before: ${remindBefore}`] : [])].join('\n'),
+    [
+      'routes:',
+      '  - name: fast',
+      '    channel: C0APPROVALS',
+      '    approvers: [S0ONCALL]',
+      `    expires_in: ${expires}`,
+      ...(remindBefore ? [`    remind_before: ${remindBefore}`] : []),
+      ...(escalateAfter ? [`    escalate_after: ${escalateAfter}`, '    escalate_to: [S0SECURITY, U0CAROL]'] : []),
+    ].join('\n'),
   );
   return gates.open({ env: { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' } });
 }
@@ -30,6 +38,8 @@ describe('expiry', () => {
     await waitFor('the expired card', () => JSON.stringify(g.emulator.messagesIn(card.channel).find((m) => m.ts === card.ts)!.blocks).includes(':hourglass: *Expired*'));
     await g.emulator.sendToApp(lateClick);
     expect(await waitFor('the refusal', () => g.emulator.ephemeralsFor('U0ALICE')[0])).toContain('Already closed: :hourglass: *Expired*');
+    const metrics = await (await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`)).text();
+    expect(metrics).toContain('approval_gate_expiries_total{route="fast"} 1');
   });
 
   it('runs once the bot is back when it was down at the time, and once with two bots running', async () => {
@@ -94,5 +104,42 @@ describe('reminders', () => {
     await waitFor('the late reminder to be deleted', () => g.emulator.callsOf('chat.delete').length === 1, 5000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(g.emulator.messagesIn(card.channel).filter((m) => m.thread_ts === card.ts && m.text?.includes('still waiting'))).toEqual([]);
+  });
+});
+
+describe('escalation', () => {
+  const escalations = (g: Gate, card: { channel: string; ts: string }) => g.emulator.messagesIn(card.channel).filter((m) => m.thread_ts === card.ts && m.text.startsWith(':rotating_light:'));
+
+  it('when nobody has decided by escalate_after, the bot mentions escalate_to once in the card’s thread', async () => {
+    const g = await openGate(30, undefined, 2);
+    const { card } = await g.post();
+    const [escalation] = await waitFor('the escalation', () => escalations(g, card).length > 0 && escalations(g, card), 15_000);
+    expect(escalation!.text).toMatch(/^:rotating_light: <!subteam\^S0SECURITY> <@U0CAROL>: nobody has decided this approval in \d+ s\. /);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(escalations(g, card)).toHaveLength(1);
+    expect(await g.decisions()).toEqual([]);
+    const metrics = await (await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`)).text();
+    expect(metrics).toContain('approval_gate_escalations_total{route="fast"} 1');
+  });
+
+  it('an approval decided before escalate_after is not escalated', async () => {
+    const g = await openGate(30, undefined, 2);
+    const { card } = await g.post();
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0BOB' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    // Past the escalation's time (2 s after the request), with room for a loaded machine.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(escalations(g, card)).toEqual([]);
+  });
+
+  it('fires once the bot is back when it was down at the time, and once with two bots running', async () => {
+    const g = await openGate(30, undefined, 2);
+    const { card } = await g.post();
+    await g.bot.kill();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await Promise.all([g.startAnother(), g.startAnother({ PORT: String(await freePort()) })]);
+    await waitFor('the escalation', () => escalations(g, card).length > 0, 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(escalations(g, card)).toHaveLength(1);
   });
 });

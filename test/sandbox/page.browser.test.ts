@@ -69,9 +69,12 @@ async function approveCard(card: Locator): Promise<void> {
 
 /** Clicks a New request sample, opens the channel its card goes to, and waits for the card. */
 async function requestSample(sample: string, channel: string, cardText: string): Promise<Locator> {
-  await page.getByRole('button', { name: sample }).click();
   await page.locator(`#channel-list a[data-channel="${channel}"]`).click();
-  const card = page.locator('#messages article.message[data-ts]').filter({ hasText: cardText });
+  const cards = page.locator('#messages article.message[data-ts]').filter({ hasText: cardText });
+  // The same sample may have been requested before: the new card is the next one.
+  const before = await cards.count();
+  await page.getByRole('button', { name: sample }).click();
+  const card = cards.nth(before);
   await card.waitFor();
   return card;
 }
@@ -84,7 +87,22 @@ describe('the sandbox page', () => {
     expect(await card.locator('.bk-header').textContent()).toBe('Approval needed');
     expect(pending).toContain('incident-triage');
     expect(pending).toContain('@oncall'); // the route's mention, shown as Slack shows a user group
+    // The job's first lines, as code, and the workflow and step right under the header.
+    expect(await card.locator('.bk-section pre').first().textContent()).toContain('"sql": "UPDATE orders SET status = \'refunded\' WHERE id = ANY($1)"');
+    expect(await card.locator('.bk-context').first().textContent()).toBe('incident-triage › remediate');
     await screenshot(card, 'card-pending.png');
+
+    // View job: the whole stored job and the full job hash, in a modal that decides nothing.
+    await card.getByRole('button', { name: 'View job', exact: true }).click();
+    const jobModal = page.locator('#modal-layer form.modal');
+    await jobModal.waitFor();
+    const shownJob = (await jobModal.textContent())!;
+    expect(shownJob).toContain('"database": "orders-prod"');
+    expect(shownJob).toMatch(/Job hash[\s\S]*[0-9a-f]{64}/);
+    expect(await jobModal.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    await screenshot(jobModal, 'view-job.png');
+    await jobModal.getByRole('button', { name: 'Close', exact: true }).click();
+    await jobModal.waitFor({ state: 'detached' });
 
     await actAs('Mallory');
     await approveCard(card);
@@ -97,6 +115,7 @@ describe('the sandbox page', () => {
     await approveCard(card);
     await expect.poll(() => card.textContent()).toContain('Approved by @Alice');
     expect(await card.locator('.bk-header').textContent()).toBe('✅ Approved');
+    expect(await card.locator('.bk-context').first().textContent()).toBe('incident-triage › remediate');
     expect(await card.getByRole('button', { name: 'Approve', exact: true }).count()).toBe(0);
     const decision = page.locator('#decisions .decision-approved');
     await decision.waitFor();
@@ -157,6 +176,28 @@ describe('the sandbox page', () => {
     await modal.locator('input[type=text]').fill('rotate-credentials');
     await modal.getByRole('button', { name: 'Approve', exact: true }).click();
     await expect.poll(() => card.textContent()).toContain('Approved (2 approvals) by @Carol, @Dave');
+  });
+
+  it('escalates a card nobody decides: the route’s people are mentioned once in its thread', async () => {
+    await actAs('Mallory');
+    const card = await requestSample('Network egress (anyone may approve)', 'C0APPROVALS', 'Download the monthly usage report');
+    // The sandbox's default route escalates after 20 s.
+    const escalation = card.locator('.reply').filter({ hasText: 'nobody has decided this approval' });
+    await escalation.waitFor({ timeout: 40_000 });
+    expect(await escalation.textContent()).toContain('@oncall');
+    expect(await escalation.count()).toBe(1);
+    await screenshot(card, 'card-escalated.png');
+  }, 60_000);
+
+  it('keeps the oversized sample’s card compact: the long reason, the job and the constraints are cut', async () => {
+    const card = await requestSample('Oversized request (cut to Slack limits)', 'C0PRODAPPROVALS', 'Normalise customer addresses');
+    const box = await card.boundingBox();
+    // In a 1,400 px wide page: about 1,400 px tall before the card's own limits, 1,073 px with them.
+    console.info(`oversized card: ${Math.round(box!.height)} px tall`);
+    await screenshot(card, 'card-oversized.png');
+    expect(box!.height).toBeLessThan(1150);
+    expect(await card.textContent()).toMatch(/and \d+ more/);
+    expect(await card.textContent()).toContain('the rest under View job');
   });
 
   it('shows hostile text as text: no mention, link or HTML from the request takes effect', async () => {

@@ -195,6 +195,19 @@ describe('recording decisions', () => {
     for (const result of results.filter((r) => r.kind !== 'recorded')) expect(result).toEqual({ kind: 'decided', decision: stored!.decision });
   });
 
+  it('an escalation is claimed once, only for the current card of a pending approval, and can be given back after a failed post', async () => {
+    const approval = await postedApproval();
+    expect(await store.claimEscalation(approval.id, 'old-card')).toBe('ended');
+    const claims = await Promise.all(Array.from({ length: 10 }, () => store.claimEscalation(approval.id, approval.cardId)));
+    expect(claims.filter((c) => c === 'claimed')).toHaveLength(1);
+    expect(claims.filter((c) => c === 'done')).toHaveLength(9);
+    await store.releaseEscalation(approval.id, approval.cardId);
+    expect(await store.claimEscalation(approval.id, approval.cardId)).toBe('claimed');
+    const other = await postedApproval();
+    await record(other, other.cardId, decisionBy('U1', other));
+    expect(await store.claimEscalation(other.id, other.cardId)).toBe('ended');
+  });
+
   it('refuses a decision for a card that is not the current one', async () => {
     const approval = await postedApproval();
     expect(await record(approval, 'old-card', decisionBy('U1', approval), Date.now())).toEqual({ kind: 'superseded' });

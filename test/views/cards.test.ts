@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createApproval } from '../../src/domain/approval.js';
-import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE, parseOverflowValue, renderRequestCard, type ButtonValue } from '../../src/views/cards.js';
+import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE, parseOverflowValue, renderCancelledCard, renderDecidedCard, renderRequestCard, renderSpan, renderSupersededCard, type ButtonValue } from '../../src/views/cards.js';
 import { LIMITS, parseRequest } from '../../src/domain/contract.js';
 import { checkBlocks } from '../../sandbox/block-kit-rules.js';
 import { validRequest } from '../../sandbox/valid-request.js';
@@ -75,9 +75,9 @@ describe('the request card', () => {
     const text = allText(renderRequestCard(approval));
     expect(text).toContain('_none tagged_');
     expect(text).toContain('_no constraints_');
-    expect(text).toContain('"text":"*Workflow*\\n_none named_"');
     expect(text).toContain('"text":"*Policy rule*\\n_none named_"');
-    expect(text).toContain('"text":"*Step*\\n`step`"');
+    // No workflow: the line under the header names the step alone.
+    expect(text).toContain('"elements":[{"type":"mrkdwn","text":"`step`","verbatim":true}]');
   });
 
   it('renders hostile text literally: no mention, no hidden link', () => {
@@ -87,7 +87,7 @@ describe('the request card', () => {
     const text = allText(renderRequestCard(approval));
     expect(text).not.toMatch(/<[!@#]|<https?:/);
     expect(text).toContain('&lt;!channel&gt; please &lt;https://evil.example|click to approve&gt; &amp; &lt;@U0ADMIN&gt;');
-    expect(text).toContain('"text":"*Workflow*\\n`&lt;!here&gt; wf`"');
+    expect(text).toContain('"text":"`&lt;!here&gt; wf` › `remediate`"');
   });
 
   it('counts the constraints it could not show', () => {
@@ -106,5 +106,53 @@ describe('the request card', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('time and people on the card', () => {
+  it.each([
+    [20_000, '20 s'],
+    [59_999, '59 s'],
+    [45 * 60_000, '45 min'],
+    [23 * 3600_000 + 59 * 60_000, '23 h'],
+    [72 * 3600_000, '3 d'],
+  ])('says a span of %i ms as %s', (ms, said) => {
+    expect(renderSpan(ms)).toBe(said);
+  });
+
+  it('says when it expires in each reader’s time zone, and how long after the request that is', () => {
+    const approval = approvalFor(validRequest());
+    const card = renderRequestCard(approval, { requiredApprovals: 1, expiresAt: approval.createdAt + 23 * 3600_000 + 59 * 60_000, requestedAt: approval.createdAt });
+    const expiry = Math.floor((approval.createdAt + 23 * 3600_000 + 59 * 60_000) / 1000);
+    expect(allText(card)).toContain(`*Expires* <!date^${expiry}^{date_short_pretty} at {time}|2026-11-25 23:59 UTC> (23 h after the request)`);
+  });
+
+  it('names the person who started the run, and who is asked with the approvals so far', () => {
+    const approval = approvalFor(validRequest({ initiated_by: 'U0DAVE' }));
+    const text = allText(renderRequestCard(approval, { requiredApprovals: 2, mention: ['S0ONCALL'], votes: [] }));
+    expect(text).toContain('"text":"*Started by*\\n<@U0DAVE>"');
+    expect(text).toContain('*For:* <!subteam^S0ONCALL>   *Approvals:* 0 of 2');
+  });
+});
+
+describe('outcome at a glance', () => {
+  const approval = approvalFor(validRequest({ workflow: 'incident-triage', step_id: 'remediate' }));
+  const decided = (decision: 'approved' | 'denied' | 'expired' | 'stale') =>
+    renderDecidedCard(approval, { run_id: 'r', step_id: 's', decision, decided_by: { id: 'U0ALICE', name: 'alice' }, decided_at: '2026-11-25T10:00:00.000Z', policy_snapshot: 'abcdef12', job_hash: 'abcdef12', constraints: {}, ...(decision === 'stale' ? { policy_snapshot_in_force: 'ffffffff' } : {}) });
+
+  it.each([
+    ['approved', ':white_check_mark: Approved'],
+    ['denied', ':no_entry: Denied'],
+    ['expired', ':hourglass: Expired'],
+    ['stale', ':warning: Not decided: the policy changed'],
+  ] as const)('a %s card says so in its header, with the workflow and step right under it', (decision, headline) => {
+    const { blocks } = decided(decision);
+    expect(blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: headline, emoji: true } });
+    expect(blocks[1]).toEqual({ type: 'context', elements: [{ type: 'mrkdwn', text: '`incident-triage` › `remediate`', verbatim: true }] });
+  });
+
+  it('cancelled and superseded cards say so in their header too', () => {
+    expect(renderCancelledCard(approval, { reason: 'run aborted', at: '2026-11-25T10:00:00.000Z' }).blocks[0]).toMatchObject({ text: { text: ':no_entry_sign: Cancelled' } });
+    expect(renderSupersededCard(approval, { channel: 'C0APPROVALS', ts: '1.2' }).blocks[0]).toMatchObject({ text: { text: ':arrows_counterclockwise: Superseded' } });
   });
 });

@@ -40,7 +40,7 @@ function twinOf(record: ApprovalRecord): ApprovalRecord {
   const r = record.request;
   return {
     ...record,
-    ...(record.jobPreview ? { jobPreview: 'job' } : {}),
+    ...(record.jobPreview ? { jobPreview: sameShape(record.jobPreview) } : {}),
     request: {
       ...r,
       run_id: 'run',
@@ -53,6 +53,14 @@ function twinOf(record: ApprovalRecord): ApprovalRecord {
       ...(r.constraints ? { constraints: Object.fromEntries(Object.keys(r.constraints).map((_, i) => [`k${i}`, 'v'])) } : {}),
     },
   };
+}
+
+/**
+ * Plain text of the same lines and the same length once escaped as code (`&` is five characters,
+ * `<` and `>` four), so that the card cuts the twin's job where it cuts the original's.
+ */
+function sameShape(preview: string): string {
+  return preview.replace(/[^\n&<>]/g, 'x').replace(/&/g, 'xxxxx').replace(/[<>]/g, 'xxxx');
 }
 
 /** Every message the gate sends about an approval, as HTML, given what the requester (or a reviewer) said. */
@@ -127,11 +135,12 @@ describe('requester text cannot imitate the gate', () => {
     expect(html).toContain('Approved');
   });
 
-  it('a workflow named like an outcome stays out of the header, in a labelled field', () => {
+  it('a workflow named like an outcome stays out of the header, in code right under it', () => {
     const card = cardFor({ workflow: 'nightly ✅ Approved' });
     const header = card.blocks.find((block) => block.type === 'header');
     expect(JSON.stringify(header)).not.toContain('nightly');
-    expect(shown(card.blocks).find((html) => html.includes('nightly'))).toMatch(/<b>Workflow<\/b>/);
+    expect(card.blocks[1]).toMatchObject({ type: 'context' });
+    expect(shown([card.blocks[1]])[0]).toMatch(/<code>nightly ✅ Approved<\/code>/);
   });
 
   it('the outcome line stays the bot’s: in the header and in bold, with its emoji', () => {
