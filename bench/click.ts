@@ -8,6 +8,7 @@
  * BullMQ timestamp), or → the baseline's write.
  * Options: --clicks N (default 1000), --bursts N (default 10).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -35,13 +36,15 @@ interface Timing {
 }
 
 execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+// An ephemeral key: the bot refuses to start without one.
+const signingKeyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const redisServer = await startRedisServer();
 const emulator = await new SlackEmulator({ botToken: TOKEN, signingSecret: SECRET, channels: [{ id: CHANNEL, name: 'approvals', botIsMember: true }] }).start();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 const children: ChildProcess[] = [];
 
 try {
-  const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'info' };
+  const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'info', DECISION_SIGNING_KEY: signingKeyPem };
   const gateArgs = ['dist/main.js'];
   const gateReady = (line: string) => line.includes('approval gate started');
   // The cards, posted by the real bot; the baseline only reads their buttons, so both rounds use them.

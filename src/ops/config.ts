@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { defaultKeyIdOf, type DecisionSigningKey } from '../domain/decision-signature.js';
 
 const SLACK_ID = /^[A-Z0-9]{2,}$/;
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** How to make a signing key, for the error that says one is missing or unusable. */
+const KEYGEN_HINT = 'make one with `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem` and keep it secret';
 /** Slack's signing secrets are 32 hex characters; anything under 16 is not one. */
 const MIN_SIGNING_SECRET = 16;
 
@@ -108,6 +114,12 @@ const EnvSchema = z
     AUDIT_REFUSALS_MAX_LEN: positiveInt.default(100_000),
     /** How many requests one bot process handles at once. @defaultValue 10 */
     INTAKE_CONCURRENCY: positiveInt.default(10),
+    /** The Ed25519 private key that signs decisions, as PKCS#8 PEM (or DECISION_SIGNING_KEY_FILE). Never logged. */
+    DECISION_SIGNING_KEY: optionalText,
+    /** Path of a file holding DECISION_SIGNING_KEY (a mounted secret, say). */
+    DECISION_SIGNING_KEY_FILE: optionalText,
+    /** The id engines know the public key by. @defaultValue `ed25519-` and 16 hex digits of the public key's SHA-256 */
+    DECISION_SIGNING_KEY_ID: optionalText.refine((id) => id === undefined || KEY_ID.test(id), 'must be 1 to 64 letters, digits, ".", "_" or "-"'),
     /** @defaultValue `info` */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -173,6 +185,8 @@ export interface Config {
   /** How long an ended approval's tombstone is kept from its ending (s): DECISION_TOMBSTONE_SEC. */
   decisionTombstoneSec: number;
   intakeConcurrency: number;
+  /** The key that signs every decision pushed on the resume queue. */
+  decisionSigning: DecisionSigningKey;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
@@ -187,8 +201,10 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+  const key = parsed.success ? loadSigningKey(parsed.data.DECISION_SIGNING_KEY, parsed.data.DECISION_SIGNING_KEY_FILE) : undefined;
+  if (!parsed.success || typeof key === 'string') {
+    const lines = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    if (typeof key === 'string') lines.push(key);
     throw new ConfigError(lines.join('\n'));
   }
   const e = parsed.data;
@@ -211,6 +227,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     approvalRetentionSec: e.APPROVAL_RETENTION_SEC,
     decisionTombstoneSec: e.DECISION_TOMBSTONE_SEC,
     intakeConcurrency: e.INTAKE_CONCURRENCY,
+    decisionSigning: { keyId: e.DECISION_SIGNING_KEY_ID ?? defaultKeyIdOf(key!), privateKey: key! },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * The Ed25519 private key from DECISION_SIGNING_KEY (PEM) or the file DECISION_SIGNING_KEY_FILE
+ * names, or why there is none. Messages never quote the key.
+ */
+function loadSigningKey(pem: string | undefined, file: string | undefined): KeyObject | string {
+  if (pem !== undefined && file !== undefined) return 'DECISION_SIGNING_KEY must not be set with DECISION_SIGNING_KEY_FILE: set one of them';
+  if (pem === undefined && file === undefined) {
+    return `DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; ${KEYGEN_HINT}`;
+  }
+  let text: string;
+  const name = pem !== undefined ? 'DECISION_SIGNING_KEY' : `DECISION_SIGNING_KEY_FILE (${file})`;
+  try {
+    // A PEM passed through a one-line variable often has its line breaks written as \n.
+    text = pem !== undefined ? pem.replace(/\\n/g, '\n') : readFileSync(file!, 'utf8');
+  } catch (err) {
+    return `DECISION_SIGNING_KEY_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${file}`;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: text, format: 'pem' });
+  } catch {
+    return `${name} is not a PEM private key: ${KEYGEN_HINT}`;
+  }
+  if (key.asymmetricKeyType !== 'ed25519') return `${name} is an ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519: ${KEYGEN_HINT}`;
+  return key;
 }
