@@ -34,15 +34,9 @@ export type VerifyResult = { ok: true; decision: Decision } | { ok: false; reaso
  */
 export function verifyDecision(data: unknown, options: VerifyOptions): VerifyResult {
   const expectedHash = expectedJobHash(options);
-  const keys = publicKeysOf(options.publicKeys);
-  const parsed = DecisionSchema.safeParse(data);
-  if (!parsed.success) return fail('invalid', `not a decision: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'decision'}: ${i.message}`).join('; ')}`);
-  const decision = parsed.data;
-  const { signature } = decision;
-  if (!signature) return fail('unsigned', 'the decision carries no signature: the gate signs every decision it pushes');
-  const key = Object.hasOwn(keys, signature.key_id) ? keys[signature.key_id] : undefined;
-  if (!key) return fail('unknown_key', `signed with key "${signature.key_id}", which is not among the public keys given (${Object.keys(keys).join(', ') || 'none'})`);
-  if (!isDecisionSignatureValid({ ...decision, signature }, key)) return fail('bad_signature', `the signature does not match the decision under key "${signature.key_id}"`);
+  const signed = checkDecisionSignature(data, options.publicKeys);
+  if (!signed.ok) return signed;
+  const { decision } = signed;
   if (decision.decision !== 'approved') return fail('not_approved', `the decision is ${decision.decision}`);
   if (normalizeHash(decision.job_hash) !== expectedHash) return fail('job_mismatch', `approved job hash ${decision.job_hash}, the job to run hashes to ${expectedHash}`);
   if (normalizeHash(decision.policy_snapshot) !== normalizeHash(options.policySnapshot)) {
@@ -51,6 +45,27 @@ export function verifyDecision(data: unknown, options: VerifyOptions): VerifyRes
   if (options.step && (decision.run_id !== options.step.run_id || decision.step_id !== options.step.step_id)) {
     return fail('step_mismatch', `the decision is for ${decision.run_id}/${decision.step_id}, not ${options.step.run_id}/${options.step.step_id}`);
   }
+  return { ok: true, decision };
+}
+
+/** Why data is not a decision signed by one of the keys. */
+export type SignatureFailure = Extract<VerifyFailure, 'invalid' | 'unsigned' | 'unknown_key' | 'bad_signature'>;
+
+/**
+ * Whether the data is a decision signed by one of `publicKeys` (the first half of
+ * {@link verifyDecision}: who made it, not what it allows). Never throws on any data.
+ * @throws TypeError when a public key is not an Ed25519 key.
+ */
+export function checkDecisionSignature(data: unknown, publicKeys: Record<string, KeyObject | string>): { ok: true; decision: Decision } | { ok: false; reason: SignatureFailure; detail: string } {
+  const keys = publicKeysOf(publicKeys);
+  const parsed = DecisionSchema.safeParse(data);
+  if (!parsed.success) return { ok: false, reason: 'invalid', detail: `not a decision: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'decision'}: ${i.message}`).join('; ')}` };
+  const decision = parsed.data;
+  const { signature } = decision;
+  if (!signature) return { ok: false, reason: 'unsigned', detail: 'the decision carries no signature: the gate signs every decision it pushes' };
+  const key = Object.hasOwn(keys, signature.key_id) ? keys[signature.key_id] : undefined;
+  if (!key) return { ok: false, reason: 'unknown_key', detail: `signed with key "${signature.key_id}", which is not among the public keys given (${Object.keys(keys).join(', ') || 'none'})` };
+  if (!isDecisionSignatureValid({ ...decision, signature }, key)) return { ok: false, reason: 'bad_signature', detail: `the signature does not match the decision under key "${signature.key_id}"` };
   return { ok: true, decision };
 }
 
