@@ -22,7 +22,7 @@ describe('start-up and shutdown', () => {
     const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVERS: 'anyone', REDIS_URL: inject('redisUrl'), DECISION_SIGNING_KEY: '' });
     expect(await bot.exited).toBe(1);
     expect(bot.stderr().trim()).toBe(
-      'approval-gate cannot start: DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; make one with `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem` and keep it secret',
+      'approval-gate cannot start: DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; make one with `npx approval-gate keygen` (or `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem`) and keep it secret',
     );
   });
 

@@ -47,6 +47,8 @@ export type ApprovalRequestInput = Omit<z.input<typeof RequestSchema>, 'job_hash
 
 /** A request on its way: what it was bound to, and how to wait for its decision or cancel it. */
 export interface ApprovalHandle {
+  /** The request job's id on the request queue. */
+  job_id: string;
   run_id: string;
   step_id: string;
   /** As sent, after defaults: what verifyDecision must see again. */
@@ -64,6 +66,8 @@ export type ApprovalClient = ReturnType<typeof createApprovalClient>;
 export function createApprovalClient(options: ApprovalClientOptions) {
   const owned = typeof options.connection === 'string';
   const redis = typeof options.connection === 'string' ? new Redis(options.connection, { maxRetriesPerRequest: null }) : options.connection;
+  // Commands on a connection of ours wait for a reconnect; ioredis would print each error with its stack.
+  if (owned) redis.on('error', () => undefined);
   const prefix = options.prefix ?? 'bull';
   const policySnapshotKey = options.policySnapshotKey ?? 'approvals:policy-snapshot';
   const statePrefix = options.statePrefix ?? 'approvals';
@@ -76,12 +80,17 @@ export function createApprovalClient(options: ApprovalClientOptions) {
     (events ??= (async () => {
       // QueueEvents blocks on its connection (XREAD BLOCK): never on the shared one.
       eventsConnection = redis.duplicate({ maxRetriesPerRequest: null });
+      eventsConnection.on('error', () => undefined); // QueueEvents reports it too
       const queueEvents = new QueueEvents(resumeName, { connection: eventsConnection, prefix });
       queueEvents.on('error', () => undefined); // a reconnect; waiters poll meanwhile
       await queueEvents.waitUntilReady();
       return queueEvents;
     })());
-  const waiter = { resume, events: openEvents, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys: options.publicKeys };
+  const cancelled = async (approvalId: string) => {
+    const status = await readApprovalStatus(redis, statePrefix, approvalId);
+    return status.state === 'cancelled' ? status.reason : undefined;
+  };
+  const waiter = { resume, events: openEvents, cancelled, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys: options.publicKeys };
 
   const awaitDecision = (run_id: string, step_id: string, wait?: WaitOptions) => waitForDecision(waiter, { run_id, step_id, approvalId: approvalIdOf({ run_id, step_id }) }, wait);
 
@@ -98,10 +107,12 @@ export function createApprovalClient(options: ApprovalClientOptions) {
      * @throws ApprovalRequestError for a request the bot would refuse, or when no policy snapshot is in force.
      */
     async requestApproval(input: ApprovalRequestInput): Promise<ApprovalHandle> {
-      const { data, request } = await complete(input, () => redis.get(policySnapshotKey), policySnapshotKey);
-      await requests.add(REQUEST_JOB_NAME, data);
+      const snapshot = input.policy_snapshot === undefined ? await redis.get(policySnapshotKey) : undefined;
+      const { data, request } = prepareRequest(input, snapshot, policySnapshotKey);
+      const job = await requests.add(REQUEST_JOB_NAME, data);
       const { run_id, step_id } = request;
       return {
+        job_id: job.id!,
         run_id,
         step_id,
         job_hash: request.job_hash,
@@ -124,27 +135,34 @@ export function createApprovalClient(options: ApprovalClientOptions) {
   };
 }
 
-/** The request with its job hash and policy snapshot filled in, checked as the bot checks it. */
-async function complete(
-  input: ApprovalRequestInput,
-  snapshotInForce: () => Promise<string | null>,
-  policySnapshotKey: string,
-): Promise<{ data: Record<string, unknown>; request: ApprovalRequest }> {
+/** The problem named when a request has no policy snapshot and none is in force. */
+export function noSnapshotProblem(policySnapshotKey: string): string {
+  return `policy_snapshot: none given and none in force at ${policySnapshotKey}: publish the snapshot in force, or pass one`;
+}
+
+/**
+ * The request with its job hash (from `job`) and policy snapshot (`snapshotInForce`) filled in where
+ * they are not given, checked as the bot checks it. Pure: the caller reads the snapshot in force.
+ * @returns the data to enqueue (as given, not trimmed: the bot parses, hashes and echoes what was sent) and the request as the bot will read it.
+ * @throws ApprovalRequestError naming every problem, the bot's way.
+ */
+export function prepareRequest(input: ApprovalRequestInput | Record<string, unknown>, snapshotInForce: string | null | undefined, policySnapshotKey: string): { data: Record<string, unknown>; request: ApprovalRequest } {
   const data: Record<string, unknown> = { ...input };
   if (data.job_hash === undefined && data.job !== undefined) {
     const problem = findJsonProblem(data.job, 'job', { maxDepth: LIMITS.jobDepth, maxBytes: LIMITS.jobCanonicalBytes });
     if (problem) throw new ApprovalRequestError([problem]);
     data.job_hash = `sha256:${sha256Hex(canonicalize(data.job)!)}`;
   }
-  if (data.policy_snapshot === undefined) {
-    const snapshot = await snapshotInForce();
-    if (!snapshot) throw new ApprovalRequestError([`policy_snapshot: none given and none in force at ${policySnapshotKey}: publish the snapshot in force, or pass one`]);
-    data.policy_snapshot = snapshot;
+  if (data.policy_snapshot === undefined && snapshotInForce) data.policy_snapshot = snapshotInForce;
+  let text: string;
+  try {
+    text = JSON.stringify(data);
+  } catch (err) {
+    throw new ApprovalRequestError([`request: not JSON (${(err as Error).message})`]);
   }
-  const parsed = parseRequest(data);
-  if (!parsed.ok) throw new ApprovalRequestError(parsed.problems);
-  const tooLarge = rawSizeProblem(JSON.stringify(data));
+  const tooLarge = rawSizeProblem(text);
   if (tooLarge) throw new ApprovalRequestError([tooLarge]);
-  // The data goes as given, not as parsed (trimmed): the bot parses, hashes and echoes what was sent.
+  const parsed = parseRequest(data);
+  if (!parsed.ok) throw new ApprovalRequestError(parsed.problems.map((problem) => (problem === 'policy_snapshot: required' ? noSnapshotProblem(policySnapshotKey) : problem)));
   return { data, request: parsed.request };
 }

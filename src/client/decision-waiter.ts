@@ -1,6 +1,6 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import { decisionJobId, DecisionSchema, type Decision } from '../domain/contract.js';
-import { DecisionTimeoutError, UntrustedDecisionError } from './errors.js';
+import { ApprovalCancelledError, DecisionTimeoutError, UntrustedDecisionError } from './errors.js';
 import { checkDecisionSignature } from './verify-decision.js';
 import type { KeyObject } from 'node:crypto';
 
@@ -18,6 +18,8 @@ export interface WaiterDeps {
   events: () => Promise<QueueEvents>;
   /** Look again this often (ms) even without an event: events are not a source of truth. */
   pollIntervalMs: number;
+  /** The reason the approval was cancelled, if it was (read from the bot's store on every poll). */
+  cancelled: (approvalId: string) => Promise<string | undefined>;
   /** When given, only a decision signed by one of these keys is returned. */
   publicKeys: Record<string, KeyObject | string> | undefined;
 }
@@ -27,7 +29,7 @@ export interface WaiterDeps {
  * Queue.getJob, so the engine's own workers on the resume queue still receive it: this only reads.
  * A decision made while nobody waited is found at once. Looks again on every `added` or `waiting`
  * event of that job id and every `pollIntervalMs`.
- * @throws DecisionTimeoutError after `timeoutMs`; the signal's reason when aborted;
+ * @throws DecisionTimeoutError after `timeoutMs`; ApprovalCancelledError once it is cancelled; the signal's reason when aborted;
  *   UntrustedDecisionError when the job found is not a decision (signed by a given key).
  */
 export async function waitForDecision(deps: WaiterDeps, step: { run_id: string; step_id: string; approvalId: string }, options: WaitOptions = {}): Promise<Decision> {
@@ -61,6 +63,9 @@ export async function waitForDecision(deps: WaiterDeps, step: { run_id: string; 
           const job = await deps.resume.getJob(jobId);
           if (job) return finish(() => settleWith(job.data));
         } while (lookAgain && !done);
+        // A cancelled approval gets no decision: say so rather than wait for nothing.
+        const reason = await deps.cancelled(step.approvalId);
+        if (reason !== undefined) finish(() => reject(new ApprovalCancelledError(step.run_id, step.step_id, reason)));
       })()
         .catch(() => undefined) // Redis unreachable for a moment: the next poll looks again
         .finally(() => (looking = undefined));

@@ -33,3 +33,16 @@ export class UntrustedDecisionError extends Error {
     super(`the decision on the resume queue is not the gate's (${reason}): ${detail}`);
   }
 }
+
+/** The approval was cancelled (a `cancel` job): no decision will come. */
+export class ApprovalCancelledError extends Error {
+  override name = 'ApprovalCancelledError';
+  readonly code = 'cancelled';
+  constructor(
+    readonly run_id: string,
+    readonly step_id: string,
+    readonly reason: string,
+  ) {
+    super(`the approval for run ${run_id}, step ${step_id} was cancelled: ${reason}`);
+  }
+}

@@ -54,7 +54,8 @@ export function isDecisionSignatureValid(decision: Decision & { signature: Decis
  * the SHA-256 of the public key (SPKI DER), so a new key gets a new id by itself.
  */
 export function defaultKeyIdOf(privateOrPublicKey: KeyObject): string {
-  const spki = createPublicKey(privateOrPublicKey).export({ type: 'spki', format: 'der' });
+  const publicKey = privateOrPublicKey.type === 'public' ? privateOrPublicKey : createPublicKey(privateOrPublicKey);
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
   return `ed25519-${createHash('sha256').update(spki).digest('hex').slice(0, 16)}`;
 }
 

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { defaultKeyIdOf, type DecisionSigningKey } from '../domain/decision-signature.js';
 
 const SLACK_ID = /^[A-Z0-9]{2,}$/;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** How to make a signing key, for the error that says one is missing or unusable. */
-const KEYGEN_HINT = 'make one with `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem` and keep it secret';
+const KEYGEN_HINT = 'make one with `npx approval-gate keygen` (or `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem`) and keep it secret';
 /** Slack's signing secrets are 32 hex characters; anything under 16 is not one. */
 const MIN_SIGNING_SECRET = 16;
 
@@ -257,4 +257,47 @@ function loadSigningKey(pem: string | undefined, file: string | undefined): KeyO
   }
   if (key.asymmetricKeyType !== 'ed25519') return `${name} is an ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519: ${KEYGEN_HINT}`;
   return key;
+}
+
+/** What the command line (`approval-gate`) reads: where the gate's queues and keys are, and its public keys. */
+export interface CliConfig {
+  redisUrl: string;
+  queues: { request: string; resume: string; prefix: string };
+  policySnapshotKey: string;
+  statePrefix: string;
+  /** The gate's public key by key id (DECISION_PUBLIC_KEY_FILE), to verify decisions; undefined when not set. */
+  publicKeys: Record<string, KeyObject> | undefined;
+}
+
+/**
+ * Reads the command line's environment: the bot's names (REDIS_URL, REQUEST_QUEUE, RESUME_QUEUE,
+ * QUEUE_PREFIX, POLICY_SNAPSHOT_KEY, STATE_PREFIX, with the bot's defaults) and
+ * DECISION_PUBLIC_KEY_FILE (the gate's public key, PEM) with DECISION_SIGNING_KEY_ID (default: derived from the key).
+ * @throws ConfigError with one line per bad variable.
+ */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const value = (name: string, fallback: string) => env[name]?.trim() || fallback;
+  const redisUrl = value('REDIS_URL', 'redis://127.0.0.1:6379');
+  const problems: string[] = [];
+  if (!/^rediss?:\/\//.test(redisUrl) || !URL.canParse(redisUrl)) problems.push(`REDIS_URL is not a Redis URL ("${hidePassword(redisUrl)}"): use redis://[user:password@]host:port[/db]`);
+  let publicKeys: Record<string, KeyObject> | undefined;
+  const keyFile = env.DECISION_PUBLIC_KEY_FILE?.trim();
+  if (keyFile) {
+    try {
+      const key = createPublicKey(readFileSync(keyFile, 'utf8'));
+      if (key.asymmetricKeyType !== 'ed25519') throw new Error(`an ${key.asymmetricKeyType ?? 'unknown'} key`);
+      const id = env.DECISION_SIGNING_KEY_ID?.trim() || defaultKeyIdOf(key);
+      publicKeys = { [id]: key };
+    } catch (err) {
+      problems.push(`DECISION_PUBLIC_KEY_FILE is not an Ed25519 public key in PEM (${keyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]}): use the gate's public key (openssl pkey -in decision-signing-key.pem -pubout)`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return {
+    redisUrl,
+    queues: { request: value('REQUEST_QUEUE', 'approval-requests'), resume: value('RESUME_QUEUE', 'approval-resume'), prefix: value('QUEUE_PREFIX', 'bull') },
+    policySnapshotKey: value('POLICY_SNAPSHOT_KEY', 'approvals:policy-snapshot'),
+    statePrefix: value('STATE_PREFIX', 'approvals'),
+    publicKeys,
+  };
 }

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex, type Decision } from '../../src/domain/contract.js';
-import { signDecision } from '../../src/domain/decision-signature.js';
+import { defaultKeyIdOf, signDecision } from '../../src/domain/decision-signature.js';
 import { verifyDecision, type VerifyOptions } from '../../src/client/verify-decision.js';
 
 const job = { action: 'UPDATE orders SET status = $1 WHERE id = $2', params: ['shipped', 42] };
@@ -97,6 +97,11 @@ describe('verifyDecision', () => {
     const signed = signDecision({ ...approved, comment: 'half \uD83D of an emoji' }, key);
     expect(signed.comment).toBe('half \uFFFD of an emoji');
     expect(verifyDecision(received(signed), options)).toMatchObject({ ok: true });
+  });
+
+  it('derives the same default key id from the private key (the bot) and the public key (an engine)', () => {
+    expect(defaultKeyIdOf(current.publicKey)).toBe(defaultKeyIdOf(current.privateKey));
+    expect(defaultKeyIdOf(current.publicKey)).not.toBe(defaultKeyIdOf(previous.publicKey));
   });
 
   it('refuses to check without the job or its hash, or with a key that is not Ed25519', () => {

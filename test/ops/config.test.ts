@@ -91,7 +91,7 @@ describe('configuration', () => {
 
     it('is required, and the error says how to make one', () => {
       expect(errorOf(keyless)).toBe(
-        'DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; make one with `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem` and keep it secret',
+        'DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; make one with `npx approval-gate keygen` (or `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem`) and keep it secret',
       );
       expect(errorOf({ ...keyless, DECISION_SIGNING_KEY: '  ' })).toMatch(/^DECISION_SIGNING_KEY is required/);
     });
@@ -123,7 +123,7 @@ describe('configuration', () => {
       expect(errors).toEqual([
         'DECISION_SIGNING_KEY must not be set with DECISION_SIGNING_KEY_FILE: set one of them',
         'DECISION_SIGNING_KEY_FILE cannot be read (ENOENT): /nonexistent/key.pem',
-        expect.stringMatching(/^DECISION_SIGNING_KEY is an rsa key, not Ed25519: make one with `openssl genpkey/),
+        expect.stringMatching(/^DECISION_SIGNING_KEY is an rsa key, not Ed25519: make one with `npx approval-gate keygen`/),
         expect.stringMatching(/^DECISION_SIGNING_KEY is not a PEM private key: make one with/),
         expect.stringMatching(/^DECISION_SIGNING_KEY is not a PEM private key: make one with/),
         'DECISION_SIGNING_KEY_ID must be 1 to 64 letters, digits, ".", "_" or "-"',
