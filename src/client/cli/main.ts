@@ -6,6 +6,7 @@ import { ConfigError, loadCliConfig, type CliConfig } from '../../ops/config.js'
 import { auditCommand, cancelCommand, keygenCommand, statusCommand } from './commands.js';
 import { EXIT } from './exit-codes.js';
 import { parseDuration } from './parse-duration.js';
+import { serveMcp } from '../mcp/serve-mcp.js';
 import { requestCommand, type CliIo } from './request-command.js';
 
 /**
@@ -20,6 +21,7 @@ const USAGE = `usage:
   approval-gate cancel RUN STEP --reason TEXT                   cancel an approval
   approval-gate audit RUN [--json]                              a run's audit trail
   approval-gate keygen [--out decision-signing-key.pem]         make a decision signing key and its public key
+  approval-gate mcp                                             serve the Model Context Protocol over stdio (for agents)
 exit codes: 0 approved (or done), 1 error, 2 invalid input, 3 Redis unreachable, 10 denied, 11 expired,
   12 stale, 13 cancelled, 14 timeout / still pending, 15 decision not signed by the gate's key, 16 unknown approval`;
 
@@ -68,6 +70,8 @@ export async function runCli(argv: string[], io: CliIo = STDIO): Promise<number>
       return cancelCommand(positionals[0]!, positionals[1]!, values.reason, config, io);
     case 'audit':
       return positionals.length === 1 ? auditCommand(positionals[0]!, values.json === true, config, io) : usage('audit needs RUN');
+    case 'mcp':
+      return positionals.length === 0 ? serveMcp(config, io) : usage('mcp takes no arguments');
     default:
       return usage(command ? `unknown command "${command}"` : 'a command is needed');
   }
