@@ -82,6 +82,8 @@ async function main(): Promise<void> {
   const { privateKey } = generateKeyPairSync('ed25519');
   writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
+  const publicKeyFile = join(keyDir, 'decision-signing-key.pub.pem');
+  writeFileSync(publicKeyFile, publicKeyPem);
 
   const botPort = ownBot ? Number(process.env.BOT_PORT || 3001) : await freePort();
   emulator.connectApp(`http://127.0.0.1:${botPort}/slack/events`);
@@ -120,8 +122,11 @@ async function main(): Promise<void> {
   } else {
     out(`  Bot: node dist/main.js on http://127.0.0.1:${botPort}/slack/events, routes from examples/sandbox.yml`);
   }
-  out(`  Decisions are signed with an ephemeral key, id "${SANDBOX_KEY_ID}"; its public key (for verifyDecision):`);
+  out(`  Decisions are signed with an ephemeral key, id "${SANDBOX_KEY_ID}"; its public key (for verifyDecision), also in ${publicKeyFile}:`);
   for (const line of publicKeyPem.trim().split('\n')) out(`    ${line}`);
+  out(
+    `  From another shell, an engine using the client: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} RESUME_QUEUE=${NAMES.resumeQueue} STATE_PREFIX=${NAMES.statePrefix} POLICY_SNAPSHOT_KEY=${NAMES.policySnapshotKey} DECISION_PUBLIC_KEY_FILE=${publicKeyFile} npx tsx examples/engine.ts`,
+  );
   out(`  From another shell: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} npm run request -- examples/prod-write.json`);
   out(`  From another shell, a run's audit trail: REDIS_URL=${redis.url} STATE_PREFIX=${NAMES.statePrefix} npm run audit -- <run_id>`);
   out('  Ctrl-C stops everything.');

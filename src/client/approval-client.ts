@@ -124,6 +124,8 @@ export function createApprovalClient(options: ApprovalClientOptions) {
     /** Waits for the decision of a step requested earlier (by this process or one before it). */
     awaitDecision,
     cancel,
+    /** The policy snapshot in force (POLICY_SNAPSHOT_KEY), or undefined: what a decision must still be bound to when the step runs. */
+    policySnapshot: async (): Promise<string | undefined> => (await redis.get(policySnapshotKey)) ?? undefined,
     /** Where the step's approval stands, read from the bot's store (nothing is changed). */
     status: (run_id: string, step_id: string): Promise<ApprovalStatus> => readApprovalStatus(redis, statePrefix, approvalIdOf({ run_id, step_id })),
     async close(): Promise<void> {
