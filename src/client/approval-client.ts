@@ -21,6 +21,7 @@ import { findJsonProblem } from '../domain/json-bounds.js';
 import { readApprovalStatus, type ApprovalStatus } from '../store/approval-status.js';
 import { waitForDecision, type WaitOptions } from './decision-waiter.js';
 import { ApprovalRequestError } from './errors.js';
+import { publicKeysOf } from './verify-decision.js';
 
 /** Where the gate's queues and keys are; the defaults are the bot's (see the README's Configuration). */
 export interface ApprovalClientOptions {
@@ -36,7 +37,10 @@ export interface ApprovalClientOptions {
   policySnapshotKey?: string;
   /** The bot's own key prefix, for status(). @defaultValue `approvals` (STATE_PREFIX) */
   statePrefix?: string;
-  /** The gate's public keys by key id: when given, decision() returns only decisions signed by one of them. */
+  /**
+   * The gate's public keys by key id: when given, decision() returns only decisions signed by one of them.
+   * @throws TypeError (from createApprovalClient) when one is not an Ed25519 key.
+   */
   publicKeys?: Record<string, KeyObject | string>;
   /** How often (ms) a waiter looks for its decision without an event. @defaultValue 2000 */
   pollIntervalMs?: number;
@@ -64,6 +68,8 @@ export type ApprovalClient = ReturnType<typeof createApprovalClient>;
 
 /** A client for engines: request approvals, wait for decisions, read status, cancel. */
 export function createApprovalClient(options: ApprovalClientOptions) {
+  // Checked first: a key that is not one must fail here, before any connection, not in every wait.
+  const publicKeys = options.publicKeys ? publicKeysOf(options.publicKeys) : undefined;
   const owned = typeof options.connection === 'string';
   const redis = typeof options.connection === 'string' ? new Redis(options.connection, { maxRetriesPerRequest: null }) : options.connection;
   // Commands on a connection of ours wait for a reconnect; ioredis would print each error with its stack.
@@ -90,7 +96,7 @@ export function createApprovalClient(options: ApprovalClientOptions) {
     const status = await readApprovalStatus(redis, statePrefix, approvalId);
     return status.state === 'cancelled' ? status.reason : undefined;
   };
-  const waiter = { resume, events: openEvents, cancelled, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys: options.publicKeys };
+  const waiter = { resume, events: openEvents, cancelled, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys };
 
   const awaitDecision = (run_id: string, step_id: string, wait?: WaitOptions) => waitForDecision(waiter, { run_id, step_id, approvalId: approvalIdOf({ run_id, step_id }) }, wait);
 

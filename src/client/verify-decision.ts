@@ -83,7 +83,11 @@ function expectedJobHash(options: VerifyOptions): string {
   throw new TypeError('verifyDecision: give the job to run (job) or its hash (job_hash)');
 }
 
-function publicKeysOf(given: Record<string, KeyObject | string>): Record<string, KeyObject> {
+/**
+ * The public keys as KeyObjects, by key id (a private key stands for its public half).
+ * @throws TypeError when one is not an Ed25519 key, or PEM text that is not a key.
+ */
+export function publicKeysOf(given: Record<string, KeyObject | string>): Record<string, KeyObject> {
   const keys: Record<string, KeyObject> = {};
   for (const [id, key] of Object.entries(given)) {
     const object = typeof key === 'string' ? createPublicKey(key) : key.type === 'private' ? createPublicKey(key) : key;

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_DENY } from '../../src/views/cards.js';
@@ -153,6 +154,11 @@ describe('the approval client', () => {
     const noSnapshot = await client.requestApproval(input()).catch((err: unknown) => err);
     expect((noSnapshot as ApprovalRequestError).problems).toEqual([`policy_snapshot: none given and none in force at ${gate.env.POLICY_SNAPSHOT_KEY}: publish the snapshot in force, or pass one`]);
     expect(await gate.requests.count()).toBe(0);
+  });
+
+  it('refuses at creation a public key that is not an Ed25519 key', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
+    expect(() => createApprovalClient({ connection: 'redis://127.0.0.1:1', publicKeys: { old: rsa } })).toThrow('public key "old" is rsa, not Ed25519');
   });
 
   it('given the gate’s public keys, rejects a decision someone put on the resume queue by hand', async () => {
