@@ -4,8 +4,12 @@
  * the same Slack client settings, with no validation and no state.
  *
  * Both run in this process against the same private redis-server and the same Slack emulator,
- * each on a fresh queue. Latency is enqueue → the card recorded by the emulator.
- * Options: --requests N (default 2000), --concurrency N (default 10, the bot's default).
+ * each on a fresh queue, warmed up, then in alternated rounds (odd rounds baseline first, even
+ * rounds gate first). Latency is enqueue → the card recorded by the emulator. Per request it also
+ * reports Redis commands (INFO commandstats of the private server, the engine's adds included, the
+ * same for both) and this process's CPU (the emulator's share included, the same for both).
+ * Options: --requests N (default 2000), --concurrency N (default 10, the bot's default), --rounds N
+ * (default 4).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -25,10 +29,12 @@ import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/domain/routes.js';
 import { createStore } from '../src/store/store.js';
 import { validRequest } from '../sandbox/valid-request.js';
+import { commandCount, minMedianMax } from './processes.js';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '10' }, rounds: { type: 'string', default: '4' } } });
 const COUNT = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
 const TOKEN = 'xoxb-bench';
 const CHANNEL = 'C0APPROVALS';
 
@@ -40,6 +46,8 @@ interface Result {
   cardsPerSec: number;
   p50: number;
   p99: number;
+  commandsPerRequest: number;
+  cpuMsPerRequest: number;
 }
 
 const redisServer = await startRedisServer();
@@ -55,18 +63,20 @@ try {
   // always runs on a warmer or a more tired machine.
   await measure('warm-up baseline', 200, startBaseline);
   await measure('warm-up gate', 200, startGate);
-  const rounds: Result[] = [];
-  for (let round = 1; round <= 2; round += 1) {
-    rounds.push(await measure(`baseline, round ${round}`, COUNT, startBaseline));
-    rounds.push(await measure(`gate, round ${round}`, COUNT, startGate));
+  const baselines: Result[] = [];
+  const gates: Result[] = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const runBaseline = async () => baselines.push(await measure(`baseline, round ${round}`, COUNT, startBaseline));
+    const runGate = async () => gates.push(await measure(`gate, round ${round}`, COUNT, startGate));
+    if (round % 2 === 1) await runBaseline().then(runGate);
+    else await runGate().then(runBaseline);
   }
-  const baseline = mean('baseline: bare BullMQ worker + chat.postMessage', rounds.filter((r) => r.name.startsWith('baseline')));
-  const gate = mean('approval gate intake', rounds.filter((r) => r.name.startsWith('gate')));
-  printTable([...rounds, baseline, gate]);
-  console.log(
-    `\nratio gate/baseline: throughput ${(gate.cardsPerSec / baseline.cardsPerSec).toFixed(2)}×, ` +
-      `p50 latency ${(gate.p50 / baseline.p50).toFixed(2)}×, p99 latency ${(gate.p99 / baseline.p99).toFixed(2)}×`,
-  );
+  printTable([...baselines, ...gates]);
+  const ratios = (pick: (r: Result) => number) => minMedianMax(gates.map((g, i) => pick(g) / pick(baselines[i]!)));
+  console.log(`\nratio gate / baseline, per round (min / median / max over ${ROUNDS} rounds):`);
+  console.log(`  throughput ${ratios((r) => r.cardsPerSec)}×   p50 latency ${ratios((r) => r.p50)}×   p99 latency ${ratios((r) => r.p99)}×`);
+  console.log(`  Redis commands per request: baseline ${minMedianMax(baselines.map((r) => r.commandsPerRequest))}, gate ${minMedianMax(gates.map((r) => r.commandsPerRequest))}`);
+  console.log(`  CPU ms per request: baseline ${minMedianMax(baselines.map((r) => r.cpuMsPerRequest))}, gate ${minMedianMax(gates.map((r) => r.cpuMsPerRequest))}`);
 } finally {
   redis.disconnect();
   await emulator.stop();
@@ -80,8 +90,9 @@ function startGate(queue: string): Worker {
   const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey, store, slack, onSettled: (record) => notices.ended(record), log });
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
-  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
-  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, policySnapshotKey, log });
+  const own = { botId: emulator.botId, userId: emulator.botUserId };
+  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, own, policySnapshotKey, log });
+  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, own, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;
 }
@@ -112,6 +123,8 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
     return { request, id: approvalIdOf(parsed.request) };
   });
   const firstMessage = emulator.messagesIn(CHANNEL).length;
+  const commandsBefore = await commandCount(redis);
+  const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
   for (let i = 0; i < jobs.length; i += 100) {
     const batch = jobs.slice(i, i + 100);
@@ -121,6 +134,8 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
   }
   while (emulator.messagesIn(CHANNEL).length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
   const elapsedSec = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const commands = (await commandCount(redis)) - commandsBefore - 1;
   const latencies = emulator
     .messagesIn(CHANNEL)
     .slice(firstMessage)
@@ -129,13 +144,17 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
-  return { name, cardsPerSec: count / elapsedSec, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  return {
+    name,
+    cardsPerSec: count / elapsedSec,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    commandsPerRequest: commands / count,
+    cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / count,
+  };
 }
 
-function mean(name: string, results: Result[]): Result {
-  const avg = (pick: (r: Result) => number) => results.reduce((sum, r) => sum + pick(r), 0) / results.length;
-  return { name: `${name} (mean)`, cardsPerSec: avg((r) => r.cardsPerSec), p50: avg((r) => r.p50), p99: avg((r) => r.p99) };
-}
+
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -143,8 +162,9 @@ function percentile(sorted: number[], p: number): number {
 
 function printTable(results: Result[]): void {
   console.log(`\n${COUNT} requests, concurrency ${CONCURRENCY}, enqueued in batches of 100 (latency: enqueue → card in the emulator)\n`);
-  console.log(['', 'cards/s', 'p50 ms', 'p99 ms'].map((h, i) => (i === 0 ? h.padEnd(58) : h.padStart(9))).join(''));
+  console.log(['', 'cards/s', 'p50 ms', 'p99 ms', 'cmds/req', 'CPU ms/req'].map((h, i) => (i === 0 ? h.padEnd(30) : h.padStart(11))).join(''));
   for (const r of results) {
-    console.log(r.name.padEnd(58) + [r.cardsPerSec.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1)].map((v) => v.padStart(9)).join(''));
+    const cells = [r.cardsPerSec.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.commandsPerRequest.toFixed(1), r.cpuMsPerRequest.toFixed(2)];
+    console.log(r.name.padEnd(30) + cells.map((v) => v.padStart(11)).join(''));
   }
 }

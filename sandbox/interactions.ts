@@ -32,7 +32,7 @@ export interface ButtonClick {
   apiAppId: string;
   channel: { id: string; name: string };
   /** The message as Slack would include it: the clicked card; an ephemeral message has only a ts. */
-  message: { ts: string; text: string; blocks: unknown[]; bot_id: string; user: string; thread_ts?: string } | { ts: string; ephemeral: true };
+  message: { ts: string; text: string; blocks: unknown[]; bot_id?: string; app_id?: string; user: string; thread_ts?: string } | { ts: string; ephemeral: true };
   button: { action_id: string; block_id: string; value?: string; text: string; style?: string; options?: unknown[] };
   responseUrl: string;
   triggerId: string;

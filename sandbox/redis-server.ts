@@ -11,6 +11,10 @@ export interface RedisServer {
   port: number;
   /** Kills the server at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
+  /** Stops the process (SIGSTOP) with its connections open: a server that hangs. `resume()` undoes it. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
   /** Starts it again on the same port and directory (with AOF, data survives). */
   restart(): Promise<void>;
   /** Stops it and removes its directory. */
@@ -20,13 +24,15 @@ export interface RedisServer {
 /**
  * A private redis-server from PATH on a free loopback port, in a temporary directory, for tests,
  * benchmarks and the sandbox: it never touches a server or data that someone else started.
+ * `args` are passed on to redis-server after the defaults (e.g. `--replicaof 127.0.0.1 6380`).
  */
-export async function startRedisServer(options: { appendonly?: boolean; debugCommand?: boolean } = {}): Promise<RedisServer> {
+export async function startRedisServer(options: { appendonly?: boolean; debugCommand?: boolean; args?: string[] } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'approval-gate-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--appendonly', options.appendonly ? 'yes' : 'no'];
   // DEBUG SLEEP makes Redis unresponsive with connections open: how tests show a slow Redis.
   if (options.debugCommand) args.push('--enable-debug-command', 'yes');
+  args.push(...(options.args ?? []));
   let child: ChildProcess | undefined;
   const launch = async () => {
     const started = spawn('redis-server', args, { stdio: 'ignore' });
@@ -54,6 +60,8 @@ export async function startRedisServer(options: { appendonly?: boolean; debugCom
     url: `redis://127.0.0.1:${port}`,
     port,
     kill,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     restart: launch,
     stop: async () => {
       await kill();

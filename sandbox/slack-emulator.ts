@@ -9,7 +9,7 @@ import { usersInfo } from './users-info.js';
 import { conversationInfo, conversationMembers, manifestScopes, requireScope, userConversations } from './conversations.js';
 import { SocketModeServer } from './socket-mode.js';
 import { Views } from './views.js';
-import { PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage } from './workspace.js';
+import { PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage, type MessageAuthor } from './workspace.js';
 
 export type { EmulatedChannel, EmulatedMessage };
 
@@ -63,6 +63,9 @@ export interface EmulatorOptions {
 }
 
 
+/** The emulated app's id: on its messages (`app_id`), its interactions (`api_app_id`) and its Socket Mode hello. */
+const APP_ID = 'A0APPROVALGATE';
+
 type Args = Record<string, unknown>;
 type Answer = Record<string, unknown>;
 type Method = (args: Args) => Answer;
@@ -91,7 +94,7 @@ export class SlackEmulator {
   readonly users = new Map<string, SlackUser>();
   readonly views = new Views();
   /** When the app connects over Socket Mode, interactions and commands go there instead of to its URL. */
-  readonly socketMode = new SocketModeServer('A0APPROVALGATE');
+  readonly socketMode = new SocketModeServer(APP_ID);
   /** Whether the app has the `users:read.email` scope: users.info includes emails only then. */
   emailScope = false;
   /**
@@ -112,7 +115,7 @@ export class SlackEmulator {
     this.teamId = options.teamId ?? 'T0SANDBOX';
     this.botUserId = options.botUserId ?? 'U0APPROVALBOT';
     this.botId = options.botId ?? 'B0APPROVALBOT';
-    this.workspace = new Workspace(this.botId, this.botUserId);
+    this.workspace = new Workspace(this.botId, this.botUserId, APP_ID);
     this.scopes = new Set(options.scopes ?? manifestScopes());
     this.responseUrls = new ResponseUrls(this.workspace, () => this.url);
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
@@ -200,9 +203,9 @@ export class SlackEmulator {
     return blockActionsPayload({
       user,
       teamDomain: 'sandbox',
-      apiAppId: 'A0APPROVALGATE',
+      apiAppId: APP_ID,
       channel: { id: message.channel, name: this.workspace.channels.get(message.channel)?.name ?? message.channel },
-      message: { ts: message.ts, text: message.text, blocks: message.blocks, bot_id: message.bot_id, user: message.user, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
+      message: { ts: message.ts, text: message.text, blocks: message.blocks, ...(message.bot_id ? { bot_id: message.bot_id, app_id: message.app_id } : {}), user: message.user, ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}) },
       button: found,
       responseUrl,
       triggerId: this.views.issueTrigger(user.id),
@@ -253,7 +256,7 @@ export class SlackEmulator {
     const user = this.users.get(options.user);
     const opened = this.views.opened.filter((v) => v.user === options.user).at(-1);
     if (!user || !opened) throw new Error(`no view open for ${options.user}`);
-    return this.sendToApp(this.views.submission(opened, user, options.values, 'A0APPROVALGATE'));
+    return this.sendToApp(this.views.submission(opened, user, options.values, APP_ID));
   }
 
   /**
@@ -278,7 +281,7 @@ export class SlackEmulator {
       blockActionsPayload({
         user,
         teamDomain: 'sandbox',
-        apiAppId: 'A0APPROVALGATE',
+        apiAppId: APP_ID,
         channel: { id: latest.channel, name: this.workspace.channels.get(latest.channel)?.name ?? latest.channel },
         message: { ts: this.workspace.nextTs(), ephemeral: true },
         button,
@@ -363,6 +366,17 @@ export class SlackEmulator {
   /** The messages the bot sent a user directly (in its DM with them), oldest first. */
   directMessagesTo(userId: string): EmulatedMessage[] {
     return this.workspace.messages.filter((message) => this.workspace.channels.get(message.channel)?.dmWith === userId);
+  }
+
+  /**
+   * Posts a message as someone other than the app (another app in the channel, or a person), with
+   * the same arguments as chat.postMessage (metadata included): what the app finds in history but
+   * may neither update nor delete.
+   */
+  postAs(author: MessageAuthor, args: Args): EmulatedMessage {
+    const { ts, channel } = this.workspace.postMessage(args, (id) => this.users.has(id), author) as { ts: string; channel: string };
+    this.changed();
+    return this.messagesIn(channel).find((message) => message.ts === ts)!;
   }
 
   /** Messages that exist now (deleted ones are gone), oldest first. */

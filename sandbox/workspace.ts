@@ -28,7 +28,11 @@ export interface EmulatedMessage {
   blocks: unknown[];
   metadata?: { event_type: string; event_payload: Record<string, unknown> };
   thread_ts?: string;
-  bot_id: string;
+  /** The posting app's bot (absent on a person's message), as Slack puts it on every bot message. */
+  bot_id?: string;
+  /** The posting app (absent on a person's message). */
+  app_id?: string;
+  /** The poster: the bot's user for the app's messages, the person's id otherwise. */
   user: string;
   /** Set by chat.update. */
   edited?: { ts: string };
@@ -56,6 +60,13 @@ export class PlatformError extends Error {
   }
 }
 
+/** Who posts a message that is not the app's own: another app (its bot and app ids, and bot user) or a person (their user id alone). */
+export interface MessageAuthor {
+  bot_id?: string;
+  app_id?: string;
+  user: string;
+}
+
 export class Workspace {
   readonly channels = new Map<string, EmulatedChannel>();
   readonly messages: EmulatedMessage[] = [];
@@ -65,17 +76,18 @@ export class Workspace {
   constructor(
     readonly botId: string,
     readonly botUserId: string,
+    readonly appId: string,
   ) {}
 
   /**
    * chat.postMessage. A user id as the channel posts in the user's DM with the bot, as Slack does,
    * and so does the id of that DM (`D` and the user id without its `U`, the emulator's convention);
-   * `isUser` says whether there is such a user.
+   * `isUser` says whether there is such a user. `author` posts it as someone else than the app.
    */
-  postMessage(args: Args, isUser: (id: string) => boolean = () => false): Answer {
+  postMessage(args: Args, isUser: (id: string) => boolean = () => false, author: MessageAuthor = { bot_id: this.botId, app_id: this.appId, user: this.botUserId }): Answer {
     const channel = this.postTarget(args.channel, isUser);
     const content = this.messageContent(args);
-    const message: EmulatedMessage = { channel: channel.id, ts: this.nextTs(), ...content, bot_id: this.botId, user: this.botUserId };
+    const message: EmulatedMessage = { channel: channel.id, ts: this.nextTs(), ...content, ...author };
     if (typeof args.thread_ts === 'string') {
       if (!this.messages.some((m) => m.channel === channel.id && m.ts === args.thread_ts)) throw new PlatformError('thread_not_found');
       message.thread_ts = args.thread_ts;
@@ -89,8 +101,10 @@ export class Workspace {
     return { channel: channel.id, ts: message.ts, message: { ...message, type: 'message', subtype: 'bot_message' } };
   }
 
+  /** chat.update: only the app's own messages (Slack answers `cant_update_message` for another's: https://api.slack.com/methods/chat.update#errors). */
   updateMessage(args: Args): Answer {
     const message = this.findMessage(args.channel, args.ts);
+    if (message.bot_id !== this.botId) throw new PlatformError('cant_update_message');
     Object.assign(message, this.messageContent(args, TEXT_MAX.update), { edited: { ts: this.nextTs() } });
     return { channel: message.channel, ts: message.ts, text: message.text, message: { ...message, type: 'message' } };
   }

@@ -2,8 +2,9 @@ import { hostname } from 'node:os';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
-import { Redis } from 'ioredis';
-import { ConfigError, loadConfig, type Config } from './ops/config.js';
+import type { Redis } from 'ioredis';
+import { ConfigError, loadConfig, type Config, type RedisTarget } from './ops/config.js';
+import { createRedis, describeRedisTarget } from './ops/redis-connection.js';
 import { createHealthRoute } from './ops/health.js';
 import { createMetrics, createMetricsRoute } from './ops/metrics.js';
 import { createUserDirectory } from './decide/user-directory.js';
@@ -20,6 +21,7 @@ import { createAudit } from './store/audit.js';
 import { createRequestWorker } from './intake/request-worker.js';
 import { createLogger, toSlackLogger, type Logger } from './ops/logger.js';
 import { createOutbox } from './store/outbox.js';
+import { createReplicaWait } from './store/replica-wait.js';
 import { createRequesterNotices } from './intake/requester-notice.js';
 import { assessRedisSettings, loadRedisSettings, redactRedisUrl } from './ops/redis-settings.js';
 import { classifySlackError } from './ops/slack-errors.js';
@@ -27,6 +29,7 @@ import type { Route } from './domain/routes.js';
 import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
 import { createTimers } from './intake/timers.js';
+import type { BotIdentity } from './intake/find-posted-card.js';
 import { withTimeout } from './ops/with-timeout.js';
 
 /** The composition root: config → logger → Redis → Slack → workers and the Bolt app; graceful shutdown. */
@@ -57,9 +60,9 @@ async function main(): Promise<void> {
 
   // One connection for our state and BullMQ's queue commands; workers open their own blocking ones.
   // maxRetriesPerRequest null: commands wait for a reconnect instead of failing mid-flow.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  const redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: true });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  await connectRedis(redis, config.redisUrl, log);
+  await connectRedis(redis, config.redis, log);
   // What comes before Slack's acknowledgement (the request memory, the click inbox) has a connection
   // of its own, so it never waits behind the work of clicks and requests in flight.
   const front = redis.duplicate({ lazyConnect: false });
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
     logger: slackLogger,
   };
   const slack = new WebClient(config.slack.botToken, clientOptions);
-  const homeTeamId = await verifyBotToken(slack, log);
+  const { teamId: homeTeamId, own } = await verifyBotToken(slack, log);
   if (!config.routesFile && !config.approvalsChannel) log.warn('APPROVALS_CHANNEL is not set: requests that name no channel will fail');
   for (const route of routes.filter((r) => r.approvers === 'anyone')) {
     const fix = config.routesFile ? `list its approvers in ${config.routesFile}` : 'set APPROVERS to the Slack user IDs who may decide';
@@ -132,6 +135,8 @@ async function main(): Promise<void> {
     store,
     slack,
     onSettled: (record) => notices.ended(record),
+    // The store records on `redis`: WAIT on it covers the ending and everything before it.
+    waitForReplicas: createReplicaWait(redis, { ...config.redis.waitReplicas, log }),
     log,
   });
   const actionDeps = {
@@ -161,6 +166,7 @@ async function main(): Promise<void> {
     store,
     outbox,
     slack,
+    own,
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
@@ -181,6 +187,7 @@ async function main(): Promise<void> {
     timers,
     notices,
     slack,
+    own,
     policySnapshotKey: config.policySnapshotKey,
     log,
   });
@@ -225,23 +232,27 @@ async function listen(app: App, port: number, log: Logger): Promise<void> {
   }
 }
 
-async function connectRedis(redis: Redis, url: string, log: Logger): Promise<void> {
+async function connectRedis(redis: Redis, target: RedisTarget, log: Logger): Promise<void> {
   const connected = await withTimeout(redis.connect(), REDIS_READY_TIMEOUT_MS, 'Redis did not answer').then(
     () => true,
     () => false,
   );
   if (!connected) {
-    log.fatal({ redis: redactRedisUrl(url) }, 'cannot reach Redis: check REDIS_URL and that the server is running');
+    const check = target.sentinel ? 'REDIS_SENTINELS, REDIS_SENTINEL_NAME and that the Sentinels and the primary are running' : 'REDIS_URL and that the server is running';
+    log.fatal({ redis: describeRedisTarget(target, redactRedisUrl) }, `cannot reach Redis: check ${check}`);
     process.exit(1);
   }
 }
 
-/** @returns the bot's workspace id. */
-async function verifyBotToken(slack: WebClient, log: Logger): Promise<string> {
+/** @returns the bot's workspace id, and who it is (its bot id and bot user id). */
+async function verifyBotToken(slack: WebClient, log: Logger): Promise<{ teamId: string; own: BotIdentity }> {
   try {
     const auth = await slack.auth.test();
-    log.info({ team_id: auth.team_id, bot_user_id: auth.user_id }, 'connected to Slack');
-    return String(auth.team_id);
+    log.info({ team_id: auth.team_id, bot_user_id: auth.user_id, bot_id: auth.bot_id }, 'connected to Slack');
+    // A user token has no bot id: the bot could not tell its own cards from others'.
+    if (auth.bot_id && auth.user_id) return { teamId: String(auth.team_id), own: { botId: auth.bot_id, userId: auth.user_id } };
+    log.fatal('SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot_id): use the app\'s Bot User OAuth Token (xoxb-…)');
+    process.exit(1);
   } catch (err) {
     const fault = classifySlackError(err);
     if (fault.kind === 'permanent') {

@@ -1,13 +1,13 @@
 import type { App, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import type { ApprovalRecord, Click, DroppedVote, Outcome } from '../domain/approval.js';
-import { noteRefusal } from './note-refusal.js';
-import { ACTION_APPROVE, ACTION_DENY, cardContext, parseButtonValue, renderApprovalCounted, renderRequestCard } from '../views/cards.js';
+import type { ApprovalRecord, Click, Outcome } from '../domain/approval.js';
+import { showProgress } from './card-progress.js';
+import { noteRefusal, withIgnoredNotice } from './note-refusal.js';
+import { ACTION_APPROVE, ACTION_DENY, parseButtonValue } from '../views/cards.js';
 import { renderDecideModal } from '../views/decide-modal.js';
 import type { Logger } from '../ops/logger.js';
 import { withTimeout } from '../ops/with-timeout.js';
 import { IdentityUnavailableError } from './user-directory.js';
-import { FOREIGN_BUTTON_REPLY, NOT_ACCEPTED_REPLY, renderCounted, renderDroppedReply, renderDroppedVotes, renderExpiredClick, renderIgnoredNotice, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
-import { matchRoute } from '../domain/routes.js';
+import { FOREIGN_BUTTON_REPLY, NOT_ACCEPTED_REPLY, renderCounted, renderDroppedReply, renderExpiredClick, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
 import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
 import type { DecideDeps } from './deps.js';
 import type { ClickInbox, Delivery, InboxClick } from './click-inbox.js';
@@ -87,8 +87,8 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
   } catch (err) {
     if (err instanceof IdentityUnavailableError) {
       log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'click refused: could not verify the clicker');
-      await noteRefusal(deps, { reason: 'unverified', action: kind, userId: user.id, log }, card.approvalId);
-      return reply(respond, UNVERIFIED_REPLY, log);
+      const note = await noteRefusal(deps, { reason: 'unverified', action: kind, userId: user.id, log }, card.approvalId);
+      return reply(respond, withIgnoredNotice(UNVERIFIED_REPLY, note), log);
     }
     if (err instanceof UncertainOutcomeError) {
       log.error({ outcome: 'uncertain', err: err.message }, 'click outcome unknown: the record failed and could not be read back');
@@ -111,8 +111,8 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
       }
       if (outcome.reason === 'confirmation_required' && record) return askToType(deps, record, user.id, clicked.trigger_id, respond, log);
       log.info({ outcome: 'refused', reason: outcome.reason }, 'click refused');
-      const { ignoredForSec } = await noteRefusal(deps, { reason: outcome.reason, action: kind, userId: user.id, log }, record);
-      return reply(respond, ignoredForSec ? `${renderRefusal(outcome)}\n${renderIgnoredNotice(ignoredForSec)}` : renderRefusal(outcome), log);
+      const note = await noteRefusal(deps, { reason: outcome.reason, action: kind, userId: user.id, log }, record);
+      return reply(respond, withIgnoredNotice(renderRefusal(outcome), note), log);
     }
     case 'counted': {
       log.info({ outcome: 'approval_counted', votes: outcome.votes.length, required: outcome.required, dropped: outcome.dropped?.length ?? 0 }, 'approval counted');
@@ -124,8 +124,8 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
       const { decision } = outcome;
       log.info({ outcome: decision.decision, policy_snapshot: decision.policy_snapshot, job_hash: decision.job_hash }, 'decision recorded');
       if (outcome.kind === 'expired') {
-        await noteRefusal(deps, { reason: 'expired', action: kind, userId: user.id, log }, record);
-        await reply(respond, renderExpiredClick(outcome.expiredAt), log);
+        const note = await noteRefusal(deps, { reason: 'expired', action: kind, userId: user.id, log }, record);
+        await reply(respond, withIgnoredNotice(renderExpiredClick(outcome.expiredAt), note), log);
       } else if (outcome.dropped?.length) {
         await reply(respond, renderDroppedReply(outcome.dropped), log);
       }
@@ -142,42 +142,22 @@ async function settle(deps: DecideDeps, record: ApprovalRecord, fallback: (rende
   }
 }
 
-/** A `confirm: typed` route: Approve opens the modal where the reviewer types the step id; its submit decides. */
+/**
+ * A `confirm: typed` route: Approve opens the modal where the reviewer types the step id; its submit
+ * decides. The click itself decided nothing, so it is noted as a refusal (`confirmation_required`)
+ * like any other: without that, clicking Approve again and again would add a `clicked` entry each
+ * time, unthrottled.
+ */
 async function askToType(deps: DecideDeps, record: ApprovalRecord, userId: string, triggerId: string, respond: Respond, log: Logger): Promise<void> {
   try {
     await deps.slack.views.open({ trigger_id: triggerId, view: renderDecideModal(record, 'approve', { typed: true, commentOptional: true }) });
     log.info({ outcome: 'confirmation_asked' }, 'typed confirmation asked');
+    await noteRefusal(deps, { reason: 'confirmation_required', action: 'approve', userId, log }, record);
   } catch (err) {
     log.warn({ outcome: 'refused', reason: 'confirmation_required', err: String(err) }, 'could not open the typed confirmation');
-    await noteRefusal(deps, { reason: 'confirmation_required', action: 'approve', userId, log }, record);
-    await reply(respond, renderRefusal({ reason: 'confirmation_required' }), log);
+    const note = await noteRefusal(deps, { reason: 'confirmation_required', action: 'approve', userId, log }, record);
+    await reply(respond, withIgnoredNotice(renderRefusal({ reason: 'confirmation_required' }), note), log);
   }
-}
-
-/**
- * Shows the approvals counted on the card, and says who approved in its thread ("@alice approved: 1 of 2");
- * both say which approvals counted before no longer stand, when some were dropped.
- */
-export async function showProgress(deps: DecideDeps, record: ApprovalRecord, votes: ApprovalRecord['votes'], log: Logger, dropped: DroppedVote[] = []): Promise<void> {
-  if (!record.card) return;
-  const route = matchRoute(deps.routes, record.request);
-  const note = dropped.length ? { note: renderDroppedVotes(dropped) } : {};
-  const context = { ...cardContext(route, record, votes), ...note };
-  const { text, blocks } = renderRequestCard(record, context);
-  const latest = votes.at(-1);
-  await Promise.all([
-    deps.slack.chat
-      .update({ channel: record.card.channel, ts: record.card.ts, text, blocks })
-      .catch((err: unknown) => log.warn({ err: String(err) }, 'could not show the approvals counted on the card')),
-    latest &&
-      deps.slack.chat
-        .postMessage({
-          channel: record.card.channel,
-          thread_ts: record.card.ts,
-          text: [renderApprovalCounted(latest, votes.length, context.requiredApprovals), ...(dropped.length ? [renderDroppedReply(dropped)] : [])].join('\n'),
-        })
-        .catch((err: unknown) => log.warn({ err: String(err) }, 'could not say in the thread who approved')),
-  ]);
 }
 
 /** An ephemeral reply to the person who acted; a reply that fails is logged, never thrown. */

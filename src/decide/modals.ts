@@ -1,10 +1,11 @@
 import type { App, BlockAction, OverflowAction, ViewSubmitAction } from '@slack/bolt';
 import type { ApprovalRecord, Click } from '../domain/approval.js';
-import { noteRefusal } from './note-refusal.js';
+import { noteRefusal, withIgnoredNotice } from './note-refusal.js';
 import { ACTION_MORE, parseOverflowValue } from '../views/cards.js';
 import { COMMENT_BLOCK, COMMENT_INPUT, DECIDE_MODAL, renderDecideModal, TYPED_BLOCK, TYPED_INPUT, type DecideModalMetadata } from '../views/decide-modal.js';
 import { matchRoute } from '../domain/routes.js';
-import { reply, showProgress } from './buttons.js';
+import { reply } from './buttons.js';
+import { showProgress } from './card-progress.js';
 import type { DecideDeps } from './deps.js';
 import { IdentityUnavailableError } from './user-directory.js';
 import { decideAndRecord, TooLateError, UncertainOutcomeError } from './record-click.js';
@@ -71,8 +72,8 @@ export function registerModals(app: App, deps: DecideDeps): void {
             ? ({ reason: 'cancelled', cancellation: record.cancelled } as const)
             : undefined;
     if (refusal || !record) {
-      await noteRefusal(deps, { reason: refusal?.reason ?? 'not_found', action: 'open_modal', userId: body.user.id, log }, record);
-      return reply(respond, renderRefusal(refusal ?? { reason: 'not_found' }), log);
+      const note = await noteRefusal(deps, { reason: refusal?.reason ?? 'not_found', action: 'open_modal', userId: body.user.id, log }, record);
+      return reply(respond, withIgnoredNotice(renderRefusal(refusal ?? { reason: 'not_found' }), note), log);
     }
     const typed = target.action === 'approve' && matchRoute(deps.routes, record.request).confirm === 'typed';
     await deps.slack.views.open({ trigger_id: body.trigger_id, view: renderDecideModal(record, target.action, { typed }) }).catch(notOpened);
@@ -131,16 +132,22 @@ export function registerModals(app: App, deps: DecideDeps): void {
     }
     const settled = answer.value;
     const { outcome } = settled;
+    // The refusal is noted before the answer, so the answer can say when further ones are ignored;
+    // if Redis is too slow for that, the answer goes out on time without it and the note finishes after.
+    const noteThenShow = async (reason: string, text: string, block?: string) => {
+      const noting = noteRefusal(deps, { reason, action: meta.action, userId: user.id, log }, settled.record);
+      const noted = await settleWithin(noting, Math.max(0, receivedAt + ANSWER_WITHIN_MS - Date.now()));
+      await showError(withIgnoredNotice(text, noted.kind === 'done' ? noted.value : {}), block);
+      await noting;
+    };
     if (outcome.kind === 'refused') {
       log.info({ outcome: 'refused', reason: outcome.reason }, 'modal refused');
       const onTyping = outcome.reason === 'typed_mismatch' || outcome.reason === 'confirmation_required';
-      await showError(refusalInModal(outcome), onTyping && typed !== undefined ? TYPED_BLOCK : COMMENT_BLOCK);
-      await noteRefusal(deps, { reason: outcome.reason, action: meta.action, userId: user.id, log }, settled.record);
+      await noteThenShow(outcome.reason, refusalInModal(outcome), onTyping && typed !== undefined ? TYPED_BLOCK : COMMENT_BLOCK);
       return;
     }
     if (outcome.kind === 'expired') {
-      await showError(EXPIRED_IN_MODAL);
-      await noteRefusal(deps, { reason: 'expired', action: meta.action, userId: user.id, log }, settled.record);
+      await noteThenShow('expired', EXPIRED_IN_MODAL);
     } else {
       await ack();
     }

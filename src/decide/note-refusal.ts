@@ -3,11 +3,18 @@ import { auditEntry, type Audit } from '../store/audit.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
+import { renderIgnoredNotice } from '../views/replies.js';
 
 /** What became of a refusal: when its user is over the limit of refusals recorded, for how long more (s). */
 export interface RefusalNote {
   ignoredForSec?: number;
 }
+
+/**
+ * Every path on which a click, list button, ⋯ menu choice or modal submit decides nothing goes
+ * through {@link noteRefusal}, so one throttle (REFUSAL_LIMIT, per user) bounds what any of them adds
+ * to the refusals stream, and the reply says so once the user is over it ({@link withIgnoredNotice}).
+ */
 
 /**
  * What every refusal leaves besides its reply: a count in the metrics, and an audit entry when the
@@ -33,4 +40,9 @@ export async function noteRefusal(
     refusal.log.error({ err: String(err) }, 'could not append the refusal to the audit trail');
     return {};
   }
+}
+
+/** A refusal's reply, followed by the notice that further ones are ignored for a while when its user is over the limit. */
+export function withIgnoredNotice(text: string, note: RefusalNote): string {
+  return note.ignoredForSec ? `${text}\n${renderIgnoredNotice(note.ignoredForSec)}` : text;
 }

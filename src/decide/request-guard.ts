@@ -11,8 +11,11 @@ import { createResponder } from './respond.js';
 /**
  * Requests Slack did not send are refused before any listener runs. Bolt checks the signature and
  * refuses a timestamp more than 5 minutes old; this guard also refuses one more than 5 minutes
- * ahead, and remembers every request it lets through (by its signature over HTTP, by its envelope id
- * over Socket Mode) in Redis, so the same request delivered again, to any replica, is refused.
+ * ahead, refuses a signature header that is not exactly `v0=` and 64 lowercase hex digits (Bolt splits
+ * the header on `=` and ignores anything after the hash, so `v0=<hash>=x` would pass it as the same
+ * signature), and remembers every request it lets through (by the signature's hash over HTTP, which
+ * only the signed timestamp and body determine; by its envelope id over Socket Mode) in Redis, so the
+ * same request delivered again, to any replica, under any header, is refused.
  * Approve/Deny clicks are remembered by the click listener, in the same step as their inbox entry.
  *
  * A refused request gets HTTP 401 (over Socket Mode it is acknowledged and dropped); it is logged
@@ -28,7 +31,10 @@ export const REPLAY_WINDOW_SEC = 300;
  */
 export const ACK_BUDGET_MS = 1500;
 
-export type RefusalReason = 'replayed' | 'future_timestamp' | 'stale_timestamp' | 'unidentified';
+/** The only form of `x-slack-signature` Slack sends: version `v0` and a hex HMAC-SHA256 (https://api.slack.com/authentication/verifying-requests-from-slack). */
+const SIGNATURE_FORM = /^v0=([0-9a-f]{64})$/;
+
+export type RefusalReason = 'replayed' | 'future_timestamp' | 'stale_timestamp' | 'malformed_signature' | 'unidentified';
 
 /** A request refused before processing; the receivers answer it (see {@link answerRefusedOverHttp}). */
 export class RequestRefusedError extends Error {
@@ -104,8 +110,7 @@ export function createRequestGuard(deps: GuardDeps): Middleware<AnyMiddlewareArg
       if (skewSec > REPLAY_WINDOW_SEC) refuseRequest(deps, 'future_timestamp', action);
       if (skewSec < -REPLAY_WINDOW_SEC) refuseRequest(deps, 'stale_timestamp', action);
     }
-    const requestKey = request.signature ? `sig:${request.signature.replace(/^v0=/, '')}` : request.envelopeId ? `env:${request.envelopeId}` : undefined;
-    if (!requestKey) refuseRequest(deps, 'unidentified', action);
+    const requestKey = requestKeyOf(request) ?? refuseRequest(deps, request.signature === undefined ? 'unidentified' : 'malformed_signature', action);
     context.arrival = { requestKey, receivedAt } satisfies Arrival;
     // An Approve/Deny click is remembered with its inbox entry, in one step (see buttons.ts).
     if (action === 'approve' || action === 'deny') return next();
@@ -120,6 +125,18 @@ export function createRequestGuard(deps: GuardDeps): Middleware<AnyMiddlewareArg
     }
     await next();
   };
+}
+
+/**
+ * The request's key in the memory: `sig:<64 hex>` over HTTP, `env:<envelope id>` over Socket Mode;
+ * undefined for a request without either, or with a signature header in any other form than Slack's.
+ */
+export function requestKeyOf(request: SlackRequest): string | undefined {
+  if (request.signature !== undefined) {
+    const hash = SIGNATURE_FORM.exec(request.signature)?.[1];
+    return hash ? `sig:${hash}` : undefined;
+  }
+  return request.envelopeId ? `env:${request.envelopeId}` : undefined;
 }
 
 /**

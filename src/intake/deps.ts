@@ -4,6 +4,7 @@ import type { Route } from '../domain/routes.js';
 import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
+import type { BotIdentity } from './find-posted-card.js';
 import type { RequesterNotices } from './requester-notice.js';
 import type { Timers } from './timers.js';
 
@@ -19,6 +20,8 @@ export interface IntakeDeps {
   timers: Timers;
   notices: RequesterNotices;
   slack: WebClient;
+  /** This bot, as auth.test said at start-up: only its own messages are taken for its cards. */
+  own: BotIdentity;
   policySnapshotKey: string;
   log: Logger;
   now?: () => number;

@@ -19,7 +19,20 @@ const MAX_PAGES = 10;
 
 interface MessageWithMetadata {
   ts?: string;
+  bot_id?: string;
+  user?: string;
   metadata?: { event_type?: string; event_payload?: Record<string, unknown> };
+}
+
+/**
+ * Who this bot is in Slack, as `auth.test` says at start-up: its bot id (`bot_id`, on every message
+ * it posts) and its bot user id (`user_id`). Only a message it posted is taken for one of its cards:
+ * anyone who can post in the channel (another app, a user) can post a message carrying the same
+ * metadata, and the bot can update or delete none of those (`cant_update_message`).
+ */
+export interface BotIdentity {
+  botId: string;
+  userId: string;
 }
 
 /** A place a card may be: a channel, or a thread in it. */
@@ -45,10 +58,10 @@ export function cardTargets(request: Pick<ApprovalRequest, 'channel' | 'thread_t
  *          (then a duplicate card is possible, and a warning says which scope is missing).
  * @throws when Slack fails in a way worth retrying.
  */
-export async function findPostedCard(slack: WebClient, log: Logger, approval: Approval, targets: CardTarget[]): Promise<CardLocation | undefined> {
+export async function findPostedCard(slack: WebClient, own: BotIdentity, log: Logger, approval: Approval, targets: CardTarget[]): Promise<CardLocation | undefined> {
   for (const target of targets) {
     try {
-      for await (const card of cardsIn(slack, log, approval, target)) {
+      for await (const card of cardsIn(slack, own, log, approval, target)) {
         if (card.cardId === approval.cardId) return { channel: card.channel, ts: card.ts };
       }
     } catch (err) {
@@ -65,13 +78,13 @@ export async function findPostedCard(slack: WebClient, log: Logger, approval: Ap
  * @returns how many were deleted.
  * @throws when Slack fails in a way worth retrying (what was deleted stays deleted).
  */
-export async function removeDuplicateCards(slack: WebClient, log: Logger, approval: Approval & { card: CardLocation }, targets: CardTarget[]): Promise<number> {
+export async function removeDuplicateCards(slack: WebClient, own: BotIdentity, log: Logger, approval: Approval & { card: CardLocation }, targets: CardTarget[]): Promise<number> {
   const recorded = approval.card;
   let removed = 0;
   for (const target of targets) {
     const duplicates: CardLocation[] = [];
     try {
-      for await (const card of cardsIn(slack, log, approval, target)) {
+      for await (const card of cardsIn(slack, own, log, approval, target)) {
         if (card.cardId === approval.cardId && !(card.channel === recorded.channel && card.ts === recorded.ts)) duplicates.push(card);
       }
     } catch (err) {
@@ -92,8 +105,8 @@ export async function removeDuplicateCards(slack: WebClient, log: Logger, approv
   return removed;
 }
 
-/** Every card of the approval (any card id) in one place, newest first, page by page. */
-async function* cardsIn(slack: WebClient, log: Logger, approval: Approval, { channel, threadTs }: CardTarget): AsyncGenerator<CardLocation & { cardId: string }> {
+/** Every card of the approval (any card id) this bot posted in one place, newest first, page by page. */
+async function* cardsIn(slack: WebClient, own: BotIdentity, log: Logger, approval: Approval, { channel, threadTs }: CardTarget): AsyncGenerator<CardLocation & { cardId: string }> {
   const oldest = (approval.createdAt / 1000 - SKEW_SEC).toFixed(6);
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page += 1) {
@@ -101,6 +114,7 @@ async function* cardsIn(slack: WebClient, log: Logger, approval: Approval, { cha
     const response = threadTs ? await slack.conversations.replies({ ...common, ts: threadTs }) : await slack.conversations.history(common);
     for (const message of (response.messages as MessageWithMetadata[] | undefined) ?? []) {
       const payload = message.metadata?.event_payload;
+      if (!postedBy(message, own)) continue;
       if (message.ts && message.metadata?.event_type === CARD_EVENT_TYPE && payload?.approval_id === approval.id && typeof payload.card_id === 'string') {
         yield { channel, ts: message.ts, cardId: payload.card_id };
       }
@@ -109,6 +123,11 @@ async function* cardsIn(slack: WebClient, log: Logger, approval: Approval, { cha
     if (!cursor) return;
   }
   log.warn({ channel, pages: MAX_PAGES }, 'stopped looking through the channel’s history after many pages');
+}
+
+/** Whether this bot posted the message: Slack puts the poster's bot id on a bot's messages, and its bot user id. */
+function postedBy(message: MessageWithMetadata, own: BotIdentity): boolean {
+  return message.bot_id === own.botId && (message.user === undefined || message.user === own.userId);
 }
 
 /** A transient failure (or a bug: not Slack's) is thrown again; only Slack refusing means the app may not read there: warn and go on. */

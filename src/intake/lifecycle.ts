@@ -2,7 +2,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { POLICY_CHANGE_ACTOR, staleUnderPolicy } from '../domain/approval.js';
 import { auditEntry, type AuditEntry } from '../store/audit.js';
 import { approvalIdOf, CancelSchema, parseJob, PolicySchema, type Decision } from '../domain/contract.js';
-import { enqueueOrder } from '../domain/enqueue-order.js';
+import { enqueueOrder, futureDated } from '../domain/enqueue-order.js';
+import type { Logger } from '../ops/logger.js';
 import type { IntakeDeps } from './deps.js';
 
 /**
@@ -54,6 +55,7 @@ export async function processPolicy(deps: IntakeDeps, job: Job): Promise<{ outco
   }
   const snapshot = parsed.value.policy_snapshot;
   const log = deps.log.child({ job_id: job.id, policy_snapshot: snapshot });
+  await refuseFutureDated(deps, log, job, 'policy');
   // The one enqueued last wins, however the jobs' runs interleave (several may run at once).
   if (!(await deps.store.setPolicy(deps.policySnapshotKey, snapshot, enqueueOrder(job)))) {
     log.info({ outcome: 'outdated' }, 'a policy job enqueued later is already in force; nothing changed');
@@ -79,4 +81,16 @@ export async function processPolicy(deps: IntakeDeps, job: Job): Promise<{ outco
   }
   log.info({ outcome: 'set', stale }, 'policy snapshot set');
   return { outcome: 'set', stale };
+}
+
+/**
+ * Refuses a request or policy job dated too far ahead of Redis's clock (see MAX_ENQUEUE_SKEW_MS in
+ * enqueue-order.ts) before it can enter the enqueue order, where it would outrank every later job.
+ * @throws UnrecoverableError naming the timestamp, when the job is dated too far ahead.
+ */
+export async function refuseFutureDated(deps: Pick<IntakeDeps, 'store'>, log: Logger, job: Job, kind: 'request' | 'policy'): Promise<void> {
+  const reason = futureDated(job, await deps.store.clockMs());
+  if (reason === undefined) return;
+  log.warn({ outcome: 'invalid', problems: [reason] }, `${kind} rejected`);
+  throw new UnrecoverableError(`invalid ${kind}: ${reason}`);
 }

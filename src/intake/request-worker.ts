@@ -6,7 +6,7 @@ import { cardContext, renderRequestCard, renderSupersededCard } from '../views/c
 import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
 import { enqueueOrder, type EnqueueOrder } from '../domain/enqueue-order.js';
 import { cardTargets, findPostedCard, type CardTarget } from './find-posted-card.js';
-import { processCancel, processPolicy } from './lifecycle.js';
+import { processCancel, processPolicy, refuseFutureDated } from './lifecycle.js';
 import type { Logger } from '../ops/logger.js';
 import { expiresAt, matchRoute, type Route } from '../domain/routes.js';
 import { backoffMs, classifySlackError } from '../ops/slack-errors.js';
@@ -30,6 +30,20 @@ export const INTAKE_LOCK = {
   maxStalledCount: 2,
 } as const;
 
+/**
+ * What the request queue keeps of its finished jobs, when the engine's job options do not say
+ * (BullMQ's KeepJobs; an engine's own `removeOnComplete`/`removeOnFail` take precedence).
+ * A finished request job holds the whole request, `job` included (about 1.4 KB for a typical one,
+ * up to the 640 KiB refused at once): the approval itself lives in the store, so the queue keeps
+ * completed jobs for an hour and at most 1,000 (enough to inspect recent intake, as the sandbox
+ * does), and failed ones, whose reasons an engine may need, for 7 days and at most 1,000. Nothing
+ * here grows with the number of approvals.
+ */
+export const KEEP_FINISHED_REQUESTS = {
+  removeOnComplete: { age: 3_600, count: 1_000 },
+  removeOnFail: { age: 7 * 86_400, count: 1_000 },
+} as const;
+
 /** After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error. */
 export const MAX_POST_FAILURES = 20;
 
@@ -47,6 +61,7 @@ export function createRequestWorker(deps: IntakeDeps): Worker {
     prefix: deps.queuePrefix,
     concurrency: deps.concurrency,
     ...INTAKE_LOCK,
+    ...KEEP_FINISHED_REQUESTS,
   });
   worker.on('failed', (job, err) => {
     deps.log.error({ job_id: job?.id, ...claimedIds(job?.data), err: err.message }, 'request failed');
@@ -83,6 +98,7 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
     throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
   }
   try {
+    await refuseFutureDated(deps, log, job, 'request');
     const candidate = createApproval(request, deps.now?.() ?? Date.now());
     const claim = await claimWhenFree(deps, candidate, enqueueOrder(job), expiresAt(route, request, candidate.createdAt));
     switch (claim.kind) {
@@ -193,7 +209,7 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
   let card: CardLocation;
   let outcome: PostedResult['outcome'] = 'posted';
   try {
-    const found = ambiguous ? await findPostedCard(slack, log, approval, targets) : undefined;
+    const found = ambiguous ? await findPostedCard(slack, deps.own, log, approval, targets) : undefined;
     if (found) {
       card = found;
       outcome = 'recovered';

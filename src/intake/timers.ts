@@ -7,7 +7,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
-import { cardTargets, removeDuplicateCards } from './find-posted-card.js';
+import { cardTargets, removeDuplicateCards, type BotIdentity } from './find-posted-card.js';
 
 /**
  * Expiry, reminders and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
@@ -51,6 +51,8 @@ export interface TimerDeps {
   store: Store;
   outbox: Outbox;
   slack: WebClient;
+  /** This bot, as auth.test said at start-up: only its own messages are taken for its cards. */
+  own: BotIdentity;
   policySnapshotKey: string;
   log: Logger;
   now?: () => number;
@@ -133,11 +135,11 @@ async function sweep(deps: TimerDeps, job: Job<TimerJob>): Promise<{ outcome: st
   if (!record?.card || record.cardId !== job.data.cardId) return { outcome: 'nothing to do' };
   const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: SWEEP });
   const targets = cardTargets(record.request, matchRoute(deps.routes, record.request));
-  const removed = await removeDuplicateCards(deps.slack, log, { ...record, card: record.card }, targets);
+  const removed = await removeDuplicateCards(deps.slack, deps.own, log, { ...record, card: record.card }, targets);
   return { outcome: 'swept', removed };
 }
 
-/** A reply in the card's thread naming the approvers who have not acted yet, then the next reminder. */
+/** A reply in the card's thread naming the approvers who have not acted yet, then the next reminder; deleted if the approval ended meanwhile. */
 async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending>[0], log: Logger, scheduleNext: () => Promise<void>): Promise<{ outcome: string }> {
   if (!record.card) return { outcome: 'no card yet' };
   const route = matchRoute(deps.routes, record.request);
@@ -145,12 +147,20 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
   const people = route.approvers === 'anyone' ? (route.mention ?? []) : route.approvers.filter((id) => !voted.has(id));
   const expiry = expiresAt(route, record.request, record.createdAt);
   const required = requiredApprovals(route, record.request);
-  await deps.slack.chat.postMessage({
+  const posted = await deps.slack.chat.postMessage({
     channel: record.card.channel,
     thread_ts: record.card.ts,
     text: renderReminder({ waitingFor: people, votes: record.votes.length, required, ...(expiry !== undefined ? { expiresAt: expiry } : {}) }),
     unfurl_links: false,
   });
+  // Slack may carry out the post late: an approval decided (or cancelled, or replaced) meanwhile
+  // must not be left with a reminder below its outcome saying it still waits.
+  const now = await deps.store.load(record.id);
+  if (!now || now.cardId !== record.cardId || now.decision || now.cancelled) {
+    if (posted.ts) await deps.slack.chat.delete({ channel: posted.channel ?? record.card.channel, ts: posted.ts });
+    log.info({ outcome: 'ended meanwhile' }, 'the approval ended while its reminder was posted; reminder deleted');
+    return { outcome: 'ended meanwhile' };
+  }
   log.info({ outcome: 'reminded', mentioned: people.length }, 'reminder posted');
   await scheduleNext();
   return { outcome: 'reminded' };

@@ -45,6 +45,34 @@ const EnvSchema = z
         // ioredis would throw a TypeError with a stack at start-up: say it in one line instead.
         if (!URL.canParse(url)) ctx.addIssue({ code: 'custom', message: `is not a valid URL ("${hidePassword(url)}"): use redis://[user:password@]host:port[/db]` });
       }),
+    /**
+     * Sentinels to ask for the primary, comma-separated `host:port`: the bot then follows the
+     * primary Sentinel names (REDIS_URL's host is not used; its user, password, database and
+     * `rediss:` still apply to the primary).
+     */
+    REDIS_SENTINELS: optionalText.transform((list, ctx): { host: string; port: number }[] | undefined => {
+      if (list === undefined) return undefined;
+      const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+      const parsed = entries.map((entry) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(entry));
+      const bad = entries.filter((_, i) => !parsed[i] || Number(parsed[i]![2]) > 65535);
+      if (entries.length === 0 || bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `must be host:port pairs, comma-separated, such as sentinel-1:26379,sentinel-2:26379 (not ${bad.map((b) => `"${b}"`).join(', ') || 'empty'})` });
+        return z.NEVER;
+      }
+      return parsed.map((m) => ({ host: m![1]!.replace(/^\[|\]$/g, ''), port: Number(m![2]) }));
+    }),
+    /** The master group name the Sentinels monitor (`sentinel monitor <name> …`). @defaultValue `mymaster` */
+    REDIS_SENTINEL_NAME: z.string().trim().min(1).default('mymaster'),
+    /** The Sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+    REDIS_SENTINEL_PASSWORD: optionalText,
+    /**
+     * How many replicas must have a decision before the bot pushes it and shows it (Redis `WAIT`);
+     * 0 does not wait. With asynchronous replication a failover can otherwise lose the last writes.
+     * @defaultValue 0
+     */
+    REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0, 'must be 0 or more').max(16, 'must be at most 16').default(0),
+    /** How long a decision waits for those replicas before it goes on regardless (ms). @defaultValue 500 */
+    REDIS_WAIT_TIMEOUT_MS: positiveInt.max(10_000, 'must be at most 10000 (10 s)').default(500),
     SLACK_BOT_TOKEN: z
       .string({ error: 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings' })
       .trim()
@@ -161,8 +189,16 @@ const EnvSchema = z
     }
   });
 
+/** Where Redis is: a URL, and, with Sentinel, the Sentinels that name the primary. */
+export interface RedisTarget {
+  url: string;
+  sentinel?: { sentinels: { host: string; port: number }[]; name: string; password?: string };
+  /** Replicas that must acknowledge a decision before it is pushed and shown (0: none), and for how long to wait (ms). */
+  waitReplicas: { count: number; timeoutMs: number };
+}
+
 export interface Config {
-  redisUrl: string;
+  redis: RedisTarget;
   slack: {
     botToken: string;
     signingSecret: string | undefined;
@@ -209,7 +245,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   return {
-    redisUrl: e.REDIS_URL,
+    redis: {
+      url: e.REDIS_URL,
+      waitReplicas: { count: e.REDIS_WAIT_REPLICAS, timeoutMs: e.REDIS_WAIT_TIMEOUT_MS },
+      ...(e.REDIS_SENTINELS
+        ? { sentinel: { sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME, ...(e.REDIS_SENTINEL_PASSWORD ? { password: e.REDIS_SENTINEL_PASSWORD } : {}) } }
+        : {}),
+    },
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,

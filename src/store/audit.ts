@@ -215,17 +215,38 @@ function toEntry(fields: string[]): AuditEntry {
   };
 }
 
-/** A run's trail as a plain-text table, oldest first. */
+/** A run's trail as a plain-text table, oldest first, one row per entry: control characters in any cell are escaped (see {@link escapeControls}). */
 export function formatTrail(entries: AuditEntry[]): string {
-  const rows = entries.map((e) => [
-    new Date(e.at).toISOString().replace('T', ' ').replace('Z', ''),
-    e.step_id,
-    e.event,
-    e.actor,
-    e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '',
-  ]);
+  const rows = entries.map((e) =>
+    [
+      new Date(e.at).toISOString().replace('T', ' ').replace('Z', ''),
+      e.step_id,
+      e.event,
+      e.actor,
+      e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '',
+    ].map(escapeControls),
+  );
   const header = ['time (UTC)', 'step', 'event', 'actor', 'detail'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+// C0 and C1 controls and DEL (newlines, carriage returns, ANSI escapes…), the zero-width characters
+// and byte order mark (which hide text), the line and paragraph separators, and the bidirectional
+// controls (which reorder what a terminal shows).
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text as one line a terminal shows as it is: every control character (see CONTROLS) written as
+ * an escape (`\n`, `\r`, `\t`, `\x1b`, `\u202e`…), so that requester-supplied text cannot
+ * start a row of its own, move the cursor, recolour or hide text, or reorder what is shown.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
 }

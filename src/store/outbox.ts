@@ -68,6 +68,11 @@ export interface OutboxDeps {
    * requester notices' `ended`). Best effort: it must not throw.
    */
   onSettled: (record: ApprovalRecord) => Promise<void>;
+  /**
+   * Waits until enough replicas have the ending (see createReplicaWait), before it is pushed or
+   * shown. @defaultValue no wait
+   */
+  waitForReplicas?: (approvalId: string) => Promise<unknown>;
   log: Logger;
 }
 
@@ -102,6 +107,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   const settleClaimed = async (record: ApprovalRecord, delivered: boolean, fallback: ((card: RenderedEnding) => Promise<unknown>) | undefined) => {
     const { decision, cancelled } = record;
     const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, ending: decision?.decision ?? 'cancelled' });
+    await deps.waitForReplicas?.(record.id);
     if (decision && !delivered) {
       await deliver(record.id, decision);
       await deps.store.markDelivered(record.id);

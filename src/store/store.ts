@@ -301,6 +301,12 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return (await run.SET_POLICY([policySnapshotKey, policyVersionKey], [snapshot, version])) === 1;
     },
 
+    /** Redis's clock (ms since the epoch), which every replica shares. */
+    async clockMs(): Promise<number> {
+      const [sec, micro] = await redis.time();
+      return Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    },
+
     /** Ids of the approvals waiting for a decision, oldest first. */
     async pendingIds(): Promise<string[]> {
       return redis.zrange(pendingKey, 0, -1);

@@ -79,4 +79,24 @@ describe('N of M at completion', () => {
     // Bob's own identity, and Alice's again although it was looked up a moment ago.
     expect(g.emulator.callsOf('users.info').slice(before).map((call) => call.args.user)).toEqual(['U0BOB', 'U0ALICE']);
   }, 60_000);
+
+  it('a progress update Slack is slow to apply, landing after the decided card, is followed by the decided card again: no live buttons', async () => {
+    const g = await openGate();
+    const { card } = await g.post();
+    const updatesBefore = g.emulator.callsOf('chat.update').length;
+    // Alice's "1 of 2" reaches Slack now but is carried out 4 s later, after Bob's decision.
+    g.emulator.injectFaults('chat.update', { delayMs: 4000, match: { ts: card.ts } });
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the progress update to reach Slack', () => g.emulator.callsOf('chat.update').length > updatesBefore);
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0BOB' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    await waitFor('the decided card', () => JSON.stringify(cardNow(g, card).blocks).includes('Approved'));
+    // The slow update lands, then the bot finds the approval decided and shows it again.
+    await waitFor('Alice\'s reply, sent once her update returned', () => g.emulator.ephemeralsFor('U0ALICE')[0], 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const shown = JSON.stringify(cardNow(g, card).blocks);
+    expect(shown).not.toContain(ACTION_APPROVE);
+    expect(shown).not.toContain('*Approvals:* 1 of 2');
+    expect(cardNow(g, card).text).toContain('Approved');
+  }, 60_000);
 });

@@ -46,6 +46,28 @@ describe('replayed and future-dated requests', () => {
     expect(metrics).toMatch(/approval_gate_refusals_total\{reason="replayed",action="approve"\} 1/);
   });
 
+  it.each([
+    ['with text after the hash', '=anything'],
+    ['with a bare = after the hash', '='],
+  ])('a refused click re-sent with its signature header varied (%s), which Bolt still accepts, gets HTTP 401 and decides nothing', async (_variant, suffix) => {
+    const g = await gates.open();
+    const { card } = await g.post();
+    const payload = g.emulator.clickPayload({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    let first: Awaited<ReturnType<typeof g.emulator.sendToApp>> | undefined;
+    await refusedForNoPolicy(g, async () => (first = await g.emulator.sendToApp(payload, { timestampSec: nowSec() })), 'U0ALICE');
+
+    const sent = first!.sent!;
+    const replay = await g.emulator.resend({ ...sent, headers: { ...sent.headers, 'x-slack-signature': `${sent.headers['x-slack-signature']}${suffix}` } });
+    expect(replay.status).toBe(401);
+    await g.bot.waitForLog((l) => l.msg === 'request refused' && l.reason === 'malformed_signature' && l.action === 'approve');
+    await delay(1500);
+    expect(await g.decisions()).toEqual([]);
+    expect(hasButtons(g, card)).toBe(true);
+    expect(g.emulator.ephemeralsFor('U0ALICE')).toHaveLength(1);
+    const metrics = await (await fetch(`http://127.0.0.1:${g.env.PORT}/metrics`)).text();
+    expect(metrics).toMatch(/approval_gate_refusals_total\{reason="malformed_signature",action="approve"\} 1/);
+  });
+
   it('a modal submit refused for a missing snapshot, re-sent byte for byte once the snapshot is back, decides nothing', async () => {
     const g = await gates.open();
     const { card } = await g.post();

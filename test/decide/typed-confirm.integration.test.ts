@@ -105,6 +105,43 @@ describe('confirm: typed', () => {
     expect(g.emulator.ephemeralsFor('U0CAROL')[0]).toContain('You are not one of the approvers');
     expect(g.emulator.views.opened.length).toBe(before);
   });
+
+  it('30 Approve clicks on a typed card by one reviewer, each opening the confirmation, leave at most 10 clicks and 10 refusals in the audit within the minute', async () => {
+    const g = await openTypedGate();
+    const { request, card } = await g.post();
+    for (let i = 0; i < 30; i += 1) await clickApprove(g, card, 'U0ALICE');
+    const events = (await g.redis.xrange(`${g.env.STATE_PREFIX}:audit:refusals`, '-', '+'))
+      .map(([, fields]) => Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]])) as Record<string, string>)
+      .filter((e) => e.actor === 'U0ALICE' && e.run_id === request.run_id)
+      .map((e) => e.event);
+    expect(events.filter((e) => e === 'clicked').length).toBeLessThanOrEqual(10);
+    expect(events.filter((e) => e === 'refused').length).toBeLessThanOrEqual(10);
+    expect(events.filter((e) => e === 'throttled')).toHaveLength(1);
+    expect(await g.decisions()).toEqual([]);
+  }, 60_000);
+
+  it('30 wrong typed confirmations by one reviewer leave at most 10 refusals in the audit within the minute, and the modal then says further ones are ignored for a while', async () => {
+    const g = await openTypedGate();
+    const { request, card } = await g.post();
+    await clickApprove(g, card, 'U0ALICE');
+    const answers: string[] = [];
+    for (let i = 0; i < 30; i += 1) answers.push(JSON.parse((await submitTyped(g, 'U0ALICE', `wrong-${i}`)).body).errors[TYPED_BLOCK]);
+    expect(await g.decisions()).toEqual([]);
+
+    const entries = (await g.redis.xrange(`${g.env.STATE_PREFIX}:audit:refusals`, '-', '+')).map(([, fields]) => {
+      const entry: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!;
+      return entry;
+    });
+    const ofAlice = (event: string) => entries.filter((e) => e.event === event && e.actor === 'U0ALICE' && e.run_id === request.run_id).length;
+    expect(ofAlice('refused')).toBeLessThanOrEqual(10);
+    expect(ofAlice('throttled')).toBe(1);
+    expect(answers[0]).toBe('Nothing was decided: that is not the step id or the first 8 characters of the job hash.');
+    for (const answer of answers.slice(10)) {
+      expect(answer).toContain('Nothing was decided: that is not the step id');
+      expect(answer).toMatch(/for the next \d+ seconds, further clicks like this are ignored/);
+    }
+  }, 60_000);
 });
 
 function rehash(job: unknown): { job_hash: string } {

@@ -42,7 +42,10 @@ export interface Gate {
  * A running gate for one test: the Slack emulator, a bot process started as `npm start` starts
  * it, and a BullMQ producer, with queue names and key prefix of its own.
  */
-export async function startGate(redisUrl: string, options: { channels?: EmulatedChannel[]; env?: Record<string, string> } = {}): Promise<Gate> {
+export async function startGate(
+  redisUrl: string,
+  options: { channels?: EmulatedChannel[]; env?: Record<string, string>; connect?: () => Redis } = {},
+): Promise<Gate> {
   const emulator = await new SlackEmulator({
     botToken: BOT_TOKEN,
     signingSecret: SIGNING_SECRET,
@@ -75,7 +78,8 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     ...(options.env?.APPROVALS_CONFIG ? {} : { APPROVERS: 'anyone' }),
     ...options.env,
   };
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  // The engine's connection: to redisUrl, or as the test says (through Sentinel, say).
+  const redis = options.connect?.() ?? new Redis(redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined); // tests that restart Redis expect the producer to reconnect
   const requests = new Queue(env.REQUEST_QUEUE!, { connection: redis, prefix: env.QUEUE_PREFIX ?? 'bull' });
   requests.on('error', () => undefined);
@@ -121,7 +125,7 @@ export async function startGate(redisUrl: string, options: { channels?: Emulated
     },
     cardsFor(request) {
       const id = approvalIdOf(request as { run_id: string; step_id: string });
-      return emulator.messagesIn().filter((m) => m.metadata?.event_type === CARD_EVENT_TYPE && m.metadata.event_payload.approval_id === id);
+      return emulator.messagesIn().filter((m) => m.bot_id === emulator.botId && m.metadata?.event_type === CARD_EVENT_TYPE && m.metadata.event_payload.approval_id === id);
     },
     async close() {
       await Promise.all(bots.map((b) => b.kill()));

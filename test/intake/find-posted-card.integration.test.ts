@@ -38,6 +38,7 @@ describe('an approval’s cards in Slack', () => {
     const response = await slack.chat.postMessage({ channel, ...(threadTs ? { thread_ts: threadTs } : {}), ...renderRequestCard(approval) });
     return { channel, ts: String(response.ts) };
   };
+  const own = { botId: emulator.botId, userId: emulator.botUserId };
   const exists = (card: { channel: string; ts: string }) => emulator.messagesIn(card.channel).some((m) => m.ts === card.ts);
 
   it('a sweep deletes every duplicate of the recorded card, in the thread the request names and in the fallback channel, and nothing else', async () => {
@@ -53,17 +54,32 @@ describe('an approval’s cards in Slack', () => {
     const older = await post({ ...approval, cardId: 'older-card' }, 'C0INCIDENT', parent.ts);
     const other = await post(approvalIn({ channel: 'C0INCIDENT', thread_ts: parent.ts }), 'C0INCIDENT', parent.ts);
 
-    expect(await removeDuplicateCards(slack, log, { ...approval, card: recorded }, targets)).toBe(2);
+    expect(await removeDuplicateCards(slack, own, log, { ...approval, card: recorded }, targets)).toBe(2);
     expect([recorded, inThread, inFallback, older, other].map(exists)).toEqual([true, false, false, true, true]);
-    expect(await removeDuplicateCards(slack, log, { ...approval, card: recorded }, targets)).toBe(0);
-    expect(await findPostedCard(slack, log, approval, targets)).toEqual(recorded);
+    expect(await removeDuplicateCards(slack, own, log, { ...approval, card: recorded }, targets)).toBe(0);
+    expect(await findPostedCard(slack, own, log, approval, targets)).toEqual(recorded);
   });
 
   it('a place the app cannot read is passed over with a warning; the others are swept', async () => {
     const approval = approvalIn({ channel: 'C0APPROVALS' });
     const recorded = await post(approval, 'C0APPROVALS');
     const duplicate = await post(approval, 'C0APPROVALS');
-    expect(await removeDuplicateCards(slack, log, { ...approval, card: recorded }, [{ channel: 'C0HIDDEN' }, { channel: 'C0APPROVALS' }])).toBe(1);
+    expect(await removeDuplicateCards(slack, own, log, { ...approval, card: recorded }, [{ channel: 'C0HIDDEN' }, { channel: 'C0APPROVALS' }])).toBe(1);
     expect([exists(recorded), exists(duplicate)]).toEqual([true, false]);
+  });
+
+  it('a message another app or a person posted with a card’s metadata is neither found as the card nor swept', async () => {
+    const approval = approvalIn({ channel: 'C0APPROVALS' });
+    const metadata = renderRequestCard(approval).metadata;
+    const forged = [
+      emulator.postAs({ bot_id: 'B0OTHERAPP', app_id: 'A0OTHERAPP', user: 'U0OTHERBOT' }, { channel: 'C0APPROVALS', text: 'Approval needed', metadata }),
+      emulator.postAs({ user: 'U0MALLORY' }, { channel: 'C0APPROVALS', text: 'Approval needed', metadata }),
+    ];
+    const targets = [{ channel: 'C0APPROVALS' }];
+    expect(await findPostedCard(slack, own, log, approval, targets)).toBeUndefined();
+    const recorded = await post(approval, 'C0APPROVALS');
+    expect(await findPostedCard(slack, own, log, approval, targets)).toEqual(recorded);
+    expect(await removeDuplicateCards(slack, own, log, { ...approval, card: recorded }, targets)).toBe(0);
+    expect(forged.map(exists)).toEqual([true, true]);
   });
 });

@@ -241,4 +241,43 @@ describe('enqueue order', () => {
       expect([order, JSON.stringify(live[0]!.blocks)]).toEqual([order, expect.stringContaining(shortHash(String(later.job_hash)))]);
     }
   });
+
+  it('a policy job dated a year ahead of Redis’s clock is refused, naming its timestamp, and a later normal one takes force', async () => {
+    const g = await openGate();
+    const [sec] = await g.redis.time();
+    const yearAhead = Number(sec) * 1000 + 365 * 24 * 3600 * 1000;
+    const future = await g.finished(await g.requests.add('policy', { policy_snapshot: 'eeeeeeeeeeee' }, { timestamp: yearAhead }));
+    expect(future.failedReason).toContain(`invalid policy: enqueue timestamp ${yearAhead}`);
+    expect(future.failedReason).toContain('ahead of Redis');
+    expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).not.toBe('eeeeeeeeeeee');
+    await g.bot.waitForLog((l) => l.msg === 'policy rejected' && l.outcome === 'invalid');
+
+    const normal = await g.finished(await g.requests.add('policy', { policy_snapshot: 'ffffffffffff' }));
+    expect(normal.returnvalue).toEqual({ outcome: 'set', stale: 0 });
+    expect(await g.redis.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe('ffffffffffff');
+  });
+
+  it('a request dated a day ahead is refused and posts no card; a later request for the step posts its card', async () => {
+    const g = await openGate();
+    const [sec] = await g.redis.time();
+    const dayAhead = Number(sec) * 1000 + 24 * 3600 * 1000;
+    const request = validRequest({ run_id: 'run_future', job: { first: true } });
+    const future = await g.finished(await g.requests.add('request', request, { timestamp: dayAhead }));
+    expect(future.failedReason).toContain(`invalid request: enqueue timestamp ${dayAhead}`);
+    expect(g.cardsFor(request)).toEqual([]);
+
+    const later = validRequest({ run_id: 'run_future', job: { second: true } });
+    const posted = await g.finished(await g.requests.add('request', later));
+    expect(posted.returnvalue.outcome).toBe('posted');
+    const live = g.cardsFor(later).filter(hasButtons);
+    expect(live).toHaveLength(1);
+    expect(JSON.stringify(live[0]!.blocks)).toContain(shortHash(String(later.job_hash)));
+  });
+
+  it('a job dated 30 s ahead of Redis’s clock (a clock within the allowed skew) is taken', async () => {
+    const g = await openGate();
+    const [sec] = await g.redis.time();
+    const job = await g.finished(await g.requests.add('policy', { policy_snapshot: '121212121212' }, { timestamp: Number(sec) * 1000 + 30_000 }));
+    expect(job.returnvalue).toEqual({ outcome: 'set', stale: 0 });
+  });
 });

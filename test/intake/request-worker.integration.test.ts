@@ -1,6 +1,9 @@
 import { WebClient } from '@slack/web-api';
 import { describe, expect, it } from 'vitest';
-import { ACTION_APPROVE, ACTION_DENY } from '../../src/views/cards.js';
+import { approvalIdOf } from '../../src/domain/contract.js';
+import { ACTION_APPROVE, ACTION_DENY, CARD_EVENT_TYPE } from '../../src/views/cards.js';
+import type { MessageAuthor } from '../../sandbox/workspace.js';
+import { waitFor } from '../helpers/wait.js';
 import { APPROVALS_CHANNEL, BOT_TOKEN, SIGNING_SECRET, useGates } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 
@@ -132,6 +135,32 @@ describe('request intake', () => {
     expect(gate.emulator.callsOf('conversations.history')).toHaveLength(1);
   });
 
+  it.each<[string, MessageAuthor]>([
+    ['another app', { bot_id: 'B0OTHERAPP', app_id: 'A0OTHERAPP', user: 'U0OTHERBOT' }],
+    ['a person', { user: 'U0MALLORY' }],
+  ])('a message %s posted with the card’s metadata is not taken for the card: the retry posts the real one', async (_who, author) => {
+    const gate = await openGate();
+    // The first post fails after 1.5 s without posting, so the retry looks for a card it may have posted.
+    gate.emulator.injectFaults('chat.postMessage', { status: 502, delayMs: 1500 });
+    const request = validRequest();
+    const id = approvalIdOf(request as { run_id: string; step_id: string });
+    const added = await gate.requests.add('request', request);
+    const cardId = await waitFor('the claim', () => gate.redis.hget(`${gate.env.STATE_PREFIX}:approval:${id}`, 'card_id'));
+    const forged = gate.emulator.postAs(author, {
+      channel: APPROVALS_CHANNEL,
+      text: 'Approval needed',
+      metadata: JSON.stringify({ event_type: CARD_EVENT_TYPE, event_payload: { approval_id: id, card_id: cardId } }),
+    });
+
+    const job = await gate.finished(added);
+    expect(gate.emulator.callsOf('conversations.history').length).toBeGreaterThanOrEqual(1);
+    expect(job.returnvalue).toMatchObject({ outcome: 'posted', channel: APPROVALS_CHANNEL });
+    expect(job.returnvalue.ts).not.toBe(forged.ts);
+    const cards = gate.cardsFor(request);
+    expect(cards.map((card) => card.ts)).toEqual([job.returnvalue.ts]);
+    expect(JSON.stringify(cards[0]!.blocks)).toContain(ACTION_APPROVE);
+  });
+
   it.each([
     ['an unknown channel', 'C0GONE', 'channel_not_found'],
     ['a channel the bot is not in', 'C0PRIVATE', 'not_in_channel'],
@@ -155,4 +184,19 @@ describe('request intake', () => {
     expect(output).not.toContain(BOT_TOKEN);
     expect(output).not.toContain(SIGNING_SECRET);
   });
+
+  it('finished jobs do not pile up on the request queue: at most 1,000 completed ones are kept, the newest', async () => {
+    const gate = await openGate();
+    // Cancels for steps never requested complete at once and post nothing: a cheap stand-in for
+    // any finished job; requests follow the same rule.
+    const cancels = Array.from({ length: 1_010 }, (_, i) => ({ name: 'cancel', data: { run_id: `run_keep_${i}`, step_id: 'deploy', reason: 'not needed' } }));
+    const jobs = await gate.requests.addBulk(cancels);
+    await gate.finished(jobs.at(-1)!, 60_000);
+    await waitFor('every cancel to finish', async () => (await gate.requests.getJobCountByTypes('wait', 'active')) === 0, 60_000);
+    const request = validRequest();
+    await gate.finished(await gate.requests.add('request', request));
+    expect(await gate.requests.getCompletedCount()).toBeLessThanOrEqual(1_000);
+    expect(await gate.requests.getJob(jobs[0]!.id!)).toBeUndefined();
+  }, 90_000);
 });
+

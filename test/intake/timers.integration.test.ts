@@ -81,4 +81,18 @@ describe('reminders', () => {
     const reminder = await waitFor('the reminder', () => g.emulator.messagesIn(card.channel).find((m) => m.thread_ts === card.ts), 15_000);
     expect(reminder.text).toMatch(/^:alarm_clock: <!subteam\^S0ONCALL>: this approval is still waiting for a decision\. It expires <!date\^/);
   });
+
+  it('a reminder Slack carries out after the approval was decided is deleted: the thread does not say it still waits', async () => {
+    const g = await openGate(10, 8);
+    const { card } = await g.post();
+    // The reminder, due 2 s after the card, reaches Slack but is carried out 4 s later.
+    g.emulator.injectFaults('chat.postMessage', { delayMs: 4000, match: { thread_ts: card.ts } });
+    await waitFor('the reminder to reach Slack', () => g.emulator.callsOf('chat.postMessage').some((call) => call.args.thread_ts === card.ts), 15_000);
+    await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision', async () => (await g.decisions()).length === 1);
+    await waitFor('the late reminder to be posted', () => g.emulator.callsOf('chat.postMessage').some((call) => call.args.thread_ts === card.ts && call.answered === 'ok'), 15_000);
+    await waitFor('the late reminder to be deleted', () => g.emulator.callsOf('chat.delete').length === 1, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(g.emulator.messagesIn(card.channel).filter((m) => m.thread_ts === card.ts && m.text?.includes('still waiting'))).toEqual([]);
+  });
 });

@@ -24,7 +24,7 @@ describe('configuration', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig(base);
     expect(config).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379',
+      redis: { url: 'redis://127.0.0.1:6379', waitReplicas: { count: 0, timeoutMs: 500 } },
       port: 3000,
       approvalsChannel: undefined,
       queues: { request: 'approval-requests', resume: 'approval-resume', prefix: 'bull' },
@@ -41,6 +41,21 @@ describe('configuration', () => {
     expect(loadConfig(base).audit).toEqual({ key: 'approvals:audit', maxLen: 100_000, refusalsMaxLen: 100_000 });
     expect(loadConfig({ ...base, STATE_PREFIX: 'gate', AUDIT_MAX_LEN: '5000', AUDIT_REFUSALS_MAX_LEN: '2000' }).audit).toEqual({ key: 'gate:audit', maxLen: 5000, refusalsMaxLen: 2000 });
     expect(errorOf({ ...base, AUDIT_REFUSALS_MAX_LEN: '0' })).toMatch(/^AUDIT_REFUSALS_MAX_LEN must be a positive whole number/);
+  });
+
+  it('follows a Sentinel-managed primary when Sentinels are named', () => {
+    expect(loadConfig(base).redis.sentinel).toBeUndefined();
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://:pw@ignored:6379/2', REDIS_SENTINELS: 'sentinel-1:26379, 10.0.0.2:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'gate' }).redis).toEqual({
+      url: 'redis://:pw@ignored:6379/2',
+      waitReplicas: { count: 0, timeoutMs: 500 },
+      sentinel: { name: 'gate', sentinels: [{ host: 'sentinel-1', port: 26379 }, { host: '10.0.0.2', port: 26380 }, { host: '::1', port: 26381 }] },
+    });
+    expect(loadConfig({ ...base, REDIS_SENTINELS: 's:1', REDIS_SENTINEL_PASSWORD: 'x' }).redis.sentinel).toEqual({ name: 'mymaster', sentinels: [{ host: 's', port: 1 }], password: 'x' });
+    expect(loadConfig({ ...base, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '250' }).redis.waitReplicas).toEqual({ count: 1, timeoutMs: 250 });
+    expect(errorOf({ ...base, REDIS_WAIT_REPLICAS: '-1' })).toMatch(/^REDIS_WAIT_REPLICAS must be 0 or more/);
+    expect(errorOf({ ...base, REDIS_SENTINELS: 'sentinel-1,sentinel-2:99999' })).toBe(
+      'REDIS_SENTINELS must be host:port pairs, comma-separated, such as sentinel-1:26379,sentinel-2:26379 (not "sentinel-1", "sentinel-2:99999")',
+    );
   });
 
   it('names a missing bot token and says where to find it', () => {

@@ -131,6 +131,19 @@ describe('the Slack emulator', () => {
     expect(await platformError(slack.chat.delete({ channel: 'C0ONE', ts: posted.ts! }))).toBe('message_not_found');
   });
 
+  it('marks the bot’s messages with its bot and app ids, and refuses to update or delete another app’s or a person’s', async () => {
+    const posted = await slack.chat.postMessage({ channel: 'C0ONE', text: 'ours' });
+    expect(emulator.messagesIn('C0ONE').find((m) => m.ts === posted.ts)).toMatchObject({ bot_id: emulator.botId, app_id: 'A0APPROVALGATE', user: emulator.botUserId });
+    const history = await slack.conversations.history({ channel: 'C0ONE' });
+    expect(history.messages?.find((m) => m.ts === posted.ts)).toMatchObject({ bot_id: emulator.botId, app_id: 'A0APPROVALGATE' });
+    for (const author of [{ bot_id: 'B0OTHER', app_id: 'A0OTHER', user: 'U0OTHERBOT' }, { user: 'U0MALLORY' }]) {
+      const theirs = emulator.postAs(author, { channel: 'C0ONE', text: 'theirs' });
+      expect(await platformError(slack.chat.update({ channel: 'C0ONE', ts: theirs.ts, text: 'changed' }))).toBe('cant_update_message');
+      expect(await platformError(slack.chat.delete({ channel: 'C0ONE', ts: theirs.ts }))).toBe('cant_delete_message');
+      expect(emulator.messagesIn('C0ONE').find((m) => m.ts === theirs.ts)?.text).toBe('theirs');
+    }
+  });
+
   it('injects faults in order, and can apply a call before failing it', async () => {
     emulator.injectFaults('chat.postMessage', { status: 500 }, { status: 429, retryAfterSec: 3 }, { status: 502, applyFirst: true });
     const before = emulator.messagesIn('C0ONE').length;

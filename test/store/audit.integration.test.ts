@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { auditEntry, createAudit, formatTrail, type AuditEntry } from '../../src/store/audit.js';
+import { auditEntry, createAudit, escapeControls, formatTrail, type AuditEntry } from '../../src/store/audit.js';
 import { createApproval } from '../../src/domain/approval.js';
 import { parseRequest, type ApprovalRequest } from '../../src/domain/contract.js';
 import { ACTION_APPROVE } from '../../src/views/cards.js';
@@ -135,5 +135,31 @@ describe('the audit table', () => {
         '2026-11-25 10:01:00.000  deploy  stale      U0BOB   decision=stale policy_snapshot_in_force=ff',
       ].join('\n'),
     );
+  });
+
+  it('prints a reason that carries a forged row as one row, its control characters escaped', () => {
+    const base = { approval_id: 'ap1', run_id: 'r', step_id: 'deploy', policy_snapshot: 'abc', job_hash: 'def' };
+    const forged = 'ok\n2026-11-25 10:05:00.000  deploy  decided    U0ALICE  decision=approved\r\x1b[2K\x1b[31mhidden\u202eevil\u2028x\x9b';
+    const text = formatTrail([{ ...base, event: 'requested', at: Date.UTC(2026, 10, 25, 10, 0, 0), actor: 'engine\nU0BOB', detail: { reason: forged } }]);
+    const rows = text.split('\n');
+    expect(rows).toHaveLength(3);
+    expect(rows[2]).toBe(
+      '2026-11-25 10:00:00.000  deploy  requested  engine\\nU0BOB  reason=ok\\n2026-11-25 10:05:00.000  deploy  decided    U0ALICE  decision=approved\\r\\x1b[2K\\x1b[31mhidden\\u202eevil\\u2028x\\x9b',
+    );
+    // eslint-disable-next-line no-control-regex -- the test looks for control characters
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2028\u2029]/);
+  });
+
+  it.each([
+    ['a newline', 'a\nb', 'a\\nb'],
+    ['a carriage return', 'a\rb', 'a\\rb'],
+    ['a tab', 'a\tb', 'a\\tb'],
+    ['an ANSI escape', '\x1b[8m', '\\x1b[8m'],
+    ['NUL and DEL', '\u0000\u007f', '\\x00\\x7f'],
+    ['a right-to-left override and isolate', '\u202e\u2067', '\\u202e\\u2067'],
+    ['a zero-width space and byte order mark', '\u200b\ufeff', '\\u200b\\ufeff'],
+    ['plain text, accents and emoji', 'déjà vu ✅', 'déjà vu ✅'],
+  ])('escapes %s', (_what, raw, shown) => {
+    expect(escapeControls(raw)).toBe(shown);
   });
 });
