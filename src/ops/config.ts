@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { defaultKeyIdOf, type DecisionSigningKey } from '../domain/decision-signature.js';
+import { loadPublicKeyFile, loadSigningKey } from './load-signing-key.js';
 
 const SLACK_ID = /^[A-Z0-9]{2,}$/;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
-/** How to make a signing key, for the error that says one is missing or unusable. */
-const KEYGEN_HINT = 'make one with `npx approval-gate keygen` (or `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem`) and keep it secret';
 /** Slack's signing secrets are 32 hex characters; anything under 16 is not one. */
 const MIN_SIGNING_SECRET = 16;
 
@@ -274,32 +272,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/**
- * The Ed25519 private key from DECISION_SIGNING_KEY (PEM) or the file DECISION_SIGNING_KEY_FILE
- * names, or why there is none. Messages never quote the key.
- */
-function loadSigningKey(pem: string | undefined, file: string | undefined): KeyObject | string {
-  if (pem !== undefined && file !== undefined) return 'DECISION_SIGNING_KEY must not be set with DECISION_SIGNING_KEY_FILE: set one of them';
-  if (pem === undefined && file === undefined) {
-    return `DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; ${KEYGEN_HINT}`;
-  }
-  let text: string;
-  const name = pem !== undefined ? 'DECISION_SIGNING_KEY' : `DECISION_SIGNING_KEY_FILE (${file})`;
-  try {
-    // A PEM passed through a one-line variable often has its line breaks written as \n.
-    text = pem !== undefined ? pem.replace(/\\n/g, '\n') : readFileSync(file!, 'utf8');
-  } catch (err) {
-    return `DECISION_SIGNING_KEY_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${file}`;
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: text, format: 'pem' });
-  } catch {
-    return `${name} is not a PEM private key: ${KEYGEN_HINT}`;
-  }
-  if (key.asymmetricKeyType !== 'ed25519') return `${name} is an ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519: ${KEYGEN_HINT}`;
-  return key;
-}
 
 /** What the command line (`approval-gate`) reads: where the gate's queues and keys are, and its public keys. */
 export interface CliConfig {
@@ -325,14 +297,9 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   let publicKeys: Record<string, KeyObject> | undefined;
   const keyFile = env.DECISION_PUBLIC_KEY_FILE?.trim();
   if (keyFile) {
-    try {
-      const key = createPublicKey(readFileSync(keyFile, 'utf8'));
-      if (key.asymmetricKeyType !== 'ed25519') throw new Error(`an ${key.asymmetricKeyType ?? 'unknown'} key`);
-      const id = env.DECISION_SIGNING_KEY_ID?.trim() || defaultKeyIdOf(key);
-      publicKeys = { [id]: key };
-    } catch (err) {
-      problems.push(`DECISION_PUBLIC_KEY_FILE is not an Ed25519 public key in PEM (${keyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]}): use the gate's public key (openssl pkey -in decision-signing-key.pem -pubout)`);
-    }
+    const key = loadPublicKeyFile(keyFile);
+    if (typeof key === 'string') problems.push(key);
+    else publicKeys = { [env.DECISION_SIGNING_KEY_ID?.trim() || defaultKeyIdOf(key)]: key };
   }
   if (problems.length > 0) throw new ConfigError(problems.join('\n'));
   return {
