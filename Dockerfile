@@ -21,5 +21,9 @@ EXPOSE 3000
 # /healthz answers 200 while Redis is reachable (served in HTTP and Socket Mode alike).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# The decision signing key comes at run time, never baked in: mount it as a secret and set
+# DECISION_SIGNING_KEY_FILE to its path (or pass DECISION_SIGNING_KEY).
+# The command line is in the image too: docker run … IMAGE npx approval-gate status RUN STEP
+# (npm's own `build` made dist/client/cli/main.js executable, and COPY keeps the mode).
 # Run node directly (not npm) so SIGTERM reaches the bot and it shuts down gracefully.
 CMD ["node", "dist/main.js"]

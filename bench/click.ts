@@ -17,6 +17,7 @@
  * Options: --clicks N sequential clicks per mode and round (default 300), --bursts N (default 6),
  * --rounds N (default 3), --users N (default 50).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -69,6 +70,8 @@ const MODES: Mode[] = ['sequential, ack-paced', 'sequential, decision-paced', `b
 const users = Array.from({ length: USERS }, (_, i) => ({ id: `U0BENCH${String(i).padStart(4, '0')}`, username: `reviewer${i}`, team_id: 'T0SANDBOX' }));
 
 execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+// An ephemeral key: the bot refuses to start without one.
+const signingKeyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const redisServer = await startRedisServer();
 const emulator = await new SlackEmulator({ botToken: TOKEN, signingSecret: SECRET, users, channels: [{ id: CHANNEL, name: 'approvals', botIsMember: true }] }).start();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
@@ -82,7 +85,7 @@ let ownCommands = 0;
 let idleCommandsPerSec = 0;
 
 try {
-  const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'info' };
+  const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'info', DECISION_SIGNING_KEY: signingKeyPem };
   const gateProcess = await spawnUntil(['dist/main.js'], env, (line) => line.includes('approval gate started'));
   children.push(gateProcess.child);
   const perRound = 2 * SEQUENTIAL + BURSTS * BURST_SIZE;

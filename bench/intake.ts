@@ -11,6 +11,7 @@
  * Options: --requests N (default 2000), --concurrency N (default 10, the bot's default), --rounds N
  * (default 4).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { WebClient } from '@slack/web-api';
 import { Queue, Worker } from 'bullmq';
@@ -54,6 +55,8 @@ const emulator = await new SlackEmulator({ botToken: TOKEN, channels: [{ id: CHA
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 const slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 10_000 });
 const log = createLogger('silent');
+// An ephemeral key: the bench signs decisions as the bot does.
+const signingKey = { keyId: 'bench', privateKey: generateKeyPairSync('ed25519').privateKey };
 
 try {
   // Warm up both paths (JIT, connections, script loading), then alternate them so neither
@@ -84,7 +87,7 @@ try {
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   const notices = createRequesterNotices({ slack, store, log });
-  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, onSettled: (record) => notices.ended(record), log });
+  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey, store, slack, onSettled: (record) => notices.ended(record), log });
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
   const own = { botId: emulator.botId, userId: emulator.botUserId };

@@ -9,6 +9,7 @@
  * `MEMORY USAGE` of every key by family (the key with its ids replaced). RSS is the bot's VmRSS and its high-water mark VmHWM.
  * Options: --pending N (default 10000).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -28,7 +29,9 @@ execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 const redisServer = await startRedisServer();
 const emulator = await new SlackEmulator({ botToken: TOKEN, signingSecret: SECRET, channels: [{ id: CHANNEL, name: 'approvals', botIsMember: true }] }).start();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'warn' };
+// An ephemeral key: the bot refuses to start without one.
+const signingKeyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'warn', DECISION_SIGNING_KEY: signingKeyPem };
 const bot = await spawnUntil(['dist/main.js'], { ...env, LOG_LEVEL: 'info' }, (line) => line.includes('approval gate started'));
 
 try {

@@ -5,7 +5,10 @@
  * `npm run emulator` (`--own-bot`) starts all of it but the bot, and prints the line that starts
  * yours (`npm start`, a debugger, a build of your own) against the emulator.
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
@@ -19,6 +22,7 @@ import { SlackEmulator } from './slack-emulator.js';
 /** The snapshot in force at start: the one examples/*.json are bound to, so `npm run request` works with them. */
 const INITIAL_POLICY_SNAPSHOT = 'sha256:7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c';
 const BOT_NAME = 'Approval Gate';
+const SANDBOX_KEY_ID = 'sandbox';
 const NAMES: EngineNames & { statePrefix: string } = {
   requestQueue: 'sandbox-requests',
   resumeQueue: 'sandbox-decisions',
@@ -70,6 +74,17 @@ async function main(): Promise<void> {
   });
   cleanups.push(() => page.stop());
 
+  // An ephemeral decision signing key, in a file only this user can read: the bot refuses to start
+  // without one, and the sandbox's decisions are worth nothing outside it.
+  const keyDir = mkdtempSync(join(tmpdir(), 'approval-gate-sandbox-'));
+  cleanups.push(async () => rmSync(keyDir, { recursive: true, force: true }));
+  const keyFile = join(keyDir, 'decision-signing-key.pem');
+  const { privateKey } = generateKeyPairSync('ed25519');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
+  const publicKeyFile = join(keyDir, 'decision-signing-key.pub.pem');
+  writeFileSync(publicKeyFile, publicKeyPem);
+
   const botPort = ownBot ? Number(process.env.BOT_PORT || 3001) : await freePort();
   emulator.connectApp(`http://127.0.0.1:${botPort}/slack/events`);
   const botEnv = {
@@ -84,6 +99,8 @@ async function main(): Promise<void> {
     QUEUE_PREFIX: NAMES.queuePrefix,
     POLICY_SNAPSHOT_KEY: NAMES.policySnapshotKey,
     STATE_PREFIX: NAMES.statePrefix,
+    DECISION_SIGNING_KEY_FILE: keyFile,
+    DECISION_SIGNING_KEY_ID: SANDBOX_KEY_ID,
   };
   if (!ownBot) {
     const bot: SandboxBot = await startSandboxBot({ ...botEnv, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }, (line) => out(`bot │ ${line}`));
@@ -105,6 +122,11 @@ async function main(): Promise<void> {
   } else {
     out(`  Bot: node dist/main.js on http://127.0.0.1:${botPort}/slack/events, routes from examples/sandbox.yml`);
   }
+  out(`  Decisions are signed with an ephemeral key, id "${SANDBOX_KEY_ID}"; its public key (for verifyDecision), also in ${publicKeyFile}:`);
+  for (const line of publicKeyPem.trim().split('\n')) out(`    ${line}`);
+  out(
+    `  From another shell, an engine using the client: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} RESUME_QUEUE=${NAMES.resumeQueue} STATE_PREFIX=${NAMES.statePrefix} POLICY_SNAPSHOT_KEY=${NAMES.policySnapshotKey} DECISION_PUBLIC_KEY_FILE=${publicKeyFile} npx tsx examples/engine.ts`,
+  );
   out(`  From another shell: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} npm run request -- examples/prod-write.json`);
   out(`  From another shell, a run's audit trail: REDIS_URL=${redis.url} STATE_PREFIX=${NAMES.statePrefix} npm run audit -- <run_id>`);
   out('  Ctrl-C stops everything.');

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Redis } from 'ioredis';
@@ -150,6 +150,7 @@ async function main(): Promise<void> {
     queueName: config.queues.resume,
     queuePrefix: config.queues.prefix,
     retentionSec: config.approvalRetentionSec,
+    signingKey: config.decisionSigning,
     store,
     slack,
     onSettled: (record) => notices.ended(record),
@@ -214,6 +215,9 @@ async function main(): Promise<void> {
   });
 
   await listen(app, config.port, log);
+  // The public key is what engines verify decisions with: shown so an operator can hand it on.
+  const publicKey = createPublicKey(config.decisionSigning.privateKey).export({ type: 'spki', format: 'pem' }).toString();
+  log.info({ key_id: config.decisionSigning.keyId, public_key: publicKey }, 'decisions are signed');
   log.info({ mode, port: config.port, request_queue: config.queues.request }, 'approval gate started');
 
   let stopping = false;

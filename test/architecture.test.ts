@@ -18,6 +18,8 @@ const ALLOWED: Record<string, string[]> = {
   store: ['views', 'domain', 'ops'],
   intake: ['store', 'views', 'domain', 'ops'],
   decide: ['store', 'views', 'domain', 'ops'],
+  // What engines import: it reads the bot's store and speaks the contract, never a flow of the bot.
+  client: ['store', 'domain', 'ops'],
   '.': ['intake', 'decide', 'store', 'views', 'domain', 'ops'],
 };
 

@@ -27,7 +27,7 @@ describe('npm run request', () => {
     writeFileSync(truncated, '{\n  "run_id": "r",\n  "step_id": "s",\n');
     const missing = join(dir, 'missing.json');
     const result = await script(['scripts/request.ts', truncated, missing, 'examples/prod-write.json'], { REDIS_URL: inject('redisUrl'), REQUEST_QUEUE: queueName });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${truncated}: not JSON: `);
     expect(result.stderr).toMatch(/bad\.json: not JSON: .* at line 4, column 1|bad\.json: not JSON: Unexpected end of JSON input/);
     expect(result.stderr).toContain(`${missing}: no such file`);
@@ -46,7 +46,7 @@ describe('npm run request', () => {
 
   it('says in one line, without a stack, that Redis cannot be reached', async () => {
     const result = await script(['scripts/request.ts', 'examples/prod-write.json'], { REDIS_URL: 'redis://127.0.0.1:1' });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(3);
     expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(.*ECONNREFUSED.*\): start redis-server or set REDIS_URL; nothing was sent$/)]);
   });
 
@@ -56,7 +56,7 @@ describe('npm run request', () => {
     writeFileSync(invalid, JSON.stringify({ run_id: 'r', step_id: 's' }));
     const env = { ...process.env, REDIS_URL: inject('redisUrl'), REQUEST_QUEUE: queueName };
     const result = await run('node_modules/.bin/tsx', ['scripts/request.ts', 'examples/prod-write.json', 'examples/secrets-access.json', invalid], { env }).catch((err: { code: number; stdout: string; stderr: string }) => err);
-    expect('code' in result ? result.code : 0).toBe(1);
+    expect('code' in result ? result.code : 0).toBe(2);
     expect(result.stdout).toContain('examples/prod-write.json: queued as job');
     expect(result.stderr).toContain('invalid.json: not sent, the bot would reject it:\n  requested_by: required');
 
@@ -76,7 +76,7 @@ describe('npm run request', () => {
 describe('npm run audit', () => {
   it('says in one line, without a stack, that Redis cannot be reached', async () => {
     const result = await script(['scripts/audit.ts', 'run_1'], { REDIS_URL: 'redis://127.0.0.1:1' });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(3);
     expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(.*ECONNREFUSED.*\): start redis-server or set REDIS_URL$/)]);
   });
 });

@@ -18,6 +18,14 @@ describe('start-up and shutdown', () => {
     expect(bot.stderr().trim()).toBe('approval-gate cannot start: SLACK_SIGNING_SECRET is too short (6 characters, at least 16): use the Signing Secret from Basic Information in your Slack app settings');
   });
 
+  it('stops without a decision signing key, saying how to make one', async () => {
+    const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVERS: 'anyone', REDIS_URL: inject('redisUrl'), DECISION_SIGNING_KEY: '' });
+    expect(await bot.exited).toBe(1);
+    expect(bot.stderr().trim()).toBe(
+      'approval-gate cannot start: DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; make one with `npx approval-gate keygen` (or `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem`) and keep it secret',
+    );
+  });
+
   it('stops when no one is named to decide, unless it is said that anyone may', async () => {
     const bot = gates.bot({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, APPROVALS_CHANNEL: 'C0APPROVALS', REDIS_URL: inject('redisUrl') });
     expect(await bot.exited).toBe(1);

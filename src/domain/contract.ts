@@ -213,6 +213,21 @@ export const VoteSchema = z.strictObject({
 });
 export type Vote = z.infer<typeof VoteSchema>;
 
+/** The signature algorithm of decisions: Ed25519 (RFC 8032), the only one. */
+export const DECISION_SIGNATURE_ALG = 'Ed25519';
+
+/**
+ * The gate's signature over a decision: Ed25519 over the RFC 8785 canonical JSON of the decision
+ * without its `signature` field, as UTF-8 bytes. `sig` is the 64-byte signature in base64url (no
+ * padding); `key_id` names the public key to check it with (DECISION_SIGNING_KEY_ID).
+ */
+export const DecisionSignatureSchema = z.strictObject({
+  alg: z.literal(DECISION_SIGNATURE_ALG),
+  key_id: z.string().meta({ description: 'Which of the gate\'s public keys checks `sig` (DECISION_SIGNING_KEY_ID): several may be trusted at once while keys rotate.' }),
+  sig: z.string().meta({ description: 'Ed25519 signature (64 bytes, base64url without padding) over the UTF-8 bytes of the RFC 8785 canonical JSON of the decision without `signature`.' }),
+});
+export type DecisionSignature = z.infer<typeof DecisionSignatureSchema>;
+
 /**
  * What the engine receives on the resume queue: the outcome, who decided and when, and exactly
  * what was decided on (snapshot, job hash, constraints), so it can check on resume that it runs
@@ -242,6 +257,10 @@ export const DecisionSchema = z.strictObject({
   comment: z.string().optional().meta({ description: 'Given with "Approve with comment…" or "Deny with reason…".' }),
   approvals: z.array(VoteSchema).optional().meta({ description: 'For `approved`: every approval that counted, in order (more than one when the route needs N of M).' }),
   policy_snapshot_in_force: z.string().optional().meta({ description: 'For `stale`: the snapshot in force when the click (or the policy job) came.' }),
+  signature: DecisionSignatureSchema.optional().meta({
+    description:
+      'The gate\'s signature, on every decision the bot pushes (the decision as recorded in Redis has none: it is signed as it is pushed). A decision without one, or with one that does not check out, was not made by the gate: do not act on it.',
+  }),
 });
 export type Decision = z.infer<typeof DecisionSchema>;
 

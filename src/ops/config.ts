@@ -1,6 +1,10 @@
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { defaultKeyIdOf, type DecisionSigningKey } from '../domain/decision-signature.js';
+import { loadPublicKeyFile, loadSigningKey } from './load-signing-key.js';
 
 const SLACK_ID = /^[A-Z0-9]{2,}$/;
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** Slack's signing secrets are 32 hex characters; anything under 16 is not one. */
 const MIN_SIGNING_SECRET = 16;
 
@@ -136,6 +140,12 @@ const EnvSchema = z
     AUDIT_REFUSALS_MAX_LEN: positiveInt.default(100_000),
     /** How many requests one bot process handles at once. @defaultValue 10 */
     INTAKE_CONCURRENCY: positiveInt.default(10),
+    /** The Ed25519 private key that signs decisions, as PKCS#8 PEM (or DECISION_SIGNING_KEY_FILE). Never logged. */
+    DECISION_SIGNING_KEY: optionalText,
+    /** Path of a file holding DECISION_SIGNING_KEY (a mounted secret, say). */
+    DECISION_SIGNING_KEY_FILE: optionalText,
+    /** The id engines know the public key by. @defaultValue `ed25519-` and 16 hex digits of the public key's SHA-256 */
+    DECISION_SIGNING_KEY_ID: optionalText.refine((id) => id === undefined || KEY_ID.test(id), 'must be 1 to 64 letters, digits, ".", "_" or "-"'),
     /** @defaultValue `info` */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -209,6 +219,8 @@ export interface Config {
   /** How long an ended approval's tombstone is kept from its ending (s): DECISION_TOMBSTONE_SEC. */
   decisionTombstoneSec: number;
   intakeConcurrency: number;
+  /** The key that signs every decision pushed on the resume queue. */
+  decisionSigning: DecisionSigningKey;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
@@ -223,8 +235,10 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+  const key = parsed.success ? loadSigningKey(parsed.data.DECISION_SIGNING_KEY, parsed.data.DECISION_SIGNING_KEY_FILE) : undefined;
+  if (!parsed.success || typeof key === 'string') {
+    const lines = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    if (typeof key === 'string') lines.push(key);
     throw new ConfigError(lines.join('\n'));
   }
   const e = parsed.data;
@@ -253,6 +267,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     approvalRetentionSec: e.APPROVAL_RETENTION_SEC,
     decisionTombstoneSec: e.DECISION_TOMBSTONE_SEC,
     intakeConcurrency: e.INTAKE_CONCURRENCY,
+    decisionSigning: { keyId: e.DECISION_SIGNING_KEY_ID ?? defaultKeyIdOf(key!), privateKey: key! },
     logLevel: e.LOG_LEVEL,
+  };
+}
+
+
+/** What the command line (`approval-gate`) reads: where the gate's queues and keys are, and its public keys. */
+export interface CliConfig {
+  redisUrl: string;
+  queues: { request: string; resume: string; prefix: string };
+  policySnapshotKey: string;
+  statePrefix: string;
+  /** The gate's public key by key id (DECISION_PUBLIC_KEY_FILE), to verify decisions; undefined when not set. */
+  publicKeys: Record<string, KeyObject> | undefined;
+}
+
+/**
+ * Reads the command line's environment: the bot's names (REDIS_URL, REQUEST_QUEUE, RESUME_QUEUE,
+ * QUEUE_PREFIX, POLICY_SNAPSHOT_KEY, STATE_PREFIX, with the bot's defaults) and
+ * DECISION_PUBLIC_KEY_FILE (the gate's public key, PEM) with DECISION_SIGNING_KEY_ID (default: derived from the key).
+ * @throws ConfigError with one line per bad variable.
+ */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const value = (name: string, fallback: string) => env[name]?.trim() || fallback;
+  const redisUrl = value('REDIS_URL', 'redis://127.0.0.1:6379');
+  const problems: string[] = [];
+  if (!/^rediss?:\/\//.test(redisUrl) || !URL.canParse(redisUrl)) problems.push(`REDIS_URL is not a Redis URL ("${hidePassword(redisUrl)}"): use redis://[user:password@]host:port[/db]`);
+  let publicKeys: Record<string, KeyObject> | undefined;
+  const keyFile = env.DECISION_PUBLIC_KEY_FILE?.trim();
+  if (keyFile) {
+    const key = loadPublicKeyFile(keyFile);
+    if (typeof key === 'string') problems.push(key);
+    else publicKeys = { [env.DECISION_SIGNING_KEY_ID?.trim() || defaultKeyIdOf(key)]: key };
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return {
+    redisUrl,
+    queues: { request: value('REQUEST_QUEUE', 'approval-requests'), resume: value('RESUME_QUEUE', 'approval-resume'), prefix: value('QUEUE_PREFIX', 'bull') },
+    policySnapshotKey: value('POLICY_SNAPSHOT_KEY', 'approvals:policy-snapshot'),
+    statePrefix: value('STATE_PREFIX', 'approvals'),
+    publicKeys,
   };
 }

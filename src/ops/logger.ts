@@ -3,7 +3,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Tokens, secrets and auth headers never reach a log line, wherever they sit in an object. */
+/** Tokens, secrets, private keys and auth headers never reach a log line, wherever they sit in an object. */
 const REDACT_PATHS = [
   'token',
   '*.token',
@@ -18,6 +18,12 @@ const REDACT_PATHS = [
   'headers.authorization',
   '*.headers.authorization',
   'headers["x-slack-signature"]',
+  // The decision signing key, as a KeyObject in the config or as PEM text in an environment.
+  'privateKey',
+  '*.privateKey',
+  '*.*.privateKey',
+  'DECISION_SIGNING_KEY',
+  '*.DECISION_SIGNING_KEY',
 ];
 
 /**

@@ -3,6 +3,7 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import type { ApprovalRecord } from '../domain/approval.js';
 import { renderCancelledCard, renderDecidedCard } from '../views/cards.js';
 import { DECISION_JOB_NAME, decisionJobId, type Decision } from '../domain/contract.js';
+import { signDecision, type DecisionSigningKey } from '../domain/decision-signature.js';
 import type { Logger } from '../ops/logger.js';
 import { classifySlackError } from '../ops/slack-errors.js';
 import type { Store } from './store.js';
@@ -42,8 +43,9 @@ export interface Outbox {
    */
   settle(record: ApprovalRecord, options?: { fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<boolean>;
   /**
-   * Puts an approval's decision on the resume queue with its job id: a no-op while the engine's
-   * queue still holds that job, a new job once it was removed. Nothing else.
+   * Puts an approval's decision, signed, on the resume queue with its job id: a no-op while the
+   * engine's queue still holds that job, a new job once it was removed. Nothing else. The signature
+   * is deterministic, so a push repeated after a crash carries the same data.
    */
   deliver(approvalId: string, decision: Decision): Promise<void>;
   /** Settles every decision recorded before the grace period that is not settled yet. */
@@ -57,6 +59,8 @@ export interface OutboxDeps {
   queuePrefix: string;
   /** How long decision jobs stay in Redis after they finish: the window in which a repeat is a no-op. */
   retentionSec: number;
+  /** Signs every decision pushed (DECISION_SIGNING_KEY). */
+  signingKey: DecisionSigningKey;
   store: Store;
   slack: WebClient;
   /**
@@ -78,7 +82,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   queue.on('error', (err) => deps.log.warn({ err: err.message }, 'resume queue error'));
 
   const deliver: Outbox['deliver'] = async (approvalId, decision) => {
-    await queue.add(DECISION_JOB_NAME, decision, {
+    await queue.add(DECISION_JOB_NAME, signDecision(decision, deps.signingKey), {
       jobId: decisionJobId(approvalId),
       removeOnComplete: { age: deps.retentionSec },
       removeOnFail: { age: deps.retentionSec },

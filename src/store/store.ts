@@ -4,6 +4,7 @@ import { normalizeHash, type Decision, type Vote } from '../domain/contract.js';
 import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry } from './audit.js';
+import { recordKeyOf, tombstoneKeyOf } from './approval-status.js';
 import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
 import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
@@ -112,9 +113,9 @@ export type Store = ReturnType<typeof createStore>;
 
 /** Approval persistence over one ioredis connection. */
 export function createStore(redis: Redis, options: StoreOptions) {
-  const recordKey = (id: string) => `${options.prefix}:approval:${id}`;
+  const recordKey = (id: string) => recordKeyOf(options.prefix, id);
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
-  const tombstoneKey = (id: string) => `${options.prefix}:tombstone:${id}`;
+  const tombstoneKey = (id: string) => tombstoneKeyOf(options.prefix, id);
   const settleLeaseKey = (id: string) => `${options.prefix}:settle-lease:${id}`;
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;

@@ -8,6 +8,8 @@ import { createStore } from '../../src/store/store.js';
 import { POLICY_SNAPSHOT as SNAPSHOT, useGates, type Gate } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { waitFor } from '../helpers/wait.js';
+import { signDecision } from '../../src/domain/decision-signature.js';
+import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
 const gates = useGates();
 
@@ -42,7 +44,8 @@ describe('a decision survives crashes', () => {
     await waitFor('the decision on the resume queue', async () => (await decisionsOn(g)).length > 0);
     await waitFor('both bots to drain at least once more', async () => (await g.redis.zcard(`${g.env.STATE_PREFIX}:outbox`)) === 0);
     await new Promise((resolve) => setTimeout(resolve, 6000));
-    expect(await decisionsOn(g)).toEqual([decision]);
+    // Signed as it is pushed, by whichever bot pushes it: the same data as the dead bot would have pushed.
+    expect(await decisionsOn(g)).toEqual([signDecision(decision, TEST_SIGNING_KEY)]);
     expect(JSON.stringify(g.cardsFor(request)[0]!.blocks)).toContain('*Approved* by <@U0ALICE>');
   }, 60_000);
 
@@ -69,7 +72,7 @@ describe('a decision survives crashes', () => {
       const shown = JSON.stringify(g.cardsFor(request)[0]!.blocks);
       if (record?.decision) {
         recorded += 1;
-        expect(mine).toEqual([record.decision]);
+        expect(mine).toEqual([signDecision(record.decision, TEST_SIGNING_KEY)]);
         expect(shown).not.toContain(ACTION_APPROVE);
       } else {
         expect(shown).toContain(ACTION_APPROVE);

@@ -5,6 +5,7 @@ import type { EmulatedMessage } from '../../sandbox/slack-emulator.js';
 import { useGates, type Gate } from '../helpers/gate.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { waitFor } from '../helpers/wait.js';
+import { TEST_KEY_ID } from '../helpers/signing-key.js';
 
 const SNAPSHOT = '7f3d1a2b9c0e4f5a6b7c8d9e0f1a2b3c';
 
@@ -55,6 +56,7 @@ describe('a click on the card', () => {
       job_hash: request.job_hash,
       constraints: { max_lines_changed: 500, max_runtime_sec: 900 },
       approvals: [{ id: 'U0ALICE', name: 'alice', at: decision!.decided_at }],
+      signature: { alg: 'Ed25519', key_id: TEST_KEY_ID, sig: expect.any(String) },
     });
     const job = await gate.resume.getJob(decisionJobId(approvalIdOf(request as { run_id: string; step_id: string })));
     expect(job?.name).toBe('decision');

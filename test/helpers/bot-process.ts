@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { TEST_KEY_ID, TEST_SIGNING_KEY_PEM } from './signing-key.js';
 
 export interface LogLine {
   level: number;
@@ -19,10 +20,14 @@ export interface BotProcess {
   stderr(): string;
 }
 
-/** Starts the built bot the way `npm start` does (`node dist/main.js`), with `env` as its environment. */
+/**
+ * Starts the built bot the way `npm start` does (`node dist/main.js`), with `env` as its environment,
+ * signing decisions with the tests' key unless `env` names a key (an empty one: none).
+ */
 export function startBot(env: Record<string, string>): BotProcess {
+  const key = 'DECISION_SIGNING_KEY' in env || 'DECISION_SIGNING_KEY_FILE' in env ? {} : { DECISION_SIGNING_KEY: TEST_SIGNING_KEY_PEM, DECISION_SIGNING_KEY_ID: TEST_KEY_ID };
   const child: ChildProcess = spawn(process.execPath, ['dist/main.js'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...key, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];

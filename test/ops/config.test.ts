@@ -1,7 +1,14 @@
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/ops/config.js';
+import { defaultKeyIdOf } from '../../src/domain/decision-signature.js';
 
-const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543', APPROVERS: 'anyone' };
+const signingKey = generateKeyPairSync('ed25519').privateKey;
+const SIGNING_KEY_PEM = signingKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543', APPROVERS: 'anyone', DECISION_SIGNING_KEY: SIGNING_KEY_PEM };
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -58,7 +65,7 @@ describe('configuration', () => {
   it('requires the signing secret in HTTP mode only', () => {
     expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
     expect(errorOf({ SLACK_BOT_TOKEN: 'xoxb-1', APPROVERS: 'anyone', SLACK_SIGNING_SECRET: '  ' })).toMatch(/^SLACK_SIGNING_SECRET is required in HTTP mode/);
-    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', APPROVERS: 'anyone' }).slack.appToken).toBe('xapp-1');
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', APPROVERS: 'anyone', DECISION_SIGNING_KEY: SIGNING_KEY_PEM }).slack.appToken).toBe('xapp-1');
   });
 
   it.each([
@@ -91,6 +98,53 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, APPROVERS: 'anyone' }).approvers).toBe('anyone');
     expect(loadConfig({ ...base, APPROVERS: 'U0ALICE, U0BOB' }).approvers).toEqual(['U0ALICE', 'U0BOB']);
     expect(loadConfig({ ...unsaid, APPROVALS_CONFIG: 'examples/approvals.yml' }).approvers).toBeUndefined();
+  });
+
+  describe('the decision signing key', () => {
+    const { DECISION_SIGNING_KEY: _, ...keyless } = base;
+    const publicDer = (config: ReturnType<typeof loadConfig>) => createPublicKey(config.decisionSigning.privateKey).export({ type: 'spki', format: 'der' });
+
+    it('is required, and the error says how to make one', () => {
+      expect(errorOf(keyless)).toBe(
+        'DECISION_SIGNING_KEY is required (or DECISION_SIGNING_KEY_FILE): the Ed25519 private key (PKCS#8 PEM) that signs every decision; make one with `npx approval-gate keygen` (or `openssl genpkey -algorithm ed25519 -out decision-signing-key.pem`) and keep it secret',
+      );
+      expect(errorOf({ ...keyless, DECISION_SIGNING_KEY: '  ' })).toMatch(/^DECISION_SIGNING_KEY is required/);
+    });
+
+    it('is read from the variable (line breaks written as \\n too) or from a file, with its id or one derived from the public key', () => {
+      const fromEnv = loadConfig(base);
+      expect(publicDer(fromEnv)).toEqual(createPublicKey(signingKey).export({ type: 'spki', format: 'der' }));
+      expect(fromEnv.decisionSigning.keyId).toBe(defaultKeyIdOf(signingKey));
+      expect(fromEnv.decisionSigning.keyId).toMatch(/^ed25519-[0-9a-f]{16}$/);
+      expect(publicDer(loadConfig({ ...base, DECISION_SIGNING_KEY: SIGNING_KEY_PEM.trim().replace(/\n/g, '\\n') }))).toEqual(publicDer(fromEnv));
+      const file = join(mkdtempSync(join(tmpdir(), 'config-test-')), 'key.pem');
+      writeFileSync(file, SIGNING_KEY_PEM);
+      const fromFile = loadConfig({ ...keyless, DECISION_SIGNING_KEY_FILE: file, DECISION_SIGNING_KEY_ID: 'gate-2026-11' });
+      expect(fromFile.decisionSigning.keyId).toBe('gate-2026-11');
+      expect(publicDer(fromFile)).toEqual(publicDer(fromEnv));
+    });
+
+    it('refuses both sources at once, an unreadable file, a key that is not an Ed25519 private key, and a bad id, never quoting the key', () => {
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const publicOnly = createPublicKey(signingKey).export({ type: 'spki', format: 'pem' }).toString();
+      const errors = [
+        errorOf({ ...base, DECISION_SIGNING_KEY_FILE: '/nonexistent/key.pem' }),
+        errorOf({ ...keyless, DECISION_SIGNING_KEY_FILE: '/nonexistent/key.pem' }),
+        errorOf({ ...base, DECISION_SIGNING_KEY: rsa }),
+        errorOf({ ...base, DECISION_SIGNING_KEY: publicOnly }),
+        errorOf({ ...base, DECISION_SIGNING_KEY: 'not a key' }),
+        errorOf({ ...base, DECISION_SIGNING_KEY_ID: 'has:colon' }),
+      ];
+      expect(errors).toEqual([
+        'DECISION_SIGNING_KEY must not be set with DECISION_SIGNING_KEY_FILE: set one of them',
+        'DECISION_SIGNING_KEY_FILE cannot be read (ENOENT): /nonexistent/key.pem',
+        expect.stringMatching(/^DECISION_SIGNING_KEY is an rsa key, not Ed25519: make one with `npx approval-gate keygen`/),
+        expect.stringMatching(/^DECISION_SIGNING_KEY is not a PEM private key: make one with/),
+        expect.stringMatching(/^DECISION_SIGNING_KEY is not a PEM private key: make one with/),
+        'DECISION_SIGNING_KEY_ID must be 1 to 64 letters, digits, ".", "_" or "-"',
+      ]);
+      for (const error of errors) expect(error).not.toMatch(/BEGIN|not a key/);
+    });
   });
 
   it('treats an empty optional variable as unset', () => {

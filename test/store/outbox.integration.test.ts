@@ -11,6 +11,7 @@ import { createOutbox, type Outbox } from '../../src/store/outbox.js';
 import { createStore, type Store } from '../../src/store/store.js';
 import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 import { validRequest } from '../../sandbox/valid-request.js';
+import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
 /** Settling an ending (push the decision, update the card) is claimed per entry: one settler updates each card. */
 
@@ -43,7 +44,7 @@ afterEach(async () => {
 
 /** A replica's outbox: its own resume queue producer and drain, over the shared store. */
 function replicaOutbox(): Outbox {
-  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, onSettled: async () => undefined, log: pino({ level: 'silent' }) });
   outboxes.push(outbox);
   return outbox;
 }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { redactRedisUrl } from '../src/ops/redis-settings.js';
+import { redactRedisUrl } from '../../ops/redis-settings.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 

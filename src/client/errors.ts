@@ -1,0 +1,48 @@
+/** Errors the approval client throws; each has a `code` to switch on and a message that says what to do. */
+
+/** A request the bot would refuse: `problems` name each field, as the bot would (`reason: required`). */
+export class ApprovalRequestError extends Error {
+  override name = 'ApprovalRequestError';
+  readonly code = 'invalid_request';
+  constructor(readonly problems: string[]) {
+    super(`the request is not valid: ${problems.join('; ')}`);
+  }
+}
+
+/** No decision came within `timeoutMs`. The approval is not cancelled: wait again, or cancel it. */
+export class DecisionTimeoutError extends Error {
+  override name = 'DecisionTimeoutError';
+  readonly code = 'timeout';
+  constructor(
+    readonly run_id: string,
+    readonly step_id: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`no decision for run ${run_id}, step ${step_id} within ${timeoutMs} ms; the approval is still pending (awaitDecision waits again, cancel ends it)`);
+  }
+}
+
+/** The job on the resume queue for this step is not a decision signed by a key the client was given. */
+export class UntrustedDecisionError extends Error {
+  override name = 'UntrustedDecisionError';
+  readonly code = 'untrusted_decision';
+  constructor(
+    readonly reason: 'invalid' | 'unsigned' | 'unknown_key' | 'bad_signature',
+    detail: string,
+  ) {
+    super(`the decision on the resume queue is not the gate's (${reason}): ${detail}`);
+  }
+}
+
+/** The approval was cancelled (a `cancel` job): no decision will come. */
+export class ApprovalCancelledError extends Error {
+  override name = 'ApprovalCancelledError';
+  readonly code = 'cancelled';
+  constructor(
+    readonly run_id: string,
+    readonly step_id: string,
+    readonly reason: string,
+  ) {
+    super(`the approval for run ${run_id}, step ${step_id} was cancelled: ${reason}`);
+  }
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { LIMITS, type Decision } from '../../domain/contract.js';
+import type { ApprovalClient } from '../approval-client.js';
+import { ApprovalCancelledError, ApprovalRequestError, DecisionTimeoutError } from '../errors.js';
+
+/**
+ * The gate as an MCP server for agents: `request_approval` (ask, and optionally wait) and
+ * `get_approval` (where it stands). What the agent cannot choose is not in the tools' schemas: the
+ * policy snapshot (the one in force is bound), the channel and the approvers (the routes decide),
+ * and who asks (`requested_by` is `mcp:` and the client's declared name).
+ */
+
+/** Longest wait in one tool call (s): under the 60 s that MCP clients commonly allow a tool call. */
+export const MAX_WAIT_SEC = 50;
+/** The prefix of `requested_by` for agents, so that an agent never passes for a workflow. */
+export const MCP_REQUESTER_PREFIX = 'mcp:';
+
+const waitSec = z.number().int().min(0).max(MAX_WAIT_SEC).optional();
+const stepIds = {
+  run_id: z.string().min(1).max(LIMITS.id).describe('The run this approval belongs to.'),
+  step_id: z.string().min(1).max(LIMITS.id).describe('The step within the run.'),
+};
+
+/** What a tool call answers: the state, and the decision once there is one. */
+type Answer =
+  | { state: 'decided'; run_id: string; step_id: string; decision: Decision; may_proceed: boolean }
+  | { state: 'pending'; run_id: string; step_id: string; next: string }
+  | { state: 'cancelled'; run_id: string; step_id: string; reason: string }
+  | { state: 'unknown'; run_id: string; step_id: string };
+
+export function createGateMcpServer(client: ApprovalClient, options: { version: string }): McpServer {
+  const server = new McpServer({ name: 'approval-gate', version: options.version });
+
+  const requester = () => {
+    const name = server.server.getClientVersion()?.name?.trim() || 'unknown-client';
+    return `${MCP_REQUESTER_PREFIX}${name}`.slice(0, LIMITS.name);
+  };
+
+  /** Waits up to `seconds` for the decision; pending (with how to ask again) when none came. */
+  const answerAfter = async (run_id: string, step_id: string, seconds: number, justRequested: boolean): Promise<Answer> => {
+    try {
+      // Even without a wait, look briefly: a decision already on the resume queue is found at once.
+      const decision = await client.awaitDecision(run_id, step_id, { timeoutMs: Math.max(seconds * 1000, 250) });
+      return { state: 'decided', run_id, step_id, decision, may_proceed: decision.decision === 'approved' };
+    } catch (err) {
+      if (err instanceof ApprovalCancelledError) return { state: 'cancelled', run_id, step_id, reason: err.reason };
+      if (!(err instanceof DecisionTimeoutError)) throw err;
+      // A request just queued may not be in the bot's store yet: it is pending all the same.
+      const status = await client.status(run_id, step_id);
+      if (status.state === 'unknown' && !justRequested) return { state: 'unknown', run_id, step_id };
+      if (status.state === 'cancelled') return { state: 'cancelled', run_id, step_id, reason: status.reason };
+      return { state: 'pending', run_id, step_id, next: `a person has not decided yet: call get_approval with this run_id and step_id (wait_sec up to ${MAX_WAIT_SEC})` };
+    }
+  };
+
+  server.registerTool(
+    'request_approval',
+    {
+      title: 'Ask a person in Slack to approve an action',
+      description:
+        'Pauses before a risky action (a production write, a schema change, network egress, access to secrets) and asks the approvers in Slack. ' +
+        'Returns the decision, or state "pending" with how to ask again. Proceed only when may_proceed is true, with exactly the job you proposed, within the constraints.',
+      inputSchema: {
+        what: z.string().min(1).max(2000).describe('What you want to do, in one or two sentences.'),
+        why: z.string().min(1).max(6000).describe('Why it is needed now.'),
+        job: z.unknown().describe('The exact action you will run if approved (JSON): the approval is bound to its hash.'),
+        risk_tags: z.array(z.string().min(1).max(LIMITS.riskTag)).max(LIMITS.riskTags).describe('Kinds of risk, e.g. ["prod", "write"].'),
+        constraints: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional().describe('Limits you will keep, e.g. {"max_rows": 100}.'),
+        run_id: stepIds.run_id.optional().describe('Groups several approvals of one task; one is made up when left out.'),
+        step_id: stepIds.step_id.optional().describe('Names this step; one is made up when left out.'),
+        wait_sec: waitSec.describe(`How long to wait for the decision in this call (0 to ${MAX_WAIT_SEC} s). @defaultValue 0`),
+      },
+    },
+    async (args): Promise<CallToolResult> => {
+      const run_id = args.run_id ?? `mcp-${randomBytes(6).toString('hex')}`;
+      const step_id = args.step_id ?? `step-${randomBytes(4).toString('hex')}`;
+      try {
+        await client.requestApproval({
+          run_id,
+          step_id,
+          requested_by: requester(),
+          workflow: 'mcp agent',
+          reason: `${args.what}\n\nWhy: ${args.why}`,
+          job: args.job,
+          risk_tags: args.risk_tags,
+          ...(args.constraints ? { constraints: args.constraints } : {}),
+        });
+      } catch (err) {
+        if (err instanceof ApprovalRequestError) return { isError: true, content: [{ type: 'text', text: `not sent: ${err.problems.join('; ')}` }] };
+        throw err;
+      }
+      return toResult(await answerAfter(run_id, step_id, args.wait_sec ?? 0, true));
+    },
+  );
+
+  server.registerTool(
+    'get_approval',
+    {
+      title: 'Where an approval stands',
+      description: 'The state of an approval asked for with request_approval ("pending", "decided" with the decision, "cancelled" or "unknown"), waiting up to wait_sec for a decision.',
+      inputSchema: { ...stepIds, wait_sec: waitSec.describe(`How long to wait for a decision in this call (0 to ${MAX_WAIT_SEC} s). @defaultValue 0`) },
+    },
+    async (args): Promise<CallToolResult> => toResult(await answerAfter(args.run_id, args.step_id, args.wait_sec ?? 0, false)),
+  );
+
+  return server;
+}
+
+function toResult(answer: Answer): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(answer) }], structuredContent: { ...answer } };
+}
