@@ -6,6 +6,8 @@
  * Both run in this process against the same private redis-server and the same Slack emulator,
  * each on a fresh queue. Latency is enqueue → the card recorded by the emulator.
  * Options: --requests N (default 2000), --concurrency N (default 10, the bot's default).
+ * Each request goes to a channel of its own: Slack's per-channel pace (a message a second, which the
+ * gate keeps to) is not what this measures; bench:ratelimit does.
  */
 import { parseArgs } from 'node:util';
 import { WebClient } from '@slack/web-api';
@@ -23,6 +25,7 @@ import { startRedisServer } from '../sandbox/redis-server.js';
 import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/domain/routes.js';
 import { createStore } from '../src/store/store.js';
+import { createSendTurns } from '../src/store/send-turns.js';
 import { validRequest } from '../sandbox/valid-request.js';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '10' } } });
@@ -43,6 +46,14 @@ interface Result {
 
 const redisServer = await startRedisServer();
 const emulator = await new SlackEmulator({ botToken: TOKEN, channels: [{ id: CHANNEL, name: 'approvals', botIsMember: true }] }).start();
+let channels = 0;
+/** A new channel the bot is in, for one request. */
+function newChannel(): string {
+  channels += 1;
+  const id = `C0BENCH${channels}`;
+  emulator.addChannel({ id, name: `bench-${channels}`, botIsMember: true });
+  return id;
+}
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 const slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 10_000 });
 const log = createLogger('silent');
@@ -78,7 +89,8 @@ function startGate(queue: string): Worker {
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
   const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
-  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, policySnapshotKey, log });
+  const turns = createSendTurns(redis, { prefix: `bench-${queue}` });
+  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, turns, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;
 }
@@ -89,7 +101,7 @@ function startBaseline(queue: string): Worker {
     queue,
     async (job) => {
       const card = prerendered.get(job.data.run_id)!;
-      await slack.chat.postMessage({ channel: CHANNEL, text: card.text, blocks: card.blocks, metadata: card.metadata });
+      await slack.chat.postMessage({ channel: job.data.channel, text: card.text, blocks: card.blocks, metadata: card.metadata });
     },
     { connection: redis, concurrency: CONCURRENCY },
   );
@@ -102,13 +114,13 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
   await worker.waitUntilReady();
   const enqueuedAt = new Map<string, number>();
   const jobs = Array.from({ length: count }, () => {
-    const request = validRequest();
+    const request = validRequest({ channel: newChannel() });
     const parsed = parseRequest(request);
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     prerendered.set(parsed.request.run_id, renderRequestCard(createApproval(parsed.request, Date.now())));
     return { request, id: approvalIdOf(parsed.request) };
   });
-  const firstMessage = emulator.messagesIn(CHANNEL).length;
+  const firstMessage = emulator.messagesIn().length;
   const startedAt = performance.now();
   for (let i = 0; i < jobs.length; i += 100) {
     const batch = jobs.slice(i, i + 100);
@@ -116,10 +128,10 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
     for (const job of batch) enqueuedAt.set(job.id, now);
     await queue.addBulk(batch.map((job) => ({ name: 'request', data: job.request })));
   }
-  while (emulator.messagesIn(CHANNEL).length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (emulator.messagesIn().length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
   const elapsedSec = (performance.now() - startedAt) / 1000;
   const latencies = emulator
-    .messagesIn(CHANNEL)
+    .messagesIn()
     .slice(firstMessage)
     .map((message) => Number(message.ts) * 1000 - enqueuedAt.get(String(message.metadata?.event_payload.approval_id))!)
     .sort((a, b) => a - b);

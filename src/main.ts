@@ -26,6 +26,7 @@ import { classifySlackError } from './ops/slack-errors.js';
 import type { Route } from './domain/routes.js';
 import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
+import { createSendTurns } from './store/send-turns.js';
 import { createTimers } from './intake/timers.js';
 import { withTimeout } from './ops/with-timeout.js';
 
@@ -180,6 +181,7 @@ async function main(): Promise<void> {
     timers,
     notices,
     slack,
+    turns: createSendTurns(redis, { prefix: config.statePrefix }),
     policySnapshotKey: config.policySnapshotKey,
     log,
   });

@@ -4,6 +4,7 @@ import type { Route } from '../domain/routes.js';
 import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
+import type { SendTurns } from '../store/send-turns.js';
 import type { RequesterNotices } from './requester-notice.js';
 import type { Timers } from './timers.js';
 
@@ -19,6 +20,8 @@ export interface IntakeDeps {
   timers: Timers;
   notices: RequesterNotices;
   slack: WebClient;
+  /** Turns to call Slack, shared by the replicas: cards to a channel go at Slack's pace. */
+  turns: SendTurns;
   policySnapshotKey: string;
   log: Logger;
   now?: () => number;

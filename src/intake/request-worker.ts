@@ -1,5 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { awaitTurn, holdForRateLimit, retryLater } from './send-turn.js';
+import { postMessagePace } from '../ops/slack-pace.js';
 import { BoundedWorker } from './bounded-worker.js';
 import { createApproval, type Approval, type CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard, renderSupersededCard } from '../views/cards.js';
@@ -30,8 +32,14 @@ export const INTAKE_LOCK = {
   maxStalledCount: 2,
 } as const;
 
-/** After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error. */
+/**
+ * After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error.
+ * Rate limits (429) are not failures and are not counted: the request waits its turn, however long.
+ */
 export const MAX_POST_FAILURES = 20;
+
+// Slack always sends Retry-After with a 429; if a proxy drops it, hold the channel this long (ms).
+const DEFAULT_RETRY_AFTER_MS = 2000;
 
 // While another delivery of the same request holds the post lease, check back this often, for up
 // to one lease period, before handing the job back to the queue.
@@ -118,6 +126,12 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
       case 'claimed': {
+        // Only the delivery that will post takes a turn, right after its claim (claims are taken in
+        // the order jobs are fetched); while it waits far off, another delivery may claim.
+        const keepsLooking = claim.ambiguous;
+        await awaitTurn(deps.turns, postMessagePace(targets[0]!.channel), job, token, log, () =>
+          deps.store.releaseAfterFailure(claim.approval.id, claim.lease, !keepsLooking, false),
+        );
         const attempt = { deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route, ambiguous: claim.ambiguous };
         const posted = await postCard(attempt, targets);
         if (posted.outcome === 'superseded') return posted;
@@ -176,6 +190,8 @@ interface Attempt {
   route: Route;
   /** An earlier attempt may have posted the card (it failed ambiguously, or crashed mid-call). */
   ambiguous: boolean;
+  /** The channel of the last chat.postMessage tried, once one was. */
+  channel?: string;
 }
 
 // Errors after which a route that allows it takes the card to its own channel instead.
@@ -225,12 +241,14 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
 }
 
 /** Posts to the first target; when the bot cannot post there and the route has a fallback, posts there with a note. */
-async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, targets: CardTarget[]): Promise<CardLocation> {
+async function postToFirstThatTakesIt(attempt: Attempt, targets: CardTarget[]): Promise<CardLocation> {
+  const { deps, log, approval, route } = attempt;
   const context = cardContext(route, approval);
   let refusal = '';
   for (const [index, target] of targets.entries()) {
     const note = index === 0 ? {} : { note: `Posted here because the bot could not post in <#${targets[0]!.channel}> (${refusal}). Invite the bot there to keep cards with the incident.` };
     const rendered = renderRequestCard(approval, { ...context, ...note });
+    attempt.channel = target.channel;
     try {
       const response = await deps.slack.chat.postMessage({
         channel: target.channel,
@@ -251,7 +269,7 @@ async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, t
   throw new Error('no channel to post the card to');
 }
 
-async function handleSlackFailure({ deps, log, job, token, approval, lease, ambiguous }: Attempt, err: unknown): Promise<never> {
+async function handleSlackFailure({ deps, log, job, token, approval, lease, ambiguous, channel }: Attempt, err: unknown): Promise<never> {
   const fault = classifySlackError(err);
   if (fault.kind === 'not_slack') {
     // Nothing was posted (the error came before Slack answered), and retrying would fail the same way.
@@ -265,7 +283,17 @@ async function handleSlackFailure({ deps, log, job, token, approval, lease, ambi
     throw new UnrecoverableError(`Slack refused the card: ${fault.error} (${fault.hint})`);
   }
   // A 429 says this attempt posted nothing, not that an earlier one did not: the next keeps looking.
-  const failures = await deps.store.releaseAfterFailure(approval.id, lease, fault.certainlyNotApplied && !ambiguous);
+  const notPosted = fault.certainlyNotApplied && !ambiguous;
+  if (fault.rateLimited && channel !== undefined) {
+    // Waiting for Slack is not a failure: the job keeps its place in the channel's turns, after the hold.
+    const pace = postMessagePace(channel);
+    await holdForRateLimit(deps.turns, pace, fault.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, log);
+    await deps.store.releaseAfterFailure(approval.id, lease, notPosted, false);
+    await awaitTurn(deps.turns, pace, job, token, log);
+    return retryLater(job, token, 0);
+  }
+  if (channel !== undefined) await deps.turns.drop(postMessagePace(channel), String(job.id));
+  const failures = await deps.store.releaseAfterFailure(approval.id, lease, notPosted, true);
   if (failures >= MAX_POST_FAILURES) {
     log.error({ outcome: 'failed', slack_error: fault.error, failures }, 'Slack kept failing; giving up on this request');
     throw new UnrecoverableError(
@@ -281,10 +309,4 @@ async function handleSlackFailure({ deps, log, job, token, approval, lease, ambi
 function claimedIds(data: unknown): { run_id?: string; step_id?: string } {
   const { run_id, step_id } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
   return { ...(typeof run_id === 'string' ? { run_id } : {}), ...(typeof step_id === 'string' ? { step_id } : {}) };
-}
-
-/** Puts the job back as delayed without spending one of the engine's attempts. */
-async function retryLater(job: Job, token: string | undefined, delayMs: number): Promise<never> {
-  await job.moveToDelayed(Date.now() + delayMs, token);
-  throw new DelayedError();
 }
