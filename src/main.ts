@@ -4,7 +4,7 @@ import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config } from './ops/config.js';
-import { createHealthRoute } from './ops/health.js';
+import { createReadiness } from './ops/health.js';
 import { createMetrics, createMetricsRoute } from './ops/metrics.js';
 import { createUserDirectory } from './decide/user-directory.js';
 import { processClick, registerButtons } from './decide/buttons.js';
@@ -85,7 +85,8 @@ async function main(): Promise<void> {
   }
 
   const metrics = createMetrics();
-  const customRoutes = [createHealthRoute(redis), createMetricsRoute(metrics)];
+  const readiness = createReadiness({ redis, slack, log, verifiedAt: Date.now() });
+  const customRoutes = [...readiness.routes, createMetricsRoute(metrics)];
   // Bolt's own receivers, given what the request guard needs: the signed timestamp and signature
   // (HTTP) or the envelope id (Socket Mode), and an answer for the requests it refuses.
   const receiver =
@@ -200,6 +201,7 @@ async function main(): Promise<void> {
       () => false,
     );
     if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
+    readiness.close();
     redis.disconnect();
     intakeRedis.disconnect();
     front.disconnect();
