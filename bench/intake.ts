@@ -85,11 +85,11 @@ try {
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   const notices = createRequesterNotices({ slack, store, log });
-  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, onSettled: (record) => notices.ended(record), log });
+  const turns = createSendTurns(redis, { prefix: `bench-${queue}` });
+  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, store, slack, turns, onSettled: (record) => notices.ended(record), log });
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
-  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
-  const turns = createSendTurns(redis, { prefix: `bench-${queue}` });
+  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, turns, policySnapshotKey, log });
   const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, turns, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;

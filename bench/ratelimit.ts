@@ -84,11 +84,11 @@ async function measure(): Promise<Run> {
   const queue = new Queue('requests', { connection: redis });
   const store = createStore(redis, { prefix: 'bench', audit: { key: 'bench:audit', maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   const notices = createRequesterNotices({ slack, store, log });
-  const outbox = createOutbox({ connection: redis, queueName: 'resume', queuePrefix: 'bull', retentionSec: 3600, store, slack, onSettled: (record) => notices.ended(record), log });
+  const turns = createSendTurns(redis, { prefix: 'bench' });
+  const outbox = createOutbox({ connection: redis, queueName: 'resume', queuePrefix: 'bull', retentionSec: 3600, store, slack, turns, onSettled: (record) => notices.ended(record), log });
   const routes = shorthandRoutes(BUSY, undefined);
   const policySnapshotKey = 'bench:policy';
-  const timers = createTimers({ connection: redis, queueName: 'timers', queuePrefix: 'bull', routes, store, outbox, slack, policySnapshotKey, log });
-  const turns = createSendTurns(redis, { prefix: 'bench' });
+  const timers = createTimers({ connection: redis, queueName: 'timers', queuePrefix: 'bull', routes, store, outbox, slack, turns, policySnapshotKey, log });
   const worker = createRequestWorker({ connection: redis, queueName: 'requests', queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, turns, policySnapshotKey, log });
   await worker.waitUntilReady();
   try {

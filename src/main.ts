@@ -125,7 +125,9 @@ async function main(): Promise<void> {
   });
   const directory = createApproverDirectory(slack);
   const notices = createRequesterNotices({ slack, store, log });
+  const turns = createSendTurns(redis, { prefix: config.statePrefix });
   const outbox = createOutbox({
+    turns,
     connection: redis,
     queueName: config.queues.resume,
     queuePrefix: config.queues.prefix,
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
   });
   registerButtons(app, { ...actionDeps, clicks });
   const timers = createTimers({
+    turns,
     connection: redis,
     queueName: `${config.queues.request}-timers`,
     queuePrefix: config.queues.prefix,
@@ -182,7 +185,7 @@ async function main(): Promise<void> {
     timers,
     notices,
     slack,
-    turns: createSendTurns(redis, { prefix: config.statePrefix }),
+    turns,
     policySnapshotKey: config.policySnapshotKey,
     log,
   });

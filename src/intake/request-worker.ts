@@ -1,7 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
-import { awaitTurn, holdForRateLimit, retryLater } from './send-turn.js';
-import { postMessagePace } from '../ops/slack-pace.js';
+import { awaitTurn, retryLater } from './send-turn.js';
+import { postMessagePace, UPDATE_PACE } from '../ops/slack-pace.js';
+import { callInTurn, holdForRateLimit } from '../store/send-turns.js';
 import { BoundedWorker } from './bounded-worker.js';
 import { createApproval, type Approval, type CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard, renderSupersededCard } from '../views/cards.js';
@@ -38,8 +39,9 @@ export const INTAKE_LOCK = {
  */
 export const MAX_POST_FAILURES = 20;
 
-// Slack always sends Retry-After with a 429; if a proxy drops it, hold the channel this long (ms).
-const DEFAULT_RETRY_AFTER_MS = 2000;
+// Marking a replaced card superseded waits this long (ms) at most for a chat.update turn; past it,
+// the card stays as it is (its buttons decide nothing) and a later delivery of the request marks it.
+const MAX_UPDATE_WAIT_MS = 10_000;
 
 // While another delivery of the same request holds the post lease, check back this often, for up
 // to one lease period, before handing the job back to the queue.
@@ -157,7 +159,9 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
  */
 async function markSuperseded(deps: IntakeDeps, log: Logger, old: SupersededCard, newer: CardLocation): Promise<void> {
   try {
-    await deps.slack.chat.update({ channel: old.card.channel, ts: old.card.ts, ...renderSupersededCard(old.approval, newer) });
+    await callInTurn(deps.turns, UPDATE_PACE, `supersede:${old.approval.id}`, { maxWaitMs: MAX_UPDATE_WAIT_MS, log }, () =>
+      deps.slack.chat.update({ channel: old.card.channel, ts: old.card.ts, ...renderSupersededCard(old.approval, newer) }),
+    );
     log.info({ outcome: 'superseded', old_ts: old.card.ts, ...newer }, 'older card marked superseded');
   } catch (err) {
     if (classifySlackError(err).kind !== 'permanent') {
@@ -287,7 +291,7 @@ async function handleSlackFailure({ deps, log, job, token, approval, lease, ambi
   if (fault.rateLimited && channel !== undefined) {
     // Waiting for Slack is not a failure: the job keeps its place in the channel's turns, after the hold.
     const pace = postMessagePace(channel);
-    await holdForRateLimit(deps.turns, pace, fault.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS, log);
+    await holdForRateLimit(deps.turns, pace, fault.retryAfterMs, log);
     await deps.store.releaseAfterFailure(approval.id, lease, notPosted, false);
     await awaitTurn(deps.turns, pace, job, token, log);
     return retryLater(job, token, 0);

@@ -33,16 +33,6 @@ export async function awaitTurn(turns: SendTurns, pace: Pace, job: Job, token: s
   await retryLater(job, token, waitMs - COME_BACK_EARLY_MS);
 }
 
-/**
- * Slack answered 429 in the pace's scope: holds the scope for every replica until its Retry-After
- * has passed, logging it once per hold (by the call that lengthened it), not once per job.
- */
-export async function holdForRateLimit(turns: SendTurns, pace: Pace, retryAfterMs: number, log: Logger): Promise<void> {
-  const grew = await turns.hold(pace, retryAfterMs);
-  if (grew > 0) log.info({ scope: pace.scope, retry_after_ms: retryAfterMs }, `Slack rate limited ${pace.scope}: holding it for ${Math.ceil(retryAfterMs / 1000)} s`);
-  else log.debug({ scope: pace.scope, retry_after_ms: retryAfterMs }, 'rate limited within a hold already in force');
-}
-
 /** Puts the job back as delayed without spending one of the engine's attempts. */
 export async function retryLater(job: Job, token: string | undefined, delayMs: number): Promise<never> {
   await job.moveToDelayed(Date.now() + delayMs, token);

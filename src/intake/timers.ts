@@ -8,6 +8,8 @@ import type { Outbox } from '../store/outbox.js';
 import { expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
 import { cardTargets, removeDuplicateCards } from './find-posted-card.js';
+import { callInTurn, type SendTurns } from '../store/send-turns.js';
+import { postMessagePace } from '../ops/slack-pace.js';
 
 /**
  * Expiry, reminders and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
@@ -25,6 +27,9 @@ const SWEEP = 'sweep';
  * well after, so once soon and once much later.
  */
 const SWEEP_AFTER_MS = [30_000, 300_000] as const;
+
+// A reminder waits this long (ms) at most for its turn in the card's channel before trying again later.
+const REMINDER_MAX_WAIT_MS = 30_000;
 
 export interface TimerJob {
   approvalId: string;
@@ -51,6 +56,8 @@ export interface TimerDeps {
   store: Store;
   outbox: Outbox;
   slack: WebClient;
+  /** Reminders go in the card's channel, in its turns (Slack's per-channel pace). */
+  turns: SendTurns;
   policySnapshotKey: string;
   log: Logger;
   now?: () => number;
@@ -145,12 +152,16 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
   const people = route.approvers === 'anyone' ? (route.mention ?? []) : route.approvers.filter((id) => !voted.has(id));
   const expiry = expiresAt(route, record.request, record.createdAt);
   const required = requiredApprovals(route, record.request);
-  await deps.slack.chat.postMessage({
-    channel: record.card.channel,
-    thread_ts: record.card.ts,
-    text: renderReminder({ waitingFor: people, votes: record.votes.length, required, ...(expiry !== undefined ? { expiresAt: expiry } : {}) }),
-    unfurl_links: false,
-  });
+  const card = record.card;
+  // A turn too far off, or a 429, fails this try; the timer job's own retries come back for it.
+  await callInTurn(deps.turns, postMessagePace(card.channel), `remind:${record.id}`, { maxWaitMs: REMINDER_MAX_WAIT_MS, log }, () =>
+    deps.slack.chat.postMessage({
+      channel: card.channel,
+      thread_ts: card.ts,
+      text: renderReminder({ waitingFor: people, votes: record.votes.length, required, ...(expiry !== undefined ? { expiresAt: expiry } : {}) }),
+      unfurl_links: false,
+    }),
+  );
   log.info({ outcome: 'reminded', mentioned: people.length }, 'reminder posted');
   await scheduleNext();
   return { outcome: 'reminded' };

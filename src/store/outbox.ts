@@ -5,6 +5,8 @@ import { renderCancelledCard, renderDecidedCard } from '../views/cards.js';
 import { DECISION_JOB_NAME, decisionJobId, type Decision } from '../domain/contract.js';
 import type { Logger } from '../ops/logger.js';
 import { classifySlackError } from '../ops/slack-errors.js';
+import { UPDATE_PACE } from '../ops/slack-pace.js';
+import { callInTurn, type SendTurns } from './send-turns.js';
 import type { Store } from './store.js';
 
 /**
@@ -27,6 +29,9 @@ const DRAIN_CONCURRENCY = 10;
 // live settler keeps it and a dead one's lapses within SETTLE_LEASE_MS.
 const SETTLE_LEASE_MS = 15_000;
 const SETTLE_RENEW_MS = 5000;
+// A settler waits this long (ms) at most for its turn to call chat.update (the lease is renewed
+// meanwhile); a later turn is left to a drain, which finds the same turn.
+const MAX_UPDATE_WAIT_MS = 30_000;
 
 export type RenderedEnding = ReturnType<typeof renderDecidedCard>;
 
@@ -59,6 +64,8 @@ export interface OutboxDeps {
   retentionSec: number;
   store: Store;
   slack: WebClient;
+  /** Turns to call chat.update at the workspace's pace, shared by the replicas. */
+  turns: SendTurns;
   /**
    * Called once an ending is settled, to tell the person who started the run how it ended (the
    * requester notices' `ended`). Best effort: it must not throw.
@@ -159,9 +166,13 @@ async function updateCard(
     log.warn('the approval has no recorded card to update');
     return;
   }
+  const { card } = record;
   try {
-    await deps.slack.chat.update({ channel: record.card.channel, ts: record.card.ts, ...rendered });
-    log.info({ ...record.card }, 'card updated');
+    // In the workspace's chat.update turns; a 429 holds them all, on every replica, and this card keeps its turn.
+    await callInTurn(deps.turns, UPDATE_PACE, `settle:${record.id}`, { maxWaitMs: MAX_UPDATE_WAIT_MS, log }, () =>
+      deps.slack.chat.update({ channel: card.channel, ts: card.ts, ...rendered }),
+    );
+    log.info({ ...card }, 'card updated');
     return;
   } catch (err) {
     const fault = classifySlackError(err);

@@ -1,5 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../ops/logger.js';
 import type { Pace } from '../ops/slack-pace.js';
+import { classifySlackError } from '../ops/slack-errors.js';
 import { DROP_TURN, HOLD, TAKE_TURN } from './send-turns-scripts.js';
 import { defineScripts } from './store.js';
 
@@ -47,4 +50,42 @@ export function createSendTurns(redis: Redis, options: { prefix: string }): Send
       await run.DROP_TURN([turnKey(pace, caller)], []);
     },
   };
+}
+
+// Slack always sends Retry-After with a 429; if a proxy drops it, hold the scope this long (ms).
+const DEFAULT_RETRY_AFTER_MS = 2000;
+
+/**
+ * Makes one Slack call in its turn: waits for the turn in process (up to `maxWaitMs`), calls, and
+ * on a 429 holds the scope for every replica (logged once per hold) and keeps the caller's turn;
+ * otherwise gives the turn up.
+ * @throws Error when the turn is more than `maxWaitMs` (ms) away (the caller keeps it, to come back
+ * for it), or the call's own error.
+ */
+export async function callInTurn<T>(turns: SendTurns, pace: Pace, caller: string, options: { maxWaitMs: number; log: Logger }, call: () => Promise<T>): Promise<T> {
+  const waitMs = await turns.take(pace, caller);
+  if (waitMs > options.maxWaitMs) throw new Error(`${pace.scope} is paced: this call's turn is in ${Math.ceil(waitMs / 1000)} s`);
+  if (waitMs > 0) await delay(waitMs);
+  try {
+    const result = await call();
+    await turns.drop(pace, caller);
+    return result;
+  } catch (err) {
+    const fault = classifySlackError(err);
+    if (fault.kind === 'transient' && fault.rateLimited) await holdForRateLimit(turns, pace, fault.retryAfterMs, options.log);
+    else await turns.drop(pace, caller);
+    throw err;
+  }
+}
+
+/**
+ * Slack answered 429 in the pace's scope: holds the scope for every replica until its Retry-After
+ * (ms; a default when Slack gave none) has passed, logging it once per hold (by the call that
+ * lengthened it), not once per caller.
+ */
+export async function holdForRateLimit(turns: SendTurns, pace: Pace, retryAfterMs: number | undefined, log: Logger): Promise<void> {
+  const holdMs = retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
+  const grew = await turns.hold(pace, holdMs);
+  if (grew > 0) log.info({ scope: pace.scope, retry_after_ms: holdMs }, `Slack rate limited ${pace.scope}: holding it for ${Math.ceil(holdMs / 1000)} s`);
+  else log.debug({ scope: pace.scope, retry_after_ms: holdMs }, 'rate limited within a hold already in force');
 }
