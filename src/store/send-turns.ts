@@ -55,16 +55,27 @@ export function createSendTurns(redis: Redis, options: { prefix: string }): Send
 // Slack always sends Retry-After with a 429; if a proxy drops it, hold the scope this long (ms).
 const DEFAULT_RETRY_AFTER_MS = 2000;
 
+/** The caller's turn is further off than it may wait for in process: it keeps the turn, to come back for it. */
+export class TurnLaterError extends Error {
+  /** @param waitMs how long (ms) until the turn. */
+  constructor(
+    readonly scope: string,
+    readonly waitMs: number,
+  ) {
+    super(`${scope} is paced: this call's turn is in ${Math.ceil(waitMs / 1000)} s`);
+    this.name = 'TurnLaterError';
+  }
+}
+
 /**
  * Makes one Slack call in its turn: waits for the turn in process (up to `maxWaitMs`), calls, and
  * on a 429 holds the scope for every replica (logged once per hold) and keeps the caller's turn;
  * otherwise gives the turn up.
- * @throws Error when the turn is more than `maxWaitMs` (ms) away (the caller keeps it, to come back
- * for it), or the call's own error.
+ * @throws TurnLaterError when the turn is more than `maxWaitMs` (ms) away, or the call's own error.
  */
 export async function callInTurn<T>(turns: SendTurns, pace: Pace, caller: string, options: { maxWaitMs: number; log: Logger }, call: () => Promise<T>): Promise<T> {
   const waitMs = await turns.take(pace, caller);
-  if (waitMs > options.maxWaitMs) throw new Error(`${pace.scope} is paced: this call's turn is in ${Math.ceil(waitMs / 1000)} s`);
+  if (waitMs > options.maxWaitMs) throw new TurnLaterError(pace.scope, waitMs);
   if (waitMs > 0) await delay(waitMs);
   try {
     const result = await call();

@@ -8,7 +8,8 @@ import { createApproval, type ApprovalRecord } from '../../src/domain/approval.j
 import { parseRequest, type Decision } from '../../src/domain/contract.js';
 import { auditEntry } from '../../src/store/audit.js';
 import { createOutbox, type Outbox } from '../../src/store/outbox.js';
-import { createSendTurns } from '../../src/store/send-turns.js';
+import { createSendTurns, TurnLaterError } from '../../src/store/send-turns.js';
+import { UPDATE_PACE } from '../../src/ops/slack-pace.js';
 import { createStore, type Store } from '../../src/store/store.js';
 import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 import { validRequest } from '../../sandbox/valid-request.js';
@@ -134,5 +135,20 @@ describe('the outbox, claimed per entry', () => {
     expect(secondUpdate.at - refusedAt).toBeGreaterThanOrEqual(2000 - 50);
     expect(await replicaOutbox().settle(first)).toBe(true);
     expect(updatesOf(first)).toBe(2);
+  });
+  it('a card whose chat.update turn is far off stays in the outbox for a drain; a click shows it through response_url at once', async () => {
+    const turns = createSendTurns(redis, { prefix });
+    // A backlog of card updates, more than 30 s of them at Slack's pace.
+    for (let i = 0; i < UPDATE_PACE.burst + 30; i += 1) await turns.take(UPDATE_PACE, `backlog-${i}`);
+    const fromDrain = await decided();
+    await expect(replicaOutbox().settle(fromDrain)).rejects.toThrow(TurnLaterError);
+    expect(updatesOf(fromDrain)).toBe(0);
+    expect(await redis.zscore(`${prefix}:outbox`, fromDrain.id)).not.toBeNull();
+
+    const fromClick = await decided();
+    const shown: unknown[] = [];
+    expect(await replicaOutbox().settle(fromClick, { fallback: async (card) => shown.push(card) })).toBe(true);
+    expect(shown).toHaveLength(1);
+    expect(updatesOf(fromClick)).toBe(0);
   });
 });
