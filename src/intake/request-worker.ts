@@ -288,11 +288,17 @@ async function handleSlackFailure({ deps, log, job, token, approval, lease, ambi
   }
   // A 429 says this attempt posted nothing, not that an earlier one did not: the next keeps looking.
   const notPosted = fault.certainlyNotApplied && !ambiguous;
-  if (fault.rateLimited && channel !== undefined) {
-    // Waiting for Slack is not a failure: the job keeps its place in the channel's turns, after the hold.
+  if (fault.rateLimited) {
+    // Waiting for Slack is not a failure, and is not counted as one.
+    await deps.store.releaseAfterFailure(approval.id, lease, notPosted, false);
+    if (channel === undefined) {
+      // A read before the post (looking for a card an earlier attempt may have left): wait it out.
+      log.debug({ slack_error: fault.error, retry_after_ms: fault.retryAfterMs }, 'Slack rate limited a read before the post; will retry');
+      return retryLater(job, token, fault.retryAfterMs ?? backoffMs(1));
+    }
+    // The job keeps its place in the channel's turns, after the hold.
     const pace = postMessagePace(channel);
     await holdForRateLimit(deps.turns, pace, fault.retryAfterMs, log);
-    await deps.store.releaseAfterFailure(approval.id, lease, notPosted, false);
     await awaitTurn(deps.turns, pace, job, token, log);
     return retryLater(job, token, 0);
   }
