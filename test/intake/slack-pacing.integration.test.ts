@@ -64,6 +64,8 @@ describe('pacing posts to Slack', () => {
     g.emulator.injectFaults('chat.postMessage', { status: 429, retryAfterSec: HOLD_MS / 1000, match: { channel: APPROVALS_CHANNEL } });
     const first = await g.requests.add('request', validRequest({ run_id: 'run_held_0' }));
     const refused = await waitFor('the 429', () => g.emulator.callsOf('chat.postMessage').find((call) => call.answered === 'HTTP 429'));
+    // The first replica has put the hold in Redis (a replica killed before that leaves nothing to honour).
+    await g.bot.waitForLog((line) => String(line.msg).startsWith('Slack rate limited chat.postMessage:'));
     // The replica that was told to wait goes away; another one, which was never told, takes over.
     await g.bot.kill();
     const second = await g.startAnother({ PORT: String(await freePort()) });
