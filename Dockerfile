@@ -18,9 +18,11 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 USER node
 EXPOSE 3000
-# /healthz answers 200 while Redis is reachable (served in HTTP and Socket Mode alike).
+# /readyz answers 200 while the bot can serve: Redis answers and Slack's auth.test succeeded recently
+# (served in HTTP and Socket Mode alike). An orchestrator with separate probes should use /healthz
+# (the process is alive) for liveness and /readyz for readiness.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The decision signing key comes at run time, never baked in: mount it as a secret and set
 # DECISION_SIGNING_KEY_FILE to its path (or pass DECISION_SIGNING_KEY).
 # The command line is in the image too: docker run … IMAGE npx approval-gate status RUN STEP

@@ -10,6 +10,8 @@
  * same for both) and this process's CPU (the emulator's share included, the same for both).
  * Options: --requests N (default 2000), --concurrency N (default 10, the bot's default), --rounds N
  * (default 4).
+ * Each request goes to a channel of its own: Slack's per-channel pace (a message a second, which the
+ * gate keeps to) is not what this measures; bench:ratelimit does.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -28,6 +30,7 @@ import { startRedisServer } from '../sandbox/redis-server.js';
 import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/domain/routes.js';
 import { createStore } from '../src/store/store.js';
+import { createSendTurns } from '../src/store/send-turns.js';
 import { validRequest } from '../sandbox/valid-request.js';
 import { commandCount, minMedianMax } from './processes.js';
 
@@ -52,6 +55,14 @@ interface Result {
 
 const redisServer = await startRedisServer();
 const emulator = await new SlackEmulator({ botToken: TOKEN, channels: [{ id: CHANNEL, name: 'approvals', botIsMember: true }] }).start();
+let channels = 0;
+/** A new channel the bot is in, for one request. */
+function newChannel(): string {
+  channels += 1;
+  const id = `C0BENCH${channels}`;
+  emulator.addChannel({ id, name: `bench-${channels}`, botIsMember: true });
+  return id;
+}
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
 const slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 10_000 });
 const log = createLogger('silent');
@@ -87,12 +98,13 @@ try {
 function startGate(queue: string): Worker {
   const store = createStore(redis, { prefix: `bench-${queue}`, audit: { key: `bench-${queue}:audit`, maxLen: 100_000 }, retentionSec: 3600, leaseMs: 10_000 });
   const notices = createRequesterNotices({ slack, store, log });
-  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey, store, slack, onSettled: (record) => notices.ended(record), log });
+  const turns = createSendTurns(redis, { prefix: `bench-${queue}` });
+  const outbox = createOutbox({ connection: redis, queueName: `${queue}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey, store, slack, turns, onSettled: (record) => notices.ended(record), log });
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
   const own = { botId: emulator.botId, userId: emulator.botUserId };
-  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, own, policySnapshotKey, log });
-  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, own, policySnapshotKey, log });
+  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, own, turns, policySnapshotKey, log });
+  const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, own, turns, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;
 }
@@ -103,7 +115,7 @@ function startBaseline(queue: string): Worker {
     queue,
     async (job) => {
       const card = prerendered.get(job.data.run_id)!;
-      await slack.chat.postMessage({ channel: CHANNEL, text: card.text, blocks: card.blocks, metadata: card.metadata });
+      await slack.chat.postMessage({ channel: job.data.channel, text: card.text, blocks: card.blocks, metadata: card.metadata });
     },
     { connection: redis, concurrency: CONCURRENCY },
   );
@@ -116,13 +128,13 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
   await worker.waitUntilReady();
   const enqueuedAt = new Map<string, number>();
   const jobs = Array.from({ length: count }, () => {
-    const request = validRequest();
+    const request = validRequest({ channel: newChannel() });
     const parsed = parseRequest(request);
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
     prerendered.set(parsed.request.run_id, renderRequestCard(createApproval(parsed.request, Date.now())));
     return { request, id: approvalIdOf(parsed.request) };
   });
-  const firstMessage = emulator.messagesIn(CHANNEL).length;
+  const firstMessage = emulator.messagesIn().length;
   const commandsBefore = await commandCount(redis);
   const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
@@ -132,12 +144,12 @@ async function measure(name: string, count: number, start: (queue: string) => Wo
     for (const job of batch) enqueuedAt.set(job.id, now);
     await queue.addBulk(batch.map((job) => ({ name: 'request', data: job.request })));
   }
-  while (emulator.messagesIn(CHANNEL).length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (emulator.messagesIn().length - firstMessage < count) await new Promise((resolve) => setTimeout(resolve, 20));
   const elapsedSec = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const commands = (await commandCount(redis)) - commandsBefore - 1;
   const latencies = emulator
-    .messagesIn(CHANNEL)
+    .messagesIn()
     .slice(firstMessage)
     .map((message) => Number(message.ts) * 1000 - enqueuedAt.get(String(message.metadata?.event_payload.approval_id))!)
     .sort((a, b) => a - b);

@@ -9,6 +9,7 @@ import { usersInfo } from './users-info.js';
 import { conversationInfo, conversationMembers, manifestScopes, requireScope, userConversations } from './conversations.js';
 import { SocketModeServer } from './socket-mode.js';
 import { Views } from './views.js';
+import { ChannelBuckets, type ChannelRateLimit } from './channel-rate-limit.js';
 import { PlatformError, Workspace, type EmulatedChannel, type EmulatedMessage, type MessageAuthor } from './workspace.js';
 
 export type { EmulatedChannel, EmulatedMessage };
@@ -60,6 +61,11 @@ export interface EmulatorOptions {
   botId?: string;
   /** The bot scopes the app was granted. @defaultValue those manifest.yml asks for */
   scopes?: string[];
+  /**
+   * Enforce Slack's per-channel limit on chat.postMessage (429 with Retry-After over it), e.g.
+   * `{ perSecond: 1, burst: 3 }`. @defaultValue no limit
+   */
+  channelRateLimit?: ChannelRateLimit;
 }
 
 
@@ -105,6 +111,7 @@ export class SlackEmulator {
   private appUrl: string | undefined;
   private readonly workspace: Workspace;
   private readonly faults = new Map<string, Fault[]>();
+  private readonly channelBuckets: ChannelBuckets | undefined;
   private readonly methods: Record<string, Method>;
   private server: Server | undefined;
   private readonly changeListeners = new Set<() => void>();
@@ -117,6 +124,7 @@ export class SlackEmulator {
     this.botId = options.botId ?? 'B0APPROVALBOT';
     this.workspace = new Workspace(this.botId, this.botUserId, APP_ID);
     this.scopes = new Set(options.scopes ?? manifestScopes());
+    this.channelBuckets = options.channelRateLimit ? new ChannelBuckets(options.channelRateLimit) : undefined;
     this.responseUrls = new ResponseUrls(this.workspace, () => this.url);
     for (const channel of options.channels ?? [{ id: 'C0APPROVALS', name: 'approvals', botIsMember: true }]) this.addChannel(channel);
     const defaultUsers = ['alice', 'bob', 'carol', 'mallory'].map((name) => ({
@@ -408,6 +416,8 @@ export class SlackEmulator {
     const fails = fault !== undefined && (fault.status !== undefined || fault.error !== undefined);
     if (fault?.delayMs && !fault.applyFirst && !(await this.pause(fault.delayMs))) return;
     if (fails && !fault.applyFirst) return this.answerFault(res, call, fault);
+    const retryAfterSec = method === 'chat.postMessage' && typeof args.channel === 'string' ? this.channelBuckets?.take(args.channel, Date.now()) : undefined;
+    if (retryAfterSec !== undefined) return this.answerFault(res, call, { status: 429, retryAfterSec });
     const token = bearer(req.headers.authorization) ?? (typeof args.token === 'string' ? args.token : undefined);
     const answer = method === 'apps.connections.open' ? this.openSocket(token) : this.invoke(method, args, token);
     if (fault?.delayMs && fault.applyFirst && !(await this.pause(fault.delayMs))) return;

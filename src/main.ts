@@ -5,7 +5,7 @@ import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Redis } from 'ioredis';
 import { ConfigError, loadConfig, type Config, type RedisTarget } from './ops/config.js';
 import { createRedis, describeRedisTarget } from './ops/redis-connection.js';
-import { createHealthRoute } from './ops/health.js';
+import { createReadiness } from './ops/health.js';
 import { createMetrics, createMetricsRoute, registerPendingGauges } from './ops/metrics.js';
 import { createDecisionTimes } from './store/decision-times.js';
 import { createUserDirectory } from './decide/user-directory.js';
@@ -32,6 +32,7 @@ import type { ApprovalRecord } from './domain/approval.js';
 import type { Decision } from './domain/contract.js';
 import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
+import { createSendTurns } from './store/send-turns.js';
 import { createTimers } from './intake/timers.js';
 import type { BotIdentity } from './intake/find-posted-card.js';
 import { withTimeout } from './ops/with-timeout.js';
@@ -91,7 +92,8 @@ async function main(): Promise<void> {
   }
 
   const metrics = createMetrics();
-  const customRoutes = [createHealthRoute(redis), createMetricsRoute(metrics)];
+  const readiness = createReadiness({ redis, slack, log, verifiedAt: Date.now() });
+  const customRoutes = [...readiness.routes, createMetricsRoute(metrics)];
   // Bolt's own receivers, given what the request guard needs: the signed timestamp and signature
   // (HTTP) or the envelope id (Socket Mode), and an answer for the requests it refuses.
   const receiver =
@@ -145,7 +147,9 @@ async function main(): Promise<void> {
   }
   const directory = createApproverDirectory(slack);
   const notices = createRequesterNotices({ slack, store, log });
+  const turns = createSendTurns(redis, { prefix: config.statePrefix });
   const outbox = createOutbox({
+    turns,
     connection: redis,
     queueName: config.queues.resume,
     queuePrefix: config.queues.prefix,
@@ -178,6 +182,7 @@ async function main(): Promise<void> {
   });
   registerButtons(app, { ...actionDeps, clicks });
   const timers = createTimers({
+    turns,
     connection: redis,
     queueName: `${config.queues.request}-timers`,
     queuePrefix: config.queues.prefix,
@@ -209,6 +214,7 @@ async function main(): Promise<void> {
     notices,
     slack,
     own,
+    turns,
     policySnapshotKey: config.policySnapshotKey,
     log,
     onCardPosted: (route, outcome, seconds) => metrics.requestToCard.observe({ route, outcome }, seconds),
@@ -231,6 +237,7 @@ async function main(): Promise<void> {
       () => false,
     );
     if (!closed) log.warn({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; jobs in flight will be picked up again');
+    readiness.close();
     redis.disconnect();
     intakeRedis.disconnect();
     front.disconnect();

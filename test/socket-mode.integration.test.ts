@@ -32,6 +32,8 @@ describe('Socket Mode', () => {
 
     const health = await fetch(`http://127.0.0.1:${g.env.PORT}/healthz`);
     expect(health.status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${g.env.PORT}/readyz`);
+    expect(ready.status).toBe(200);
   });
 
   it('a bot token cannot open a Socket Mode connection', async () => {

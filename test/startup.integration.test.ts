@@ -72,10 +72,12 @@ describe('start-up and shutdown', () => {
     expect(gate.bot.logs).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('AOF persistence is off') }));
   });
 
-  it('answers /healthz, and shuts down cleanly on SIGTERM', async () => {
+  it('answers /healthz and /readyz, and shuts down cleanly on SIGTERM', async () => {
     const gate = await gates.open();
     const response = await fetch(`http://127.0.0.1:${gate.env.PORT}/healthz`);
     expect([response.status, await response.json()]).toEqual([200, { status: 'ok' }]);
+    const ready = await fetch(`http://127.0.0.1:${gate.env.PORT}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ok', redis: 'ok', slack: 'ok' }]);
     expect(await gate.bot.stop()).toBe(0);
     expect(gate.bot.logs.at(-1)).toMatchObject({ msg: 'stopped' });
   });

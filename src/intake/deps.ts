@@ -5,6 +5,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
 import type { BotIdentity } from './find-posted-card.js';
+import type { SendTurns } from '../store/send-turns.js';
 import type { RequesterNotices } from './requester-notice.js';
 import type { Timers } from './timers.js';
 
@@ -22,6 +23,8 @@ export interface IntakeDeps {
   slack: WebClient;
   /** This bot, as auth.test said at start-up: only its own messages are taken for its cards. */
   own: BotIdentity;
+  /** Turns to call Slack, shared by the replicas: cards to a channel go at Slack's pace. */
+  turns: SendTurns;
   policySnapshotKey: string;
   log: Logger;
   /** Told of each card recorded: the route's name, how (posted, or recovered after a crash), and seconds since the request was enqueued. */

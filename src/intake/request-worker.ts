@@ -1,5 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { awaitTurn, retryLater } from './send-turn.js';
+import { postMessagePace, UPDATE_PACE } from '../ops/slack-pace.js';
+import { callInTurn, holdForRateLimit } from '../store/send-turns.js';
 import { BoundedWorker } from './bounded-worker.js';
 import { createApproval, type Approval, type CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard, renderSupersededCard } from '../views/cards.js';
@@ -44,8 +47,15 @@ export const KEEP_FINISHED_REQUESTS = {
   removeOnFail: { age: 7 * 86_400, count: 1_000 },
 } as const;
 
-/** After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error. */
+/**
+ * After this many failed Slack attempts (≈15 min with backoff) the request fails with the last error.
+ * Rate limits (429) are not failures and are not counted: the request waits its turn, however long.
+ */
 export const MAX_POST_FAILURES = 20;
+
+// Marking a replaced card superseded waits this long (ms) at most for a chat.update turn; past it,
+// the card stays as it is (its buttons decide nothing) and a later delivery of the request marks it.
+const MAX_UPDATE_WAIT_MS = 10_000;
 
 // While another delivery of the same request holds the post lease, check back this often, for up
 // to one lease period, before handing the job back to the queue.
@@ -134,6 +144,12 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
       case 'claimed': {
+        // Only the delivery that will post takes a turn, right after its claim (claims are taken in
+        // the order jobs are fetched); while it waits far off, another delivery may claim.
+        const keepsLooking = claim.ambiguous;
+        await awaitTurn(deps.turns, postMessagePace(targets[0]!.channel), job, token, log, () =>
+          deps.store.releaseAfterFailure(claim.approval.id, claim.lease, !keepsLooking, false),
+        );
         const attempt = { deps, log: log.child({ route: route.name }), job, token, approval: claim.approval, lease: claim.lease, route, ambiguous: claim.ambiguous };
         const posted = await postCard(attempt, targets);
         if (posted.outcome === 'superseded') return posted;
@@ -159,7 +175,9 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
  */
 async function markSuperseded(deps: IntakeDeps, log: Logger, old: SupersededCard, newer: CardLocation): Promise<void> {
   try {
-    await deps.slack.chat.update({ channel: old.card.channel, ts: old.card.ts, ...renderSupersededCard(old.approval, newer) });
+    await callInTurn(deps.turns, UPDATE_PACE, `supersede:${old.approval.id}`, { maxWaitMs: MAX_UPDATE_WAIT_MS, log }, () =>
+      deps.slack.chat.update({ channel: old.card.channel, ts: old.card.ts, ...renderSupersededCard(old.approval, newer) }),
+    );
     log.info({ outcome: 'superseded', old_ts: old.card.ts, ...newer }, 'older card marked superseded');
   } catch (err) {
     if (classifySlackError(err).kind !== 'permanent') {
@@ -192,6 +210,8 @@ interface Attempt {
   route: Route;
   /** An earlier attempt may have posted the card (it failed ambiguously, or crashed mid-call). */
   ambiguous: boolean;
+  /** The channel of the last chat.postMessage tried, once one was. */
+  channel?: string;
 }
 
 // Errors after which a route that allows it takes the card to its own channel instead.
@@ -242,7 +262,8 @@ async function postCard(attempt: Attempt, targets: CardTarget[]): Promise<Posted
 }
 
 /** Posts to the first target; when the bot cannot post there and the route has a fallback, posts there with a note. */
-async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, targets: CardTarget[]): Promise<CardLocation> {
+async function postToFirstThatTakesIt(attempt: Attempt, targets: CardTarget[]): Promise<CardLocation> {
+  const { deps, log, approval, route } = attempt;
   // A request bound to another snapshot than the one in force can only end as stale: the card says so.
   const inForce = await deps.store.policyInForce(deps.policySnapshotKey);
   const stale = inForce !== undefined && normalizeHash(inForce) !== normalizeHash(approval.request.policy_snapshot);
@@ -251,6 +272,7 @@ async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, t
   for (const [index, target] of targets.entries()) {
     const note = index === 0 ? {} : { note: `Posted here because the bot could not post in <#${targets[0]!.channel}> (${refusal}). Invite the bot there to keep cards with the incident.` };
     const rendered = renderRequestCard(approval, { ...context, ...note });
+    attempt.channel = target.channel;
     try {
       const response = await deps.slack.chat.postMessage({
         channel: target.channel,
@@ -271,7 +293,7 @@ async function postToFirstThatTakesIt({ deps, log, approval, route }: Attempt, t
   throw new Error('no channel to post the card to');
 }
 
-async function handleSlackFailure({ deps, log, job, token, approval, lease, ambiguous }: Attempt, err: unknown): Promise<never> {
+async function handleSlackFailure({ deps, log, job, token, approval, lease, ambiguous, channel }: Attempt, err: unknown): Promise<never> {
   const fault = classifySlackError(err);
   if (fault.kind === 'not_slack') {
     // Nothing was posted (the error came before Slack answered), and retrying would fail the same way.
@@ -285,7 +307,23 @@ async function handleSlackFailure({ deps, log, job, token, approval, lease, ambi
     throw new UnrecoverableError(`Slack refused the card: ${fault.error} (${fault.hint})`);
   }
   // A 429 says this attempt posted nothing, not that an earlier one did not: the next keeps looking.
-  const failures = await deps.store.releaseAfterFailure(approval.id, lease, fault.certainlyNotApplied && !ambiguous);
+  const notPosted = fault.certainlyNotApplied && !ambiguous;
+  if (fault.rateLimited) {
+    // Waiting for Slack is not a failure, and is not counted as one.
+    await deps.store.releaseAfterFailure(approval.id, lease, notPosted, false);
+    if (channel === undefined) {
+      // A read before the post (looking for a card an earlier attempt may have left): wait it out.
+      log.debug({ slack_error: fault.error, retry_after_ms: fault.retryAfterMs }, 'Slack rate limited a read before the post; will retry');
+      return retryLater(job, token, fault.retryAfterMs ?? backoffMs(1));
+    }
+    // The job keeps its place in the channel's turns, after the hold.
+    const pace = postMessagePace(channel);
+    await holdForRateLimit(deps.turns, pace, fault.retryAfterMs, log);
+    await awaitTurn(deps.turns, pace, job, token, log);
+    return retryLater(job, token, 0);
+  }
+  if (channel !== undefined) await deps.turns.drop(postMessagePace(channel), String(job.id));
+  const failures = await deps.store.releaseAfterFailure(approval.id, lease, notPosted, true);
   if (failures >= MAX_POST_FAILURES) {
     log.error({ outcome: 'failed', slack_error: fault.error, failures }, 'Slack kept failing; giving up on this request');
     throw new UnrecoverableError(
@@ -301,10 +339,4 @@ async function handleSlackFailure({ deps, log, job, token, approval, lease, ambi
 function claimedIds(data: unknown): { run_id?: string; step_id?: string } {
   const { run_id, step_id } = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
   return { ...(typeof run_id === 'string' ? { run_id } : {}), ...(typeof step_id === 'string' ? { step_id } : {}) };
-}
-
-/** Puts the job back as delayed without spending one of the engine's attempts. */
-async function retryLater(job: Job, token: string | undefined, delayMs: number): Promise<never> {
-  await job.moveToDelayed(Date.now() + delayMs, token);
-  throw new DelayedError();
 }

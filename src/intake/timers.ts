@@ -8,6 +8,8 @@ import type { Outbox } from '../store/outbox.js';
 import { escalateAt, expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
 import type { Store } from '../store/store.js';
 import { cardTargets, removeDuplicateCards, type BotIdentity } from './find-posted-card.js';
+import { callInTurn, type SendTurns } from '../store/send-turns.js';
+import { postMessagePace } from '../ops/slack-pace.js';
 
 /**
  * Expiry, reminders, escalations and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
@@ -26,6 +28,9 @@ const ESCALATE = 'escalate';
  * well after, so once soon and once much later.
  */
 const SWEEP_AFTER_MS = [30_000, 300_000] as const;
+
+// A reminder waits this long (ms) at most for its turn in the card's channel before trying again later.
+const REMINDER_MAX_WAIT_MS = 30_000;
 
 export interface TimerJob {
   approvalId: string;
@@ -54,6 +59,8 @@ export interface TimerDeps {
   slack: WebClient;
   /** This bot, as auth.test said at start-up: only its own messages are taken for its cards. */
   own: BotIdentity;
+  /** Reminders go in the card's channel, in its turns (Slack's per-channel pace). */
+  turns: SendTurns;
   policySnapshotKey: string;
   log: Logger;
   /** Told of each escalation posted, with the route's name (for the metrics). */
@@ -153,17 +160,21 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
   const people = route.approvers === 'anyone' ? (route.mention ?? []) : route.approvers.filter((id) => !voted.has(id));
   const expiry = expiresAt(route, record.request, record.createdAt);
   const required = requiredApprovals(route, record.request);
-  const posted = await deps.slack.chat.postMessage({
-    channel: record.card.channel,
-    thread_ts: record.card.ts,
-    text: renderReminder({ waitingFor: people, votes: record.votes.length, required, ...(expiry !== undefined ? { expiresAt: expiry } : {}) }),
-    unfurl_links: false,
-  });
+  const card = record.card;
+  // A turn too far off, or a 429, fails this try; the timer job's own retries come back for it.
+  const posted = await callInTurn(deps.turns, postMessagePace(card.channel), `remind:${record.id}`, { maxWaitMs: REMINDER_MAX_WAIT_MS, log }, () =>
+    deps.slack.chat.postMessage({
+      channel: card.channel,
+      thread_ts: card.ts,
+      text: renderReminder({ waitingFor: people, votes: record.votes.length, required, ...(expiry !== undefined ? { expiresAt: expiry } : {}) }),
+      unfurl_links: false,
+    }),
+  );
   // Slack may carry out the post late: an approval decided (or cancelled, or replaced) meanwhile
   // must not be left with a reminder below its outcome saying it still waits.
   const now = await deps.store.load(record.id);
   if (!now || now.cardId !== record.cardId || now.decision || now.cancelled) {
-    if (posted.ts) await deps.slack.chat.delete({ channel: posted.channel ?? record.card.channel, ts: posted.ts });
+    if (posted.ts) await deps.slack.chat.delete({ channel: posted.channel ?? card.channel, ts: posted.ts });
     log.info({ outcome: 'ended meanwhile' }, 'the approval ended while its reminder was posted; reminder deleted');
     return { outcome: 'ended meanwhile' };
   }

@@ -11,6 +11,8 @@ export type SlackFault =
       retryAfterMs?: number;
       /** True when Slack surely did nothing (a 429); false when the call may have gone through. */
       certainlyNotApplied: boolean;
+      /** Slack's rate limit (429, `ratelimited`): a wait, not a failure. */
+      rateLimited: boolean;
     }
   | { kind: 'permanent'; error: string; hint: string }
   /**
@@ -57,24 +59,26 @@ export function classifySlackError(err: unknown): SlackFault {
         kind: 'transient',
         error: 'ratelimited',
         certainlyNotApplied: true,
+        rateLimited: true,
         ...(Number.isFinite(seconds) && seconds >= 0 ? { retryAfterMs: seconds * 1000 } : {}),
       };
     }
     case 'slack_webapi_http_error': {
       const status = Number(e.statusCode);
-      if (status >= 500 || status === 408) return { kind: 'transient', error: `HTTP ${status}`, certainlyNotApplied: false };
+      if (status >= 500 || status === 408) return { kind: 'transient', error: `HTTP ${status}`, certainlyNotApplied: false, rateLimited: false };
       return { kind: 'permanent', error: `HTTP ${status}`, hint: 'the Slack API answered with a client error: check SLACK_API_URL' };
     }
     case 'slack_webapi_platform_error': {
       const error = String(e.data?.error ?? 'unknown_error');
       if (TRANSIENT_PLATFORM_ERRORS.has(error)) {
-        return { kind: 'transient', error, certainlyNotApplied: error === 'ratelimited' || error === 'rate_limited' };
+        const rateLimited = error === 'ratelimited' || error === 'rate_limited';
+        return { kind: 'transient', error, certainlyNotApplied: rateLimited, rateLimited };
       }
       return { kind: 'permanent', error, hint: HINTS[error] ?? 'see the Slack API documentation for this error' };
     }
     case 'slack_webapi_request_error':
       // A network failure or a timeout: the call may or may not have landed.
-      return { kind: 'transient', error: String(e.message ?? err), certainlyNotApplied: false };
+      return { kind: 'transient', error: String(e.message ?? err), certainlyNotApplied: false, rateLimited: false };
     default:
       return { kind: 'not_slack', error: String(err) };
   }

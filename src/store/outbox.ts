@@ -6,6 +6,8 @@ import { DECISION_JOB_NAME, decisionJobId, type Decision } from '../domain/contr
 import { signDecision, type DecisionSigningKey } from '../domain/decision-signature.js';
 import type { Logger } from '../ops/logger.js';
 import { classifySlackError } from '../ops/slack-errors.js';
+import { UPDATE_PACE } from '../ops/slack-pace.js';
+import { callInTurn, TurnLaterError, type SendTurns } from './send-turns.js';
 import type { Store } from './store.js';
 
 /**
@@ -28,6 +30,11 @@ const DRAIN_CONCURRENCY = 10;
 // live settler keeps it and a dead one's lapses within SETTLE_LEASE_MS.
 const SETTLE_LEASE_MS = 15_000;
 const SETTLE_RENEW_MS = 5000;
+// A settler waits this long (ms) at most for its turn to call chat.update (the lease is renewed
+// meanwhile); a later turn is left to a drain, which finds the same turn. A click's settle, which can
+// show the card through the click's response_url instead, waits less.
+const MAX_UPDATE_WAIT_MS = 30_000;
+const MAX_UPDATE_WAIT_WITH_FALLBACK_MS = 3000;
 
 export type RenderedEnding = ReturnType<typeof renderDecidedCard>;
 
@@ -63,6 +70,8 @@ export interface OutboxDeps {
   signingKey: DecisionSigningKey;
   store: Store;
   slack: WebClient;
+  /** Turns to call chat.update at the workspace's pace, shared by the replicas. */
+  turns: SendTurns;
   /**
    * Called once an ending is settled, to tell the person who started the run how it ended (the
    * requester notices' `ended`). Best effort: it must not throw.
@@ -127,7 +136,9 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       results.forEach((result, index) => {
         const { record } = batch[index]!;
         const at = { run_id: record.request.run_id, step_id: record.request.step_id };
-        if (result.status === 'rejected') deps.log.warn({ ...at, err: String(result.reason) }, 'could not settle a decision yet; will try again');
+        // A card waiting for its chat.update turn is not news: it comes up at every drain until then.
+        if (result.status === 'rejected' && result.reason instanceof TurnLaterError) deps.log.debug({ ...at, wait_ms: result.reason.waitMs }, 'card update waits for its turn');
+        else if (result.status === 'rejected') deps.log.warn({ ...at, err: String(result.reason) }, 'could not settle a decision yet; will try again');
         else if (result.value) deps.log.info(at, 'settled an ending left unsettled');
       });
     }
@@ -169,21 +180,28 @@ async function updateCard(
     log.warn('the approval has no recorded card to update');
     return;
   }
+  const { card } = record;
   try {
-    await deps.slack.chat.update({ channel: record.card.channel, ts: record.card.ts, ...rendered });
-    log.info({ ...record.card }, 'card updated');
+    // In the workspace's chat.update turns; a 429 holds them all, on every replica, and this card keeps its turn.
+    const maxWaitMs = fallback ? MAX_UPDATE_WAIT_WITH_FALLBACK_MS : MAX_UPDATE_WAIT_MS;
+    await callInTurn(deps.turns, UPDATE_PACE, `settle:${record.id}`, { maxWaitMs, log }, () =>
+      deps.slack.chat.update({ channel: card.channel, ts: card.ts, ...rendered }),
+    );
+    log.info({ ...card }, 'card updated');
     return;
   } catch (err) {
+    const later = err instanceof TurnLaterError;
     const fault = classifySlackError(err);
     if (fallback) {
-      log.warn({ slack_error: fault.error }, 'chat.update failed; updating the card through response_url');
+      if (later) log.info({ wait_ms: err.waitMs }, 'chat.update is paced; updating the card through response_url');
+      else log.warn({ slack_error: fault.error }, 'chat.update failed; updating the card through response_url');
       const shown = await fallback(rendered).then(
         () => true,
         (fallbackErr: unknown) => (log.warn({ err: String(fallbackErr) }, 'response_url failed too'), false),
       );
       if (shown) return;
     }
-    if (fault.kind === 'transient') throw err;
+    if (later || fault.kind === 'transient') throw err;
     log.error({ slack_error: fault.error, ...record.card }, 'the card cannot be updated; the ending stands (a decision was delivered)');
   }
 }

@@ -158,12 +158,14 @@ return 0
 export const RELEASE_AFTER_FAILURE = `--[[
   Gives the lease back after a failed post so the next attempt (or a duplicate) can try.
   Input:  KEYS[1] approval hash, KEYS[2] post lease; ARGV[1] token,
-          ARGV[2] '1' when Slack certainly did not post (the next attempt need not look for the card)
+          ARGV[2] '1' when Slack certainly did not post (the next attempt need not look for the card),
+          ARGV[3] '1' to count this attempt as failed ('0' for a rate limit: a wait, not a failure)
   Output: the number of failed attempts so far
 ]]
 if ARGV[2] == '1' then redis.call('HDEL', KEYS[1], 'post_started') end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[3] ~= '1' then return tonumber(redis.call('HGET', KEYS[1], 'post_failures') or '0') end
 return redis.call('HINCRBY', KEYS[1], 'post_failures', 1)
 `;
 

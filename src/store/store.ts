@@ -207,9 +207,13 @@ export function createStore(redis: Redis, options: StoreOptions) {
       return (await run.RENEW_LEASE([leaseKey(id)], [lease, String(options.leaseMs)])) === 1;
     },
 
-    /** @returns how many attempts have failed so far. */
-    async releaseAfterFailure(id: string, lease: string, certainlyNotPosted: boolean): Promise<number> {
-      return Number(await run.RELEASE_AFTER_FAILURE([recordKey(id), leaseKey(id)], [lease, certainlyNotPosted ? '1' : '0']));
+    /**
+     * Gives the post lease back after an attempt that posted nothing it knows of.
+     * @param counted false for a rate limit, which is a wait and not one of the failures that end a request.
+     * @returns how many attempts have failed so far.
+     */
+    async releaseAfterFailure(id: string, lease: string, certainlyNotPosted: boolean, counted = true): Promise<number> {
+      return Number(await run.RELEASE_AFTER_FAILURE([recordKey(id), leaseKey(id)], [lease, certainlyNotPosted ? '1' : '0', counted ? '1' : '0']));
     },
 
     /** @returns false when a card exists after all. */

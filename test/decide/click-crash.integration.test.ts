@@ -114,7 +114,7 @@ describe('a decision survives crashes', () => {
     await redisServer.restart();
     const probe = new Redis(redisServer.url);
     try {
-      await waitFor('the bot to reconnect', async () => (await fetch(`http://127.0.0.1:${g.env.PORT}/healthz`)).status === 200, 30_000);
+      await waitFor('the bot to reconnect', async () => (await fetch(`http://127.0.0.1:${g.env.PORT}/readyz`)).status === 200, 30_000);
       expect(await probe.get(g.env.POLICY_SNAPSHOT_KEY!)).toBe(SNAPSHOT);
     } finally {
       probe.disconnect();

@@ -4,7 +4,7 @@ import { afterEach, inject } from 'vitest';
 import { Redis } from 'ioredis';
 import { CARD_EVENT_TYPE } from '../../src/views/cards.js';
 import { approvalIdOf, type Decision } from '../../src/domain/contract.js';
-import { SlackEmulator, type EmulatedChannel, type EmulatedMessage } from '../../sandbox/slack-emulator.js';
+import { SlackEmulator, type EmulatedChannel, type EmulatedMessage, type EmulatorOptions } from '../../sandbox/slack-emulator.js';
 import { startRedisServer, type RedisServer } from '../../sandbox/redis-server.js';
 import { startBot, type BotProcess } from './bot-process.js';
 import { freePort } from '../../sandbox/free-port.js';
@@ -44,11 +44,12 @@ export interface Gate {
  */
 export async function startGate(
   redisUrl: string,
-  options: { channels?: EmulatedChannel[]; env?: Record<string, string>; connect?: () => Redis } = {},
+  options: { channels?: EmulatedChannel[]; env?: Record<string, string>; channelRateLimit?: EmulatorOptions['channelRateLimit']; connect?: () => Redis } = {},
 ): Promise<Gate> {
   const emulator = await new SlackEmulator({
     botToken: BOT_TOKEN,
     signingSecret: SIGNING_SECRET,
+    ...(options.channelRateLimit ? { channelRateLimit: options.channelRateLimit } : {}),
     // A gate started with SLACK_APP_TOKEN runs in Socket Mode: the emulator accepts that token.
     ...(options.env?.SLACK_APP_TOKEN ? { appToken: options.env.SLACK_APP_TOKEN } : {}),
     channels: options.channels ?? [

@@ -30,18 +30,18 @@ describe('crash recovery', () => {
     console.info(`crash recovery: all 20 cards ${recoveredInMs} ms after the restart`);
   }, 90_000);
 
-  it('a Redis restart between requests loses nothing, and /healthz reports it while it lasts', async () => {
+  it('a Redis restart between requests loses nothing, and /readyz reports it while it lasts', async () => {
     const redisServer = await gates.redisServer({ appendonly: true });
     const g = await gates.open({}, redisServer.url);
-    const health = async () => (await fetch(`http://127.0.0.1:${g.env.PORT}/healthz`)).status;
+    const health = async () => (await fetch(`http://127.0.0.1:${g.env.PORT}/readyz`)).status;
     expect(await health()).toBe(200);
 
     const before = validRequest();
     await g.finished(await g.requests.add('request', before));
     await redisServer.kill();
-    await waitFor('/healthz to report Redis down', async () => (await health()) === 503);
+    await waitFor('/readyz to report Redis down', async () => (await health()) === 503);
     await redisServer.restart();
-    await waitFor('/healthz to report Redis back', async () => (await health()) === 200, 30_000);
+    await waitFor('/readyz to report Redis back', async () => (await health()) === 200, 30_000);
 
     const after = validRequest();
     await g.finished(await g.requests.add('request', after), 30_000);

@@ -25,12 +25,12 @@ describe('classifying Slack failures', () => {
 
   it('a 429 is transient, certainly not applied, and carries Retry-After', async () => {
     emulator.injectFaults('chat.postMessage', { status: 429, retryAfterSec: 7 });
-    expect(await failureOf(post)).toEqual({ kind: 'transient', error: 'ratelimited', retryAfterMs: 7000, certainlyNotApplied: true });
+    expect(await failureOf(post)).toEqual({ kind: 'transient', error: 'ratelimited', retryAfterMs: 7000, certainlyNotApplied: true, rateLimited: true });
   });
 
   it('a 5xx is transient and may have been applied', async () => {
     emulator.injectFaults('chat.postMessage', { status: 503 });
-    expect(await failureOf(post)).toEqual({ kind: 'transient', error: 'HTTP 503', certainlyNotApplied: false });
+    expect(await failureOf(post)).toEqual({ kind: 'transient', error: 'HTTP 503', certainlyNotApplied: false, rateLimited: false });
   });
 
   it('a network failure is transient and may have been applied', async () => {

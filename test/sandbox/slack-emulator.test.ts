@@ -152,6 +152,27 @@ describe('the Slack emulator', () => {
     expect(emulator.messagesIn('C0ONE').length - before).toBe(2);
     expect(emulator.callsOf('chat.postMessage').slice(-4).map((c) => c.answered)).toEqual(['HTTP 500', 'HTTP 429', 'HTTP 502', 'ok']);
   });
+
+  it('enforces Slack’s per-channel pace when asked: a burst, then 429 with Retry-After; another channel is not held', async () => {
+    const paced = await new SlackEmulator({
+      botToken: TOKEN,
+      channels: [
+        { id: 'C0BUSY', name: 'busy', botIsMember: true },
+        { id: 'C0CALM', name: 'calm', botIsMember: true },
+      ],
+      channelRateLimit: { perSecond: 1, burst: 2 },
+    }).start();
+    try {
+      const client = new WebClient(TOKEN, { slackApiUrl: paced.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+      const post = (channel: string) => client.chat.postMessage({ channel, text: 'paced' }).then(() => 'ok', (e: { retryAfter?: number }) => `429 after ${e.retryAfter} s`);
+      expect([await post('C0BUSY'), await post('C0BUSY'), await post('C0BUSY'), await post('C0CALM')]).toEqual(['ok', 'ok', '429 after 1 s', 'ok']);
+      expect(paced.messagesIn('C0BUSY')).toHaveLength(2);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(await post('C0BUSY')).toBe('ok');
+    } finally {
+      await paced.stop();
+    }
+  });
 });
 
 describe('slash command text, escaped as Slack escapes it for a command with should_escape', () => {

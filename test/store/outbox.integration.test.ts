@@ -8,6 +8,8 @@ import { createApproval, type ApprovalRecord } from '../../src/domain/approval.j
 import { parseRequest, type Decision } from '../../src/domain/contract.js';
 import { auditEntry } from '../../src/store/audit.js';
 import { createOutbox, type Outbox } from '../../src/store/outbox.js';
+import { createSendTurns, TurnLaterError } from '../../src/store/send-turns.js';
+import { UPDATE_PACE } from '../../src/ops/slack-pace.js';
 import { createStore, type Store } from '../../src/store/store.js';
 import { SlackEmulator } from '../../sandbox/slack-emulator.js';
 import { validRequest } from '../../sandbox/valid-request.js';
@@ -21,7 +23,8 @@ let emulator: SlackEmulator;
 let slack: WebClient;
 beforeAll(async () => {
   emulator = await new SlackEmulator({ botToken: TOKEN }).start();
-  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 } });
+  // As main.ts builds it: no retries of its own, 429s handed back.
+  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
 });
 afterAll(async () => {
   redis.disconnect();
@@ -44,7 +47,7 @@ afterEach(async () => {
 
 /** A replica's outbox: its own resume queue producer and drain, over the shared store. */
 function replicaOutbox(): Outbox {
-  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
   outboxes.push(outbox);
   return outbox;
 }
@@ -120,5 +123,33 @@ describe('the outbox, claimed per entry', () => {
     expect(updatesOf(record)).toBe(2);
     // Delivered by the first attempt: pushed once.
     expect(await outboxes[0]!.queue.getJobCounts('wait')).toEqual({ wait: 1 });
+  });
+  it('a 429 on chat.update holds chat.update for every settler until Retry-After has passed; then the card is updated', async () => {
+    const first = await decided();
+    const second = await decided();
+    emulator.injectFaults('chat.update', { status: 429, retryAfterSec: 2 });
+    await expect(replicaOutbox().settle(first)).rejects.toThrow();
+    const refusedAt = emulator.callsOf('chat.update').at(-1)!.at;
+    // Another replica, with a card of its own to update, waits for the hold too.
+    expect(await replicaOutbox().settle(second)).toBe(true);
+    const secondUpdate = emulator.callsOf('chat.update').find((call) => call.args.ts === second.card!.ts)!;
+    expect(secondUpdate.at - refusedAt).toBeGreaterThanOrEqual(2000 - 50);
+    expect(await replicaOutbox().settle(first)).toBe(true);
+    expect(updatesOf(first)).toBe(2);
+  });
+  it('a card whose chat.update turn is far off stays in the outbox for a drain; a click shows it through response_url at once', async () => {
+    const turns = createSendTurns(redis, { prefix });
+    // A backlog of card updates, more than 30 s of them at Slack's pace.
+    for (let i = 0; i < UPDATE_PACE.burst + 30; i += 1) await turns.take(UPDATE_PACE, `backlog-${i}`);
+    const fromDrain = await decided();
+    await expect(replicaOutbox().settle(fromDrain)).rejects.toThrow(TurnLaterError);
+    expect(updatesOf(fromDrain)).toBe(0);
+    expect(await redis.zscore(`${prefix}:outbox`, fromDrain.id)).not.toBeNull();
+
+    const fromClick = await decided();
+    const shown: unknown[] = [];
+    expect(await replicaOutbox().settle(fromClick, { fallback: async (card) => shown.push(card) })).toBe(true);
+    expect(shown).toHaveLength(1);
+    expect(updatesOf(fromClick)).toBe(0);
   });
 });

@@ -1,0 +1,40 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { DelayedError, type Job } from 'bullmq';
+import type { Logger } from '../ops/logger.js';
+import type { Pace } from '../ops/slack-pace.js';
+import type { SendTurns } from '../store/send-turns.js';
+
+/**
+ * A job's turn to call Slack (see store/send-turns.ts): it waits for it in process when it is near,
+ * and otherwise goes back to the queue as a delayed job until just before it, spending none of the
+ * engine's attempts, however long the channel's queue.
+ */
+
+// A turn this near (ms) is waited for in process; a later one is waited for as a delayed job.
+const WAIT_IN_PROCESS_MS = 1500;
+// A delayed job comes back a little late (BullMQ promotes it when a worker next looks, tens of ms):
+// it is brought back this much (ms) before its turn and waits the rest in process.
+const COME_BACK_EARLY_MS = 300;
+
+/**
+ * Waits for the job's turn in the pace's scope.
+ * @param letGo gives back what the job holds (its post lease) before it goes back to the queue.
+ * @throws DelayedError after moving the job back to delayed when its turn is far off (BullMQ
+ * treats it as neither success nor failure); the job finds the same turn when it comes back.
+ */
+export async function awaitTurn(turns: SendTurns, pace: Pace, job: Job, token: string | undefined, log: Logger, letGo?: () => Promise<unknown>): Promise<void> {
+  const waitMs = await turns.take(pace, String(job.id));
+  if (waitMs <= WAIT_IN_PROCESS_MS) {
+    if (waitMs > 0) await delay(waitMs);
+    return;
+  }
+  log.debug({ scope: pace.scope, wait_ms: waitMs }, 'waiting for a turn to call Slack');
+  await letGo?.();
+  await retryLater(job, token, waitMs - COME_BACK_EARLY_MS);
+}
+
+/** Puts the job back as delayed without spending one of the engine's attempts. */
+export async function retryLater(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
+}
