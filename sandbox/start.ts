@@ -124,11 +124,22 @@ async function main(): Promise<void> {
   }
   out(`  Decisions are signed with an ephemeral key, id "${SANDBOX_KEY_ID}"; its public key (for verifyDecision), also in ${publicKeyFile}:`);
   for (const line of publicKeyPem.trim().split('\n')) out(`    ${line}`);
-  out(
-    `  From another shell, an engine using the client: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} RESUME_QUEUE=${NAMES.resumeQueue} STATE_PREFIX=${NAMES.statePrefix} POLICY_SNAPSHOT_KEY=${NAMES.policySnapshotKey} DECISION_PUBLIC_KEY_FILE=${publicKeyFile} npx tsx examples/engine.ts`,
-  );
-  out(`  From another shell: REDIS_URL=${redis.url} REQUEST_QUEUE=${NAMES.requestQueue} npm run request -- examples/prod-write.json`);
-  out(`  From another shell, a run's audit trail: REDIS_URL=${redis.url} STATE_PREFIX=${NAMES.statePrefix} npm run audit -- <run_id>`);
+  // One environment for everything an engine, a shell or an agent runs against the sandbox.
+  const clientEnv = {
+    REDIS_URL: redis.url,
+    REQUEST_QUEUE: NAMES.requestQueue,
+    RESUME_QUEUE: NAMES.resumeQueue,
+    STATE_PREFIX: NAMES.statePrefix,
+    POLICY_SNAPSHOT_KEY: NAMES.policySnapshotKey,
+    DECISION_PUBLIC_KEY_FILE: publicKeyFile,
+    DECISION_SIGNING_KEY_ID: SANDBOX_KEY_ID,
+  };
+  out('  From another shell, set this environment (the client, the command line, the MCP server and the example engine read it):');
+  out(`    export ${Object.entries(clientEnv).map(([name, value]) => `${name}=${value}`).join(' ')}`);
+  out('  then, for example:');
+  out('    npx tsx examples/engine.ts                                   an engine using the client');
+  out('    npx approval-gate request examples/prod-write.json --wait   the command line (built by the sandbox)');
+  out('    npm run audit -- <run_id>                                    a run\'s audit trail');
   out('  Ctrl-C stops everything.');
 }
 

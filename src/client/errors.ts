@@ -18,7 +18,7 @@ export class DecisionTimeoutError extends Error {
     readonly step_id: string,
     readonly timeoutMs: number,
   ) {
-    super(`no decision for run ${run_id}, step ${step_id} within ${timeoutMs} ms; the approval is still pending (awaitDecision waits again, cancel ends it)`);
+    super(`no decision for run ${run_id}, step ${step_id} within ${timeoutMs} ms; the approval is still pending unless it was decided on another resume queue (check RESUME_QUEUE); nothing was cancelled: "approval-gate status RUN STEP" says where it stands, "request --wait" waits again`);
   }
 }
 

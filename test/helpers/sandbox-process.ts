@@ -27,7 +27,8 @@ export async function startSandbox(env: Record<string, string>, args: string[] =
   try {
     const url = await waitFor('the sandbox to print its URL', () => {
       if (ended) throw new Error(`the sandbox exited before it was ready:\n${output}`);
-      return /Sandbox ready: (\S+)/.exec(output)?.[1];
+      // The banner comes in several writes: wait for its environment line too.
+      return /REDIS_URL=\S+ /.test(output) ? /Sandbox ready: (\S+)/.exec(output)?.[1] : undefined;
     }, 40_000);
     const redisUrl = /REDIS_URL=(\S+)/.exec(output)![1]!;
     return { url, redisUrl, output: () => output, stop, exited };

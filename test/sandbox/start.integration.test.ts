@@ -66,10 +66,11 @@ describe('npm run sandbox', () => {
       const state = await pageState(sandbox.url, 'U0ALICE', (f) => f.channels.C0PRODAPPROVALS?.includes('run_8f9a') === true);
       expect(state.channels.C0PRODAPPROVALS).toContain('Refund two orders charged twice during INC-42');
 
-      // The audit command it prints finds the sandbox's runs as printed (its keys are sandbox:*).
-      const auditLine = /From another shell, a run's audit trail: (\S+ \S+) npm run audit -- <run_id>/.exec(sandbox.output())?.[1];
-      expect(auditLine).toBeDefined();
-      const auditEnv = Object.fromEntries(auditLine!.split(' ').map((pair) => pair.split('=') as [string, string]));
+      // The environment it prints finds the sandbox's runs (its keys are sandbox:*) and trusts its key.
+      const exported = /^ {4}export (.*)$/m.exec(sandbox.output())?.[1];
+      expect(exported).toBeDefined();
+      const auditEnv = Object.fromEntries(exported!.split(' ').map((pair) => pair.split('=') as [string, string]));
+      expect(auditEnv).toMatchObject({ STATE_PREFIX: 'sandbox', RESUME_QUEUE: expect.any(String), POLICY_SNAPSHOT_KEY: expect.any(String), DECISION_SIGNING_KEY_ID: 'sandbox' });
       const trail = await run(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'scripts/audit.ts', 'run_8f9a'], { env: { PATH: process.env.PATH ?? '', ...auditEnv } });
       expect(trail.stdout).toMatch(/requested[\s\S]*posted/);
 

@@ -29,6 +29,10 @@ exit codes: 0 approved (or done), 1 error, 2 invalid input, 3 Redis unreachable,
 export async function runCli(argv: string[], io: CliIo = STDIO): Promise<number> {
   const [command, ...rest] = argv;
   const usage = (problem: string) => (io.err(`${problem}\n${USAGE}`), EXIT.invalid);
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE);
+    return 0;
+  }
   let parsed: ReturnType<typeof parse>;
   const parse = (options: ParseArgsConfig['options']) => parseArgs({ args: rest, options: options ?? {}, allowPositionals: true, strict: true });
   try {
