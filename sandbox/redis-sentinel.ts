@@ -14,8 +14,12 @@ export interface SentinelSet {
   sentinels: { host: string; port: number }[];
   primary: RedisServer;
   replicas: RedisServer[];
-  /** Asks a Sentinel which server is the primary now: `host:port`. */
-  primaryAddress(): Promise<string>;
+  /** Asks a Sentinel (the first, or the one at index `sentinel`) which server is the primary now: `host:port`. */
+  primaryAddress(sentinel?: number): Promise<string>;
+  /** Stops the Sentinel at `index` (SIGSTOP) with its connections open: a Sentinel that hangs. */
+  pauseSentinel(index: number): void;
+  /** Lets a paused Sentinel run again (SIGCONT). */
+  resumeSentinel(index: number): void;
   /** Stops every process and removes their directories. */
   stop(): Promise<void>;
 }
@@ -75,8 +79,8 @@ export async function startSentinelSet(options: { replicas?: number; sentinels?:
     sentinels,
     primary,
     replicas,
-    async primaryAddress() {
-      const probe = new Redis({ host: '127.0.0.1', port: sentinels[0]!.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    async primaryAddress(sentinel = 0) {
+      const probe = new Redis({ host: '127.0.0.1', port: sentinels[sentinel]!.port, lazyConnect: true, maxRetriesPerRequest: 1 });
       try {
         const [host, port] = (await probe.call('SENTINEL', 'get-master-addr-by-name', name)) as [string, string];
         return `${host}:${port}`;
@@ -84,6 +88,8 @@ export async function startSentinelSet(options: { replicas?: number; sentinels?:
         probe.disconnect();
       }
     },
+    pauseSentinel: (index) => void sentinelProcesses[index]!.child.kill('SIGSTOP'),
+    resumeSentinel: (index) => void sentinelProcesses[index]!.child.kill('SIGCONT'),
     stop,
   };
 }

@@ -2,9 +2,17 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './config.js';
 
 /**
+ * How long a Sentinel may take to answer one command (which server is the primary), in ms, before
+ * the connection asks the next Sentinel. Without it a Sentinel that hangs with its socket open holds
+ * a reconnection up for ever. A Sentinel answers from memory: 2 s is generous even under load.
+ */
+export const SENTINEL_COMMAND_TIMEOUT_MS = 2_000;
+
+/**
  * A Redis client for the target: a plain connection to `url`, or, with Sentinel, a connection to
- * the primary the Sentinels name, followed to the new primary after a failover (ioredis asks the
- * Sentinels again when the connection drops, and listens for their `+switch-master`).
+ * the primary the Sentinels name, followed to the new primary after a failover: when the connection
+ * drops (Sentinel closes the clients of every server it reconfigures), ioredis asks the Sentinels again, one after
+ * the other, retrying from the first for as long as it takes.
  * `options` are ioredis options (e.g. `maxRetriesPerRequest: null`, which BullMQ needs).
  * The URL must already be valid (loadConfig checks it).
  */
@@ -20,8 +28,10 @@ export function createRedis(target: RedisTarget, options: RedisOptions = {}): Re
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
-    // Reconnect to the new primary as soon as the Sentinels announce it, not at the next error.
-    failoverDetector: true,
+    sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
+    // Not ioredis's `failoverDetector`: when `+switch-master` arrives while the client is already
+    // reconnecting (asking a Sentinel), it aborts that reconnection and the client ends for good,
+    // failing every command with "Connection is closed." (ioredis 5.11 and 6.0, SentinelConnector).
     ...options,
   });
 }
