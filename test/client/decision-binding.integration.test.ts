@@ -3,7 +3,8 @@ import { ACTION_APPROVE } from '../../src/views/cards.js';
 import { approvalIdOf, DECISION_JOB_NAME, decisionJobId } from '../../src/domain/contract.js';
 import { createApprovalClient, type ApprovalClient } from '../../src/client/approval-client.js';
 import { useGates, type Gate } from '../helpers/gate.js';
-import { TEST_KEY_ID, TEST_PUBLIC_KEY } from '../helpers/signing-key.js';
+import { signDecision } from '../../src/domain/decision-signature.js';
+import { TEST_KEY_ID, TEST_PUBLIC_KEY, TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -87,5 +88,29 @@ describe('decision() and the request it was made for', () => {
     const outcome = await outcomeWithin(target.decision({ timeoutMs: 3000 }));
     expect(outcome).not.toMatchObject({ decision: 'approved' });
     expect(outcome).toMatchObject({ code: 'decision_mismatch' });
+  });
+
+  it('rejects with a policy mismatch a signed approval of this step and job made under another policy snapshot', async () => {
+    const gate = await gates.open();
+    const client = clientOf(gate);
+    const target = await client.requestApproval(input('./rotate-keys.sh'));
+    await waitFor('the card', () => gate.cardsFor({ run_id: target.run_id, step_id: target.step_id })[0]);
+    // The gate's own signature over this very step and job, but bound to a snapshot the request was not.
+    const underOtherPolicy = signDecision(
+      {
+        run_id: target.run_id,
+        step_id: target.step_id,
+        decision: 'approved',
+        decided_by: { id: 'U0ALICE', name: 'alice' },
+        decided_at: new Date().toISOString(),
+        policy_snapshot: `${target.policy_snapshot}-other`,
+        job_hash: target.job_hash,
+        constraints: {},
+      },
+      TEST_SIGNING_KEY,
+    );
+    await gate.resume.add(DECISION_JOB_NAME, underOtherPolicy, { jobId: decisionJobId(approvalIdOf(target)) });
+    const outcome = await outcomeWithin(target.decision({ timeoutMs: 3000 }));
+    expect(outcome).toMatchObject({ code: 'decision_mismatch', reason: 'policy_mismatch' });
   });
 });
