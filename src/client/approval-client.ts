@@ -58,7 +58,11 @@ export interface ApprovalHandle {
   /** As sent, after defaults: what verifyDecision must see again. */
   job_hash: string;
   policy_snapshot: string;
-  /** Resolves with the decision, without taking it from the engine's resume-queue workers. */
+  /**
+   * Resolves with the decision made for this request (this run and step, this job hash, this policy
+   * snapshot), without taking it from the engine's resume-queue workers.
+   * @throws DecisionMismatchError when the decision on the queue for this step was made for another request.
+   */
   decision(options?: WaitOptions): Promise<Decision>;
   /** Ends the approval (a `cancel` job): its card says so, and no decision is pushed. */
   cancel(reason: string): Promise<void>;
@@ -98,7 +102,14 @@ export function createApprovalClient(options: ApprovalClientOptions) {
   };
   const waiter = { resume, events: openEvents, cancelled, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys };
 
-  const awaitDecision = (run_id: string, step_id: string, wait?: WaitOptions) => waitForDecision(waiter, { run_id, step_id, approvalId: approvalIdOf({ run_id, step_id }) }, wait);
+  /**
+   * Waits for the decision of a step requested earlier (by this process or one before it). It is
+   * always checked to be for this run and step; give `request` (the job hash and policy snapshot the
+   * request was sent with, as on its handle) and it must be for that job under that snapshot too.
+   * @throws DecisionMismatchError when it is not; see waitForDecision for the others.
+   */
+  const awaitDecision = (run_id: string, step_id: string, wait?: WaitOptions, request?: { job_hash: string; policy_snapshot: string }) =>
+    waitForDecision(waiter, { run_id, step_id, approvalId: approvalIdOf({ run_id, step_id }), ...request }, wait);
 
   const cancel = async (run_id: string, step_id: string, reason: string) => {
     const parsed = parseJob(CancelSchema, { run_id, step_id, reason });
@@ -123,11 +134,10 @@ export function createApprovalClient(options: ApprovalClientOptions) {
         step_id,
         job_hash: request.job_hash,
         policy_snapshot: request.policy_snapshot,
-        decision: (wait) => awaitDecision(run_id, step_id, wait),
+        decision: (wait) => awaitDecision(run_id, step_id, wait, { job_hash: request.job_hash, policy_snapshot: request.policy_snapshot }),
         cancel: (reason) => cancel(run_id, step_id, reason),
       };
     },
-    /** Waits for the decision of a step requested earlier (by this process or one before it). */
     awaitDecision,
     cancel,
     /** The policy snapshot in force (POLICY_SNAPSHOT_KEY), or undefined: what a decision must still be bound to when the step runs. */

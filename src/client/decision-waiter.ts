@@ -1,7 +1,7 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import { decisionJobId, DecisionSchema, type Decision } from '../domain/contract.js';
-import { ApprovalCancelledError, DecisionTimeoutError, UntrustedDecisionError } from './errors.js';
-import { checkDecisionSignature } from './verify-decision.js';
+import { ApprovalCancelledError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from './errors.js';
+import { checkDecisionBinding, checkDecisionSignature } from './verify-decision.js';
 import type { KeyObject } from 'node:crypto';
 
 /** How to wait for one decision. */
@@ -24,15 +24,27 @@ export interface WaiterDeps {
   publicKeys: Record<string, KeyObject | string> | undefined;
 }
 
+/** The request waited on: its step, and what its decision must be bound to. */
+export interface AwaitedRequest {
+  run_id: string;
+  step_id: string;
+  approvalId: string;
+  /** The request's job hash (`sha256:` hex): when given, a decision for another job is a mismatch. */
+  job_hash?: string;
+  /** The request's policy snapshot: when given, a decision under another one is a mismatch. */
+  policy_snapshot?: string;
+}
+
 /**
  * Resolves with the decision job of an approval, read by its id (`decision-<approval id>`) with
  * Queue.getJob, so the engine's own workers on the resume queue still receive it: this only reads.
  * A decision made while nobody waited is found at once. Looks again on every `added` or `waiting`
  * event of that job id and every `pollIntervalMs`.
  * @throws DecisionTimeoutError after `timeoutMs`; ApprovalCancelledError once it is cancelled; the signal's reason when aborted;
- *   UntrustedDecisionError when the job found is not a decision (signed by a given key).
+ *   UntrustedDecisionError when the job found is not a decision (signed by a given key);
+ *   DecisionMismatchError when it is for another run or step, or (when given) another job hash or policy snapshot.
  */
-export async function waitForDecision(deps: WaiterDeps, step: { run_id: string; step_id: string; approvalId: string }, options: WaitOptions = {}): Promise<Decision> {
+export async function waitForDecision(deps: WaiterDeps, step: AwaitedRequest, options: WaitOptions = {}): Promise<Decision> {
   options.signal?.throwIfAborted();
   const jobId = decisionJobId(step.approvalId);
   const events = await deps.events();
@@ -71,12 +83,23 @@ export async function waitForDecision(deps: WaiterDeps, step: { run_id: string; 
         .finally(() => (looking = undefined));
     };
     const settleWith = (data: unknown) => {
+      let decision: Decision;
       if (deps.publicKeys) {
         const checked = checkDecisionSignature(data, deps.publicKeys);
-        return checked.ok ? resolve(checked.decision) : reject(new UntrustedDecisionError(checked.reason, checked.detail));
+        if (!checked.ok) return reject(new UntrustedDecisionError(checked.reason, checked.detail));
+        decision = checked.decision;
+      } else {
+        const parsed = DecisionSchema.safeParse(data);
+        if (!parsed.success) return reject(new UntrustedDecisionError('invalid', parsed.error.message));
+        decision = parsed.data;
       }
-      const parsed = DecisionSchema.safeParse(data);
-      return parsed.success ? resolve(parsed.data) : reject(new UntrustedDecisionError('invalid', parsed.error.message));
+      // A signature says the gate made the decision, not that it made it for this request.
+      const mismatch = checkDecisionBinding(decision, {
+        step: { run_id: step.run_id, step_id: step.step_id },
+        ...(step.job_hash === undefined ? {} : { job_hash: step.job_hash }),
+        ...(step.policy_snapshot === undefined ? {} : { policySnapshot: step.policy_snapshot }),
+      });
+      return mismatch ? reject(new DecisionMismatchError(step.run_id, step.step_id, mismatch.reason, mismatch.detail)) : resolve(decision);
     };
     const onEvent = (event: { jobId: string }) => {
       if (event.jobId === jobId) look();

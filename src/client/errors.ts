@@ -46,3 +46,22 @@ export class ApprovalCancelledError extends Error {
     super(`the approval for run ${run_id}, step ${step_id} was cancelled: ${reason}`);
   }
 }
+
+/**
+ * The decision on the resume queue for this step was not made for the request waited on: another
+ * job (an earlier request that reused the run and step ids, or a request that superseded this one),
+ * another policy snapshot, or another step (a signed decision copied onto this step's job id).
+ * Nobody approved this request: do not run it.
+ */
+export class DecisionMismatchError extends Error {
+  override name = 'DecisionMismatchError';
+  readonly code = 'decision_mismatch';
+  constructor(
+    readonly run_id: string,
+    readonly step_id: string,
+    readonly reason: 'job_mismatch' | 'policy_mismatch' | 'step_mismatch',
+    detail: string,
+  ) {
+    super(`the decision on the resume queue for run ${run_id}, step ${step_id} was not made for this request (${reason}): ${detail}`);
+  }
+}

@@ -67,20 +67,20 @@ describe('approval-gate mcp', () => {
   it('request_approval posts a card as the MCP client, and returns the signed approval clicked in Slack', async () => {
     const gate = await gates.open();
     const agent = await agentOf(gate);
-    const pending = call(agent, 'request_approval', { ...ask, run_id: 'agent-run-1', step_id: 'cleanup', wait_sec: 30 });
-    await clickWhenPosted(gate, { run_id: 'agent-run-1', step_id: 'cleanup' }, ACTION_APPROVE, 'U0ALICE');
+    const pending = call(agent, 'request_approval', { ...ask, run_id: 'mcp-agent-run-1', step_id: 'cleanup', wait_sec: 30 });
+    await clickWhenPosted(gate, { run_id: 'mcp-agent-run-1', step_id: 'cleanup' }, ACTION_APPROVE, 'U0ALICE');
     const answer = await pending;
     expect(answer).toMatchObject({ state: 'decided', may_proceed: true, decision: { decision: 'approved', decided_by: { id: 'U0ALICE' }, policy_snapshot: POLICY_SNAPSHOT } });
     expect(verifyDecision(answer.decision, { job, policySnapshot: POLICY_SNAPSHOT, publicKeys: { [TEST_KEY_ID]: TEST_PUBLIC_KEY } })).toMatchObject({ ok: true });
-    const record = await gate.redis.hget(`${gate.env.STATE_PREFIX}:approval:${approvalIdOf({ run_id: 'agent-run-1', step_id: 'cleanup' })}`, 'request');
+    const record = await gate.redis.hget(`${gate.env.STATE_PREFIX}:approval:${approvalIdOf({ run_id: 'mcp-agent-run-1', step_id: 'cleanup' })}`, 'request');
     expect(JSON.parse(record!)).toMatchObject({ requested_by: 'mcp:claude-code', reason: 'Delete expired sessions in production\n\nWhy: The sessions table is at 95% of its disk' });
   });
 
   it('returns a denial as decided, with may_proceed false', async () => {
     const gate = await gates.open();
     const agent = await agentOf(gate);
-    const pending = call(agent, 'request_approval', { ...ask, run_id: 'agent-run-2', step_id: 'cleanup', wait_sec: 30 });
-    await clickWhenPosted(gate, { run_id: 'agent-run-2', step_id: 'cleanup' }, ACTION_DENY, 'U0BOB');
+    const pending = call(agent, 'request_approval', { ...ask, run_id: 'mcp-agent-run-2', step_id: 'cleanup', wait_sec: 30 });
+    await clickWhenPosted(gate, { run_id: 'mcp-agent-run-2', step_id: 'cleanup' }, ACTION_DENY, 'U0BOB');
     expect(await pending).toMatchObject({ state: 'decided', may_proceed: false, decision: { decision: 'denied', decided_by: { id: 'U0BOB' } } });
   });
 
@@ -93,7 +93,7 @@ describe('approval-gate mcp', () => {
     expect(await call(agent, 'get_approval', { run_id: first.run_id, step_id: first.step_id })).toMatchObject({ state: 'pending' });
     await clickWhenPosted(gate, first, ACTION_APPROVE, 'U0ALICE');
     expect(await call(agent, 'get_approval', { run_id: first.run_id, step_id: first.step_id, wait_sec: 20 })).toMatchObject({ state: 'decided', may_proceed: true, decision: { decision: 'approved' } });
-    expect(await call(agent, 'get_approval', { run_id: 'never-asked', step_id: 'x' })).toMatchObject({ state: 'unknown' });
+    expect(await call(agent, 'get_approval', { run_id: 'mcp-never-asked', step_id: 'x' })).toMatchObject({ state: 'unknown' });
   });
 
   it('refuses a wait beyond 50 s and a request the bot would refuse, as tool errors', async () => {

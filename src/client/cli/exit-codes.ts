@@ -23,6 +23,8 @@ export const EXIT = {
   untrusted: 15,
   /** `status` of an approval the bot has no record of. */
   unknown: 16,
+  /** The decision on the resume queue for the step was made for another request (job, policy snapshot or step): nobody approved this one. */
+  mismatch: 17,
 } as const;
 
 /** The exit code of a decision: 0 only for `approved`. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CliConfig } from '../../ops/config.js';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
 import { createApprovalClient, noSnapshotProblem, prepareRequest, type ApprovalHandle } from '../approval-client.js';
-import { ApprovalCancelledError, ApprovalRequestError, DecisionTimeoutError, UntrustedDecisionError } from '../errors.js';
+import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from '../errors.js';
 import { connectRedis } from './connect-redis.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
@@ -86,11 +86,20 @@ export async function requestCommand(files: string[], options: { wait: boolean; 
         codes.set(file, exitCodeOf(decision.decision));
       } catch (err) {
         io.err(`${file}: ${(err as Error).message}`);
-        codes.set(file, err instanceof DecisionTimeoutError ? EXIT.pending : err instanceof ApprovalCancelledError ? EXIT.cancelled : err instanceof UntrustedDecisionError ? EXIT.untrusted : EXIT.redis);
+        codes.set(file, waitFailureCode(err));
       }
     }
   }
   return files.map((file) => codes.get(file) ?? EXIT.ok).find((code) => code !== EXIT.ok) ?? EXIT.ok;
+}
+
+/** The exit code of a wait that ended without a decision for this request. */
+function waitFailureCode(err: unknown): number {
+  if (err instanceof DecisionTimeoutError) return EXIT.pending;
+  if (err instanceof ApprovalCancelledError) return EXIT.cancelled;
+  if (err instanceof UntrustedDecisionError) return EXIT.untrusted;
+  if (err instanceof DecisionMismatchError) return EXIT.mismatch;
+  return EXIT.redis;
 }
 
 /** Reads, parses and checks one file as far as can be done without Redis; never throws. */

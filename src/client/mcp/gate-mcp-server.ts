@@ -2,25 +2,31 @@ import { randomBytes } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { LIMITS, type Decision } from '../../domain/contract.js';
+import { approvalIdOf, LIMITS, type Decision } from '../../domain/contract.js';
 import type { ApprovalClient } from '../approval-client.js';
-import { ApprovalCancelledError, ApprovalRequestError, DecisionTimeoutError } from '../errors.js';
+import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError } from '../errors.js';
 
 /**
  * The gate as an MCP server for agents: `request_approval` (ask, and optionally wait) and
  * `get_approval` (where it stands). What the agent cannot choose is not in the tools' schemas: the
  * policy snapshot (the one in force is bound), the channel and the approvers (the routes decide),
- * and who asks (`requested_by` is `mcp:` and the client's declared name).
+ * and who asks (`requested_by` is `mcp:` and the client's declared name), and runs outside its own
+ * namespace (every run id starts with `mcp-`), so an agent can neither supersede nor read the
+ * approval of a workflow's step.
  */
 
 /** Longest wait in one tool call (s): under the 60 s that MCP clients commonly allow a tool call. */
 export const MAX_WAIT_SEC = 50;
 /** The prefix of `requested_by` for agents, so that an agent never passes for a workflow. */
 export const MCP_REQUESTER_PREFIX = 'mcp:';
+/** Every run id the MCP server sends or answers for starts with this: workflows must not use it. */
+export const MCP_RUN_PREFIX = 'mcp-';
+/** How many requests of this session are remembered (their job hash and policy snapshot) for get_approval; the oldest are forgotten first. */
+const REMEMBERED_REQUESTS = 10_000;
 
 const waitSec = z.number().int().min(0).max(MAX_WAIT_SEC).optional();
 const stepIds = {
-  run_id: z.string().min(1).max(LIMITS.id).describe('The run this approval belongs to.'),
+  run_id: z.string().min(1).max(LIMITS.id).describe(`The run this approval belongs to; it must start with "${MCP_RUN_PREFIX}".`),
   step_id: z.string().min(1).max(LIMITS.id).describe('The step within the run.'),
 };
 
@@ -29,6 +35,7 @@ type Answer =
   | { state: 'decided'; run_id: string; step_id: string; decision: Decision; may_proceed: boolean }
   | { state: 'pending'; run_id: string; step_id: string; next: string }
   | { state: 'cancelled'; run_id: string; step_id: string; reason: string }
+  | { state: 'mismatch'; run_id: string; step_id: string; may_proceed: false; reason: string }
   | { state: 'unknown'; run_id: string; step_id: string };
 
 export function createGateMcpServer(client: ApprovalClient, options: { version: string }): McpServer {
@@ -39,13 +46,23 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
     return `${MCP_REQUESTER_PREFIX}${name}`.slice(0, LIMITS.name);
   };
 
+  /** What this session's requests were bound to, by approval id: a decision must be for that job under that snapshot. */
+  const sent = new Map<string, { job_hash: string; policy_snapshot: string }>();
+  const remember = (run_id: string, step_id: string, bound: { job_hash: string; policy_snapshot: string }) => {
+    const id = approvalIdOf({ run_id, step_id });
+    sent.delete(id); // the latest request on the step is the one to check against
+    sent.set(id, bound);
+    if (sent.size > REMEMBERED_REQUESTS) sent.delete(sent.keys().next().value!);
+  };
+
   /** Waits up to `seconds` for the decision; pending (with how to ask again) when none came. */
   const answerAfter = async (run_id: string, step_id: string, seconds: number, justRequested: boolean): Promise<Answer> => {
     try {
       // Even without a wait, look briefly: a decision already on the resume queue is found at once.
-      const decision = await client.awaitDecision(run_id, step_id, { timeoutMs: Math.max(seconds * 1000, 250) });
+      const decision = await client.awaitDecision(run_id, step_id, { timeoutMs: Math.max(seconds * 1000, 250) }, sent.get(approvalIdOf({ run_id, step_id })));
       return { state: 'decided', run_id, step_id, decision, may_proceed: decision.decision === 'approved' };
     } catch (err) {
+      if (err instanceof DecisionMismatchError) return { state: 'mismatch', run_id, step_id, may_proceed: false, reason: `${err.message}; do not proceed: ask again with new run_id and step_id` };
       if (err instanceof ApprovalCancelledError) return { state: 'cancelled', run_id, step_id, reason: err.reason };
       if (!(err instanceof DecisionTimeoutError)) throw err;
       // A request just queued may not be in the bot's store yet: it is pending all the same.
@@ -62,23 +79,25 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
       title: 'Ask a person in Slack to approve an action',
       description:
         'Pauses before a risky action (a production write, a schema change, network egress, access to secrets) and asks the approvers in Slack. ' +
-        'Returns the decision, or state "pending" with how to ask again. Proceed only when may_proceed is true, with exactly the job you proposed, within the constraints.',
+        'Returns the decision, or state "pending" with how to ask again. Proceed only when may_proceed is true, with exactly the job you proposed, within the constraints. ' +
+        `Leave run_id and step_id out for new ones; a run_id you give must start with "${MCP_RUN_PREFIX}".`,
       inputSchema: {
         what: z.string().min(1).max(2000).describe('What you want to do, in one or two sentences.'),
         why: z.string().min(1).max(6000).describe('Why it is needed now.'),
         job: z.unknown().describe('The exact action you will run if approved (JSON): the approval is bound to its hash.'),
         risk_tags: z.array(z.string().min(1).max(LIMITS.riskTag)).max(LIMITS.riskTags).describe('Kinds of risk, e.g. ["prod", "write"].'),
         constraints: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional().describe('Limits you will keep, e.g. {"max_rows": 100}.'),
-        run_id: stepIds.run_id.optional().describe('Groups several approvals of one task; one is made up when left out.'),
+        run_id: stepIds.run_id.optional().describe(`Groups several approvals of one task; must start with "${MCP_RUN_PREFIX}"; one is made up when left out.`),
         step_id: stepIds.step_id.optional().describe('Names this step; one is made up when left out.'),
         wait_sec: waitSec.describe(`How long to wait for the decision in this call (0 to ${MAX_WAIT_SEC} s). @defaultValue 0`),
       },
     },
     async (args): Promise<CallToolResult> => {
-      const run_id = args.run_id ?? `mcp-${randomBytes(6).toString('hex')}`;
+      const run_id = args.run_id ?? `${MCP_RUN_PREFIX}${randomBytes(6).toString('hex')}`;
       const step_id = args.step_id ?? `step-${randomBytes(4).toString('hex')}`;
+      if (!run_id.startsWith(MCP_RUN_PREFIX)) return outsideNamespace(run_id);
       try {
-        await client.requestApproval({
+        const handle = await client.requestApproval({
           run_id,
           step_id,
           requested_by: requester(),
@@ -88,6 +107,7 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
           risk_tags: args.risk_tags,
           ...(args.constraints ? { constraints: args.constraints } : {}),
         });
+        remember(run_id, step_id, { job_hash: handle.job_hash, policy_snapshot: handle.policy_snapshot });
       } catch (err) {
         if (err instanceof ApprovalRequestError) return { isError: true, content: [{ type: 'text', text: `not sent: ${err.problems.join('; ')}` }] };
         throw err;
@@ -103,10 +123,15 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
       description: 'The state of an approval asked for with request_approval ("pending", "decided" with the decision, "cancelled" or "unknown"), waiting up to wait_sec for a decision.',
       inputSchema: { ...stepIds, wait_sec: waitSec.describe(`How long to wait for a decision in this call (0 to ${MAX_WAIT_SEC} s). @defaultValue 0`) },
     },
-    async (args): Promise<CallToolResult> => toResult(await answerAfter(args.run_id, args.step_id, args.wait_sec ?? 0, false)),
+    async (args): Promise<CallToolResult> => (args.run_id.startsWith(MCP_RUN_PREFIX) ? toResult(await answerAfter(args.run_id, args.step_id, args.wait_sec ?? 0, false)) : outsideNamespace(args.run_id)),
   );
 
   return server;
+}
+
+/** The refusal of a run id outside the MCP namespace: workflows' approvals are not the agent's to ask for or read. */
+function outsideNamespace(run_id: string): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text: `run_id "${run_id}" does not start with "${MCP_RUN_PREFIX}": an agent asks for and reads only approvals of its own runs; leave run_id out to get a new one` }] };
 }
 
 function toResult(answer: Answer): CallToolResult {
