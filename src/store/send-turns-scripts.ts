@@ -48,7 +48,7 @@ return {slot, now}
 export const HOLD = `--[[
   Holds a scope until Slack's Retry-After has passed (a 429), and moves every turn already taken
   back by as much as the hold grew, keeping their order and spacing.
-  Input:  KEYS[1] scope hash; ARGV[1] Retry-After (ms; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
+  Input:  KEYS[1] scope hash; ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
           so a value beyond reason neither holds the scope for years nor leaves it without a TTL),
           ARGV[2] how long the hash outlives its last slot (ms)
   Output: {hold until ms, how much the hold grew ms (0 when another caller already held it as long)}
@@ -59,7 +59,9 @@ local scope = redis.call('HMGET', KEYS[1], 'next', 'hold', 'shift')
 local nextFree = tonumber(scope[1]) or 0
 local hold = math.min(tonumber(scope[2]) or 0, now + ${MAX_RETRY_AFTER_MS})
 local shift = tonumber(scope[3]) or 0
-local retryAfter = math.floor(math.min(math.max(tonumber(ARGV[1]) or 0, 0), ${MAX_RETRY_AFTER_MS}))
+local asked = tonumber(ARGV[1]) or 0
+if asked ~= asked then asked = 0 end -- NaN: no Retry-After worth the name
+local retryAfter = math.floor(math.min(math.max(asked, 0), ${MAX_RETRY_AFTER_MS}))
 local until_ = now + retryAfter
 local from = math.max(hold, now)
 if until_ <= from then return {hold, 0} end

@@ -51,4 +51,9 @@ describe('send turns under a Retry-After beyond reason', () => {
     const ttls = await Promise.all(keys.map((key) => redis.pttl(key)));
     expect({ bounded: waitMs <= 15 * 60_000, keys: keys.length, ttlsSet: ttls.every((ttl) => ttl > 0) }).toEqual({ bounded: true, keys: 1, ttlsSet: true });
   });
+
+  it('a hold asked of Redis for a Retry-After that is not a number holds nothing and leaves the channel usable', async () => {
+    await turns.hold(channel, Number.NaN);
+    expect(await turns.take(channel, 'next card')).toBe(0);
+  });
 });
