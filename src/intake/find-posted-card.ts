@@ -17,7 +17,8 @@ const SKEW_SEC = 120;
 const PAGE_SIZE = 200;
 const MAX_PAGES = 10;
 
-interface MessageWithMetadata {
+/** A message as conversations.history/replies return it with `include_all_metadata`. */
+export interface MessageWithMetadata {
   ts?: string;
   bot_id?: string;
   user?: string;
@@ -126,7 +127,7 @@ async function* cardsIn(slack: WebClient, own: BotIdentity, log: Logger, approva
 }
 
 /** Whether this bot posted the message: Slack puts the poster's bot id on a bot's messages, and its bot user id. */
-function postedBy(message: MessageWithMetadata, own: BotIdentity): boolean {
+export function postedBy(message: MessageWithMetadata, own: BotIdentity): boolean {
   return message.bot_id === own.botId && (message.user === undefined || message.user === own.userId);
 }
 

@@ -1,8 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { EXPIRY_ACTOR, expireIfPending, type Approval } from '../domain/approval.js';
+import { EXPIRY_ACTOR, expireIfPending, type Approval, type CardLocation } from '../domain/approval.js';
 import { auditEntry } from '../store/audit.js';
-import { renderEscalation, renderReminder } from '../views/cards.js';
+import { ESCALATION_EVENT_TYPE, renderEscalation, renderReminder } from '../views/cards.js';
 import type { Logger } from '../ops/logger.js';
 import type { Outbox } from '../store/outbox.js';
 import { escalateAt, expiresAt, matchRoute, nextReminderAt, requiredApprovals, type Route } from '../domain/routes.js';
@@ -10,6 +10,8 @@ import type { Store } from '../store/store.js';
 import { cardTargets, removeDuplicateCards, type BotIdentity } from './find-posted-card.js';
 import { callInTurn, type SendTurns } from '../store/send-turns.js';
 import { postMessagePace } from '../ops/slack-pace.js';
+import { classifySlackError } from '../ops/slack-errors.js';
+import { findEscalation } from './find-escalation.js';
 
 /**
  * Expiry, reminders, escalations and sweeps for late cards, as BullMQ delayed jobs on a queue of the bot's own:
@@ -59,7 +61,7 @@ export interface TimerDeps {
   slack: WebClient;
   /** This bot, as auth.test said at start-up: only its own messages are taken for its cards. */
   own: BotIdentity;
-  /** Reminders go in the card's channel, in its turns (Slack's per-channel pace). */
+  /** Reminders and escalations go in the card's channel, in its turns (Slack's per-channel pace). */
   turns: SendTurns;
   policySnapshotKey: string;
   log: Logger;
@@ -94,7 +96,7 @@ export function createTimers(deps: TimerDeps): Timers {
       const record = await deps.store.load(job.data.approvalId);
       if (!record || record.cardId !== job.data.cardId || record.decision || record.cancelled) return { outcome: 'nothing to do' };
       const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, timer: job.name });
-      if (job.name === ESCALATE) return escalate(deps, record, log);
+      if (job.name === ESCALATE) return escalate(deps, record, log, job.attemptsMade > 0);
       return job.name === EXPIRE ? expire(deps, job, log) : remind(deps, record, log, () => scheduleReminder(record, matchRoute(deps.routes, record.request), now()));
     },
     { connection: deps.connection, prefix: deps.queuePrefix, concurrency: 10 },
@@ -184,25 +186,58 @@ async function remind(deps: TimerDeps, record: Parameters<typeof expireIfPending
 }
 
 /**
- * Mentions the route's `escalate_to` once in the card's thread. The claim re-reads the approval in
+ * Mentions the route's `escalate_to` once in the card's thread, in the channel's send turn (a channel
+ * held for Slack's Retry-After waits, as for cards and reminders). The claim re-reads the approval in
  * the same Redis step (decided or cancelled meanwhile: nothing is posted) and is taken once across
- * retries and replicas; a post that fails gives the claim back and is retried. A bot that dies
- * between the claim and the post loses that one escalation (at most once, never twice).
+ * retries and replicas; a post that fails gives the claim back and is retried. A retry first looks in
+ * the card's thread for the escalation (by its metadata, the bot's own messages only) that an earlier
+ * attempt's post may have left when Slack carried it out but answered with an error, and posts
+ * nothing if it is there.
+ * What holds: one escalation, except that a second is possible when Slack carries a post out only
+ * after the retry has looked (a call that timed out), or when the bot may not read the thread (a
+ * warning says so); a bot that dies between the claim and the post loses that one escalation.
  */
-async function escalate(deps: TimerDeps, record: Parameters<typeof expireIfPending>[0], log: Logger): Promise<{ outcome: string }> {
+async function escalate(deps: TimerDeps, record: Parameters<typeof expireIfPending>[0], log: Logger, retried: boolean): Promise<{ outcome: string }> {
   const route = matchRoute(deps.routes, record.request);
-  if (!record.card || !route.escalate_to?.length) return { outcome: 'nothing to do' };
+  const card = record.card;
+  if (!card || !route.escalate_to?.length) return { outcome: 'nothing to do' };
   const claim = await deps.store.claimEscalation(record.id, record.cardId);
   if (claim !== 'claimed') return { outcome: claim === 'done' ? 'escalated before' : 'nothing to do' };
   const now = deps.now?.() ?? Date.now();
   const text = renderEscalation({ to: route.escalate_to, waitedMs: now - record.createdAt, votes: record.votes.length, required: requiredApprovals(route, record.request) });
+  const ids = { approvalId: record.id, cardId: record.cardId };
+  let outcome = 'escalated';
   try {
-    await deps.slack.chat.postMessage({ channel: record.card.channel, thread_ts: record.card.ts, text, unfurl_links: false });
+    if (retried && (await escalatedBefore(deps, ids, card, log))) outcome = 'escalated by an earlier attempt';
+    else {
+      // A turn too far off, or a 429, fails this try (the claim is given back); the job's retries come back for it.
+      await callInTurn(deps.turns, postMessagePace(card.channel), `escalate:${record.id}`, { maxWaitMs: REMINDER_MAX_WAIT_MS, log }, () =>
+        deps.slack.chat.postMessage({
+          channel: card.channel,
+          thread_ts: card.ts,
+          text,
+          unfurl_links: false,
+          metadata: { event_type: ESCALATION_EVENT_TYPE, event_payload: { approval_id: record.id, card_id: record.cardId } },
+        }),
+      );
+    }
   } catch (err) {
     await deps.store.releaseEscalation(record.id, record.cardId);
     throw err;
   }
   deps.onEscalated?.(route.name);
-  log.info({ outcome: 'escalated', mentioned: route.escalate_to.length }, 'escalation posted');
-  return { outcome: 'escalated' };
+  log.info({ outcome, mentioned: route.escalate_to.length }, 'escalation posted');
+  return { outcome };
+}
+
+/** Looks for an earlier attempt's escalation; a thread Slack will not let the bot read counts as none (warned: it may duplicate). */
+async function escalatedBefore(deps: TimerDeps, ids: { approvalId: string; cardId: string }, card: CardLocation, log: Logger): Promise<boolean> {
+  try {
+    return await findEscalation(deps.slack, deps.own, ids, card);
+  } catch (err) {
+    const fault = classifySlackError(err);
+    if (fault.kind !== 'permanent') throw err;
+    log.warn({ channel: card.channel, slack_error: fault.error }, 'could not read the card’s thread to look for an escalation an earlier attempt may have posted (needs channels:history / groups:history); posting, which may duplicate it');
+    return false;
+  }
 }

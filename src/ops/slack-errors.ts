@@ -7,7 +7,7 @@ export type SlackFault =
   | {
       kind: 'transient';
       error: string;
-      /** Slack's Retry-After, when it gave one. */
+      /** Slack's Retry-After (ms, at most MAX_RETRY_AFTER_MS), when it gave one. */
       retryAfterMs?: number;
       /** True when Slack surely did nothing (a 429); false when the call may have gone through. */
       certainlyNotApplied: boolean;
@@ -20,6 +20,13 @@ export type SlackFault =
    * (a RangeError while the card is built). Retrying cannot help; never taken for Slack's failure.
    */
   | { kind: 'not_slack'; error: string };
+
+/**
+ * The longest Retry-After (ms) taken as given. Slack's own are seconds to a minute; the header comes
+ * over the network (Slack, or a proxy in between), so a value beyond reason must not hold a channel
+ * for longer than this: past it, the next call meets a fresh 429 and a fresh Retry-After.
+ */
+export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
 const TRANSIENT_PLATFORM_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited', 'rate_limited']);
 
@@ -60,7 +67,7 @@ export function classifySlackError(err: unknown): SlackFault {
         error: 'ratelimited',
         certainlyNotApplied: true,
         rateLimited: true,
-        ...(Number.isFinite(seconds) && seconds >= 0 ? { retryAfterMs: seconds * 1000 } : {}),
+        ...(Number.isFinite(seconds) && seconds >= 0 ? { retryAfterMs: Math.min(Math.ceil(seconds * 1000), MAX_RETRY_AFTER_MS) } : {}),
       };
     }
     case 'slack_webapi_http_error': {

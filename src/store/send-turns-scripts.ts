@@ -9,6 +9,8 @@
  * moves that turn back by as much as it moved the others: the order of turns never changes.
  */
 
+import { MAX_RETRY_AFTER_MS } from '../ops/slack-errors.js';
+
 export const TAKE_TURN = `--[[
   Gives the caller its turn to call Slack in a scope: the same turn again if it has one (moved back
   by the holds since, and not before the current hold), else the
@@ -25,7 +27,8 @@ local interval = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local scope = redis.call('HMGET', KEYS[1], 'next', 'hold', 'shift')
 local nextFree = tonumber(scope[1]) or 0
-local hold = tonumber(scope[2]) or 0
+-- A hold further off than any Retry-After we accept (left by an older version) counts as that far.
+local hold = math.min(tonumber(scope[2]) or 0, now + ${MAX_RETRY_AFTER_MS})
 local shift = tonumber(scope[3]) or 0
 local mine = redis.call('GET', KEYS[2])
 if mine then
@@ -45,16 +48,21 @@ return {slot, now}
 export const HOLD = `--[[
   Holds a scope until Slack's Retry-After has passed (a 429), and moves every turn already taken
   back by as much as the hold grew, keeping their order and spacing.
-  Input:  KEYS[1] scope hash; ARGV[1] Retry-After (ms), ARGV[2] how long the hash outlives its last slot (ms)
+  Input:  KEYS[1] scope hash; ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
+          so a value beyond reason neither holds the scope for years nor leaves it without a TTL),
+          ARGV[2] how long the hash outlives its last slot (ms)
   Output: {hold until ms, how much the hold grew ms (0 when another caller already held it as long)}
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local scope = redis.call('HMGET', KEYS[1], 'next', 'hold', 'shift')
 local nextFree = tonumber(scope[1]) or 0
-local hold = tonumber(scope[2]) or 0
+local hold = math.min(tonumber(scope[2]) or 0, now + ${MAX_RETRY_AFTER_MS})
 local shift = tonumber(scope[3]) or 0
-local until_ = now + tonumber(ARGV[1])
+local asked = tonumber(ARGV[1]) or 0
+if asked ~= asked then asked = 0 end -- NaN: no Retry-After worth the name
+local retryAfter = math.floor(math.min(math.max(asked, 0), ${MAX_RETRY_AFTER_MS}))
+local until_ = now + retryAfter
 local from = math.max(hold, now)
 if until_ <= from then return {hold, 0} end
 local grew = until_ - from

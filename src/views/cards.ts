@@ -16,6 +16,8 @@ export const ACTION_MORE = 'approval_more';
 
 /** `metadata.event_type` of every card, so a retry can find a card a crashed attempt posted. */
 export const CARD_EVENT_TYPE = 'approval_card';
+/** `metadata.event_type` of every escalation, so a retry can find one Slack posted but answered with an error. */
+export const ESCALATION_EVENT_TYPE = 'approval_escalation';
 
 /** What a card's buttons carry, compactly: approval id, card id, policy snapshot and job hash. */
 const ButtonValueSchema = z.object({ a: z.string().min(1), c: z.string().min(1), s: z.string().min(1), j: z.string().min(1) });

@@ -1,18 +1,33 @@
 import { Redis } from 'ioredis';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
 
+// How long (ms) the TCP connection, and then Redis's first answer (the ready check), may take.
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long (ms) one command may go unanswered: a Redis that accepts connections but never answers
+ * (a stopped or hung process) would otherwise hold a one-shot command, and the CI step behind it,
+ * forever. It bounds each command, never a wait for a decision, which is many commands.
+ */
+const COMMAND_TIMEOUT_MS = 5_000;
 
 /**
- * Connects to Redis for a one-shot command, without retrying: a Redis that cannot be reached (or a
- * URL that is not one) is a one-line error, not ioredis's stack.
+ * Connects to Redis for a one-shot command, without retrying: a Redis that cannot be reached, that
+ * does not answer within {@link CONNECT_TIMEOUT_MS} (ms), or a URL that is not one, is a one-line
+ * error, not ioredis's stack. Each command on the connection fails after {@link COMMAND_TIMEOUT_MS} (ms).
  * @throws Error whose message says what failed, where (the URL without its password) and what to do.
  */
 export async function connectRedis(url: string): Promise<Redis> {
   const shown = redactRedisUrl(url);
   let redis: Redis;
   try {
-    redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null, connectTimeout: CONNECT_TIMEOUT_MS });
+    redis = new Redis(url, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    });
   } catch (err) {
     throw new Error(`REDIS_URL is not a valid Redis URL (${shown}): ${(err as Error).message}`, { cause: err });
   }
@@ -20,11 +35,19 @@ export async function connectRedis(url: string): Promise<Redis> {
   // would print every such event with its stack when nothing listens.
   let cause: Error | undefined;
   redis.on('error', (err: Error) => (cause ??= err));
+  // connectTimeout covers only TCP: a Redis that accepts the connection but never answers the ready
+  // check would leave connect() pending for good.
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+  });
   try {
-    await redis.connect();
+    await Promise.race([redis.connect(), silent]);
     return redis;
   } catch (err) {
     redis.disconnect();
     throw new Error(`cannot reach Redis at ${shown} (${(cause ?? (err as Error)).message}): start redis-server or set REDIS_URL`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }
