@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { CliConfig } from '../../ops/config.js';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
-import { createApprovalClient, noSnapshotProblem, prepareRequest, type ApprovalHandle } from '../approval-client.js';
+import { noSnapshotProblem, prepareRequest, type ApprovalHandle } from '../approval-client.js';
+import { clientFromConfig } from './client-from-config.js';
 import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from '../errors.js';
 import { connectRedis } from './connect-redis.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
@@ -38,15 +39,7 @@ export async function requestCommand(files: string[], options: { wait: boolean; 
       io.err(`${(err as Error).message}; nothing was sent`);
       return EXIT.redis;
     }
-    const client = createApprovalClient({
-      connection: config.redisUrl,
-      requestQueue: config.queues.request,
-      resumeQueue: config.queues.resume,
-      prefix: config.queues.prefix,
-      policySnapshotKey: config.policySnapshotKey,
-      statePrefix: config.statePrefix,
-      ...(config.publicKeys ? { publicKeys: config.publicKeys } : {}),
-    });
+    const client = clientFromConfig(config);
     try {
       const queued: { file: string; handle: ApprovalHandle }[] = [];
       for (const { file, data } of good) {

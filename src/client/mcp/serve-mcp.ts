@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { CliConfig } from '../../ops/config.js';
-import { createApprovalClient } from '../approval-client.js';
+import { clientFromConfig } from '../cli/client-from-config.js';
 import { connectRedis } from '../cli/connect-redis.js';
 import { EXIT } from '../cli/exit-codes.js';
 import type { CliIo } from '../cli/request-command.js';
@@ -21,15 +21,7 @@ export async function serveMcp(config: CliConfig, io: CliIo): Promise<number> {
     io.err((err as Error).message);
     return EXIT.redis;
   }
-  const client = createApprovalClient({
-    connection: config.redisUrl,
-    requestQueue: config.queues.request,
-    resumeQueue: config.queues.resume,
-    prefix: config.queues.prefix,
-    policySnapshotKey: config.policySnapshotKey,
-    statePrefix: config.statePrefix,
-    ...(config.publicKeys ? { publicKeys: config.publicKeys } : {}),
-  });
+  const client = clientFromConfig(config);
   if (!config.publicKeys) io.err('approval-gate mcp: decision signatures are not checked: set DECISION_PUBLIC_KEY_FILE to the gate\'s public key');
   const server = createGateMcpServer(client, { version });
   const transport = new StdioServerTransport();
