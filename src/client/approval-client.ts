@@ -49,6 +49,17 @@ export interface ApprovalClientOptions {
 /** A request as the engine writes it: `job_hash` is computed from `job`, `policy_snapshot` is the one in force, unless given. */
 export type ApprovalRequestInput = Omit<z.input<typeof RequestSchema>, 'job_hash' | 'policy_snapshot'> & { job_hash?: string; policy_snapshot?: string };
 
+/**
+ * What a decision must be bound to: the request's step, its job hash (`sha256:` hex, as sent) and its
+ * policy snapshot (as sent). An {@link ApprovalHandle} is one; an engine that restarts keeps these four.
+ */
+export interface BoundRequest {
+  run_id: string;
+  step_id: string;
+  job_hash: string;
+  policy_snapshot: string;
+}
+
 /** A request on its way: what it was bound to, and how to wait for its decision or cancel it. */
 export interface ApprovalHandle {
   /** The request job's id on the request queue. */
@@ -103,13 +114,19 @@ export function createApprovalClient(options: ApprovalClientOptions) {
   const waiter = { resume, events: openEvents, cancelled, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys };
 
   /**
-   * Waits for the decision of a step requested earlier (by this process or one before it). It is
-   * always checked to be for this run and step; give `request` (the job hash and policy snapshot the
-   * request was sent with, as on its handle) and it must be for that job under that snapshot too.
-   * @throws DecisionMismatchError when it is not; see waitForDecision for the others.
+   * Waits for the decision of a request sent earlier (by this process or one before it): only a
+   * decision made for exactly that request (its run and step, its job hash, its policy snapshot, as on
+   * its handle, which can be passed as is) is returned. There is no form without the job hash and
+   * snapshot: a decision read by run and step alone may be for an earlier request that reused the ids
+   * or for one that superseded this one, and nobody approved this request then.
+   * @throws DecisionMismatchError when the decision for the step was made for another request; see waitForDecision for the others.
    */
-  const awaitDecision = (run_id: string, step_id: string, wait?: WaitOptions, request?: { job_hash: string; policy_snapshot: string }) =>
-    waitForDecision(waiter, { run_id, step_id, approvalId: approvalIdOf({ run_id, step_id }), ...request }, wait);
+  const awaitDecision = (request: BoundRequest, wait?: WaitOptions) =>
+    waitForDecision(
+      waiter,
+      { run_id: request.run_id, step_id: request.step_id, approvalId: approvalIdOf(request), job_hash: request.job_hash, policy_snapshot: request.policy_snapshot },
+      wait,
+    );
 
   const cancel = async (run_id: string, step_id: string, reason: string) => {
     const parsed = parseJob(CancelSchema, { run_id, step_id, reason });
@@ -134,7 +151,7 @@ export function createApprovalClient(options: ApprovalClientOptions) {
         step_id,
         job_hash: request.job_hash,
         policy_snapshot: request.policy_snapshot,
-        decision: (wait) => awaitDecision(run_id, step_id, wait, { job_hash: request.job_hash, policy_snapshot: request.policy_snapshot }),
+        decision: (wait) => awaitDecision({ run_id, step_id, job_hash: request.job_hash, policy_snapshot: request.policy_snapshot }, wait),
         cancel: (reason) => cancel(run_id, step_id, reason),
       };
     },

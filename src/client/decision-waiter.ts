@@ -29,10 +29,10 @@ export interface AwaitedRequest {
   run_id: string;
   step_id: string;
   approvalId: string;
-  /** The request's job hash (`sha256:` hex): when given, a decision for another job is a mismatch. */
-  job_hash?: string;
-  /** The request's policy snapshot: when given, a decision under another one is a mismatch. */
-  policy_snapshot?: string;
+  /** The request's job hash (`sha256:` hex): a decision for another job is a mismatch. */
+  job_hash: string;
+  /** The request's policy snapshot: a decision under another one is a mismatch. */
+  policy_snapshot: string;
 }
 
 /**
@@ -42,7 +42,7 @@ export interface AwaitedRequest {
  * event of that job id and every `pollIntervalMs`.
  * @throws DecisionTimeoutError after `timeoutMs`; ApprovalCancelledError once it is cancelled; the signal's reason when aborted;
  *   UntrustedDecisionError when the job found is not a decision (signed by a given key);
- *   DecisionMismatchError when it is for another run or step, or (when given) another job hash or policy snapshot.
+ *   DecisionMismatchError when it is for another run or step, another job hash or another policy snapshot.
  */
 export async function waitForDecision(deps: WaiterDeps, step: AwaitedRequest, options: WaitOptions = {}): Promise<Decision> {
   options.signal?.throwIfAborted();
@@ -94,11 +94,7 @@ export async function waitForDecision(deps: WaiterDeps, step: AwaitedRequest, op
         decision = parsed.data;
       }
       // A signature says the gate made the decision, not that it made it for this request.
-      const mismatch = checkDecisionBinding(decision, {
-        step: { run_id: step.run_id, step_id: step.step_id },
-        ...(step.job_hash === undefined ? {} : { job_hash: step.job_hash }),
-        ...(step.policy_snapshot === undefined ? {} : { policySnapshot: step.policy_snapshot }),
-      });
+      const mismatch = checkDecisionBinding(decision, { step: { run_id: step.run_id, step_id: step.step_id }, job_hash: step.job_hash, policySnapshot: step.policy_snapshot });
       return mismatch ? reject(new DecisionMismatchError(step.run_id, step.step_id, mismatch.reason, mismatch.detail)) : resolve(decision);
     };
     const onEvent = (event: { jobId: string }) => {

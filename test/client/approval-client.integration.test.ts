@@ -98,8 +98,21 @@ describe('the approval client', () => {
     await gate.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
     await waitFor('the decision on the resume queue', async () => (await gate.decisions()).length > 0);
     const started = Date.now();
-    expect(await clientOf(gate, { pollIntervalMs: 60_000 }).awaitDecision(handle.run_id, handle.step_id, { timeoutMs: 10_000 })).toMatchObject({ decision: 'approved' });
+    expect(await clientOf(gate, { pollIntervalMs: 60_000 }).awaitDecision(handle, { timeoutMs: 10_000 })).toMatchObject({ decision: 'approved' });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a restarted waiter that names another job or policy snapshot than the decision was made for gets DecisionMismatchError, not the decision', async () => {
+    const gate = await gates.open();
+    const client = clientOf(gate);
+    const handle = await client.requestApproval(input());
+    const card = await cardOf(gate, handle);
+    await gate.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    await waitFor('the decision on the resume queue', async () => (await gate.decisions()).length > 0);
+    const step = { run_id: handle.run_id, step_id: handle.step_id };
+    const otherJob = await client.awaitDecision({ ...step, job_hash: `sha256:${'0'.repeat(64)}`, policy_snapshot: handle.policy_snapshot }, { timeoutMs: 5000 }).catch((err: unknown) => err);
+    const otherPolicy = await client.awaitDecision({ ...step, job_hash: handle.job_hash, policy_snapshot: `sha256:${'1'.repeat(64)}` }, { timeoutMs: 5000 }).catch((err: unknown) => err);
+    expect([otherJob, otherPolicy]).toMatchObject([{ code: 'decision_mismatch', reason: 'job_mismatch' }, { code: 'decision_mismatch', reason: 'policy_mismatch' }]);
   });
 
   it('a wait that times out leaves the approval pending; a later awaitDecision gets the decision, woken by the queue’s event', async () => {
@@ -112,7 +125,7 @@ describe('the approval client', () => {
     expect(timedOut).toMatchObject({ code: 'timeout', run_id: handle.run_id, timeoutMs: 300 });
     expect(await client.status(handle.run_id, handle.step_id)).toMatchObject({ state: 'pending' });
 
-    const later = client.awaitDecision(handle.run_id, handle.step_id, { timeoutMs: 20_000 });
+    const later = client.awaitDecision(handle, { timeoutMs: 20_000 });
     await new Promise((resolve) => setTimeout(resolve, 500)); // the waiter is listening before the click
     await gate.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
     expect(await later).toMatchObject({ decision: 'approved' });

@@ -96,6 +96,24 @@ describe('approval-gate mcp', () => {
     expect(await call(agent, 'get_approval', { run_id: 'mcp-never-asked', step_id: 'x' })).toMatchObject({ state: 'unknown' });
   });
 
+  it('get_approval from a new session answers the decision only for the job hash and policy snapshot request_approval returned', async () => {
+    const gate = await gates.open();
+    const first = await call(await agentOf(gate), 'request_approval', { ...ask, wait_sec: 0 });
+    expect(first).toMatchObject({ job_hash: expect.stringMatching(/^sha256:/), policy_snapshot: POLICY_SNAPSHOT });
+    await clickWhenPosted(gate, first, ACTION_APPROVE, 'U0ALICE');
+    await waitFor('the decision', async () => (await gate.decisions()).length === 1);
+    const later = await agentOf(gate, 'restarted-agent');
+    const step = { run_id: first.run_id, step_id: first.step_id };
+    const unbound = await call(later, 'get_approval', step);
+    const otherJob = await call(later, 'get_approval', { ...step, job_hash: `sha256:${'0'.repeat(64)}`, policy_snapshot: POLICY_SNAPSHOT });
+    const bound = await call(later, 'get_approval', { ...step, job_hash: (first as unknown as { job_hash: string }).job_hash, policy_snapshot: POLICY_SNAPSHOT });
+    expect([unbound, otherJob, bound]).toMatchObject([
+      { state: 'mismatch', may_proceed: false, reason: expect.stringContaining('job_hash and policy_snapshot') },
+      { state: 'mismatch', may_proceed: false, reason: expect.stringContaining('job_mismatch') },
+      { state: 'decided', may_proceed: true, decision: { decision: 'approved' } },
+    ]);
+  });
+
   it('refuses a wait beyond 50 s and a request the bot would refuse, as tool errors', async () => {
     const gate = await gates.open();
     const agent = await agentOf(gate);
