@@ -80,6 +80,29 @@ const Constraints = z.preprocess(
     .refine((c) => Object.keys(c).length <= LIMITS.constraints, `must have at most ${LIMITS.constraints} keys`),
 );
 
+/**
+ * Run ids starting with this belong to the MCP server's agents (client/mcp): the approval id is the
+ * run and step, so a request on a run id of the other kind would supersede the other's card.
+ */
+export const MCP_RUN_PREFIX = 'mcp-';
+/** The `requested_by` of every request the MCP server sends: `mcp:` and the MCP client's name. */
+export const MCP_REQUESTER_PREFIX = 'mcp:';
+
+/**
+ * Why a request is on the wrong side of the line between agents and workflows, or undefined: a run id
+ * in the MCP namespace is only for a request from the MCP server (`requested_by` `mcp:…`), and a
+ * request from it only for a run id in that namespace. This keeps a workflow's request off an
+ * agent's card (and the MCP server keeps agents off workflows' runs); it cannot tell who wrote a job
+ * on the request queue, which only Redis ACLs can (SECURITY.md).
+ */
+export function namespaceProblem(request: { run_id: string; requested_by: string }): string | undefined {
+  const agentRun = request.run_id.startsWith(MCP_RUN_PREFIX);
+  const fromAgent = request.requested_by.startsWith(MCP_REQUESTER_PREFIX);
+  if (agentRun && !fromAgent) return `run_id: must not start with "${MCP_RUN_PREFIX}" (that namespace belongs to agents using the MCP server, whose requests say requested_by "${MCP_REQUESTER_PREFIX}…"): give the workflow's run another id`;
+  if (fromAgent && !agentRun) return `requested_by: must not start with "${MCP_REQUESTER_PREFIX}" on a run_id outside "${MCP_RUN_PREFIX}" (only the MCP server's agents say "${MCP_REQUESTER_PREFIX}…", and only on their own runs)`;
+  return undefined;
+}
+
 /** An approval request as the engine sends it. */
 export const RequestSchema = z
   .object({
@@ -107,6 +130,8 @@ export const RequestSchema = z
       .optional(),
   })
   .superRefine((request, ctx) => {
+    const outside = namespaceProblem(request);
+    if (outside) ctx.addIssue({ code: 'custom', path: [], message: outside });
     if (request.job === undefined) return;
     // Bounded and checked first: canonicalize recurses, and throws on what RFC 8785 cannot write.
     const problem = findJsonProblem(request.job, 'job', { maxDepth: LIMITS.jobDepth, maxBytes: LIMITS.jobCanonicalBytes });

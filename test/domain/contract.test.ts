@@ -34,6 +34,18 @@ describe('the request contract', () => {
     expect(problemsOf(validRequest(overrides)).join('\n')).toContain(expected);
   });
 
+  it.each([
+    ['a workflow on a run id in the MCP namespace', { run_id: 'mcp-1a2b3c', requested_by: 'workflow.deploy' }, 'run_id: must not start with "mcp-"'],
+    ['an MCP requester on a workflow’s run id', { run_id: 'run_42', requested_by: 'mcp:claude-code' }, 'requested_by: must not start with "mcp:"'],
+  ])('refuses %s, so neither can supersede the other’s card', (_name, overrides, expected) => {
+    expect(problemsOf(validRequest(overrides))).toEqual([expect.stringContaining(expected)]);
+  });
+
+  it('accepts an MCP requester on an MCP run id, and a workflow on its own', () => {
+    expect(problemsOf(validRequest({ run_id: 'mcp-1a2b3c', requested_by: 'mcp:claude-code' }))).toEqual([]);
+    expect(problemsOf(validRequest({ run_id: 'MCP-is-not-the-prefix', requested_by: 'workflow.deploy' }))).toEqual([]);
+  });
+
   it('names every bad field at once', () => {
     const problems = problemsOf({ run_id: 'r', step_id: 's' });
     expect(problems).toEqual(

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { approvalIdOf, LIMITS, type Decision } from '../../domain/contract.js';
+import { approvalIdOf, LIMITS, MCP_REQUESTER_PREFIX, MCP_RUN_PREFIX, type Decision } from '../../domain/contract.js';
 import type { ApprovalClient } from '../approval-client.js';
 import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError } from '../errors.js';
 
@@ -19,10 +19,6 @@ import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, De
 
 /** Longest wait in one tool call (s): under the 60 s that MCP clients commonly allow a tool call. */
 export const MAX_WAIT_SEC = 50;
-/** The prefix of `requested_by` for agents, so that an agent never passes for a workflow. */
-export const MCP_REQUESTER_PREFIX = 'mcp:';
-/** Every run id the MCP server sends or answers for starts with this: workflows must not use it. */
-export const MCP_RUN_PREFIX = 'mcp-';
 /** How many requests of this session are remembered (their job hash and policy snapshot) for get_approval; the oldest are forgotten first. */
 const REMEMBERED_REQUESTS = 10_000;
 
