@@ -22,6 +22,10 @@ import { readApprovalStatus, type ApprovalStatus } from '../store/approval-statu
 import { waitForDecision, type WaitOptions } from './decision-waiter.js';
 import { ApprovalRequestError } from './errors.js';
 import { publicKeysOf } from './verify-decision.js';
+import { withTimeout } from '../ops/with-timeout.js';
+
+// close() waits this long (ms) for the queues to close before it drops the connections.
+const CLOSE_DEADLINE_MS = 5000;
 
 /** Where the gate's queues and keys are; the defaults are the bot's (see the README's Configuration). */
 export interface ApprovalClientOptions {
@@ -44,6 +48,14 @@ export interface ApprovalClientOptions {
   publicKeys?: Record<string, KeyObject | string>;
   /** How often (ms) a waiter looks for its decision without an event. @defaultValue 2000 */
   pollIntervalMs?: number;
+  /** A waiter's read of Redis that has not answered within this (ms) counts as unanswered. @defaultValue 5000 */
+  readTimeoutMs?: number;
+  /**
+   * A waiter gives up with RedisUnavailableError once Redis has answered none of its reads for this
+   * long (ms). Left out, a wait goes on through any outage (up to its own timeoutMs, at which a Redis
+   * still silent is reported as RedisUnavailableError, not DecisionTimeoutError). @defaultValue no limit
+   */
+  maxRedisSilenceMs?: number;
 }
 
 /** A request as the engine writes it: `job_hash` is computed from `job`, `policy_snapshot` is the one in force, unless given. */
@@ -111,7 +123,15 @@ export function createApprovalClient(options: ApprovalClientOptions) {
     const status = await readApprovalStatus(redis, statePrefix, approvalId);
     return status.state === 'cancelled' ? status.reason : undefined;
   };
-  const waiter = { resume, events: openEvents, cancelled, pollIntervalMs: options.pollIntervalMs ?? 2000, publicKeys };
+  const waiter = {
+    resume,
+    events: openEvents,
+    cancelled,
+    pollIntervalMs: options.pollIntervalMs ?? 2000,
+    publicKeys,
+    readTimeoutMs: options.readTimeoutMs ?? 5000,
+    maxRedisSilenceMs: options.maxRedisSilenceMs,
+  };
 
   /**
    * Waits for the decision of a request sent earlier (by this process or one before it): only a
@@ -161,9 +181,20 @@ export function createApprovalClient(options: ApprovalClientOptions) {
     policySnapshot: async (): Promise<string | undefined> => (await redis.get(policySnapshotKey)) ?? undefined,
     /** Where the step's approval stands, read from the bot's store (nothing is changed). */
     status: (run_id: string, step_id: string): Promise<ApprovalStatus> => readApprovalStatus(redis, statePrefix, approvalIdOf({ run_id, step_id })),
+    /** Closes the client's queues and connections; on a Redis that does not answer, gives up waiting after a few seconds and drops them. */
     async close(): Promise<void> {
-      const queueEvents = await events?.catch(() => undefined);
-      await Promise.all([requests.close(), resume.close(), queueEvents?.close()]);
+      try {
+        await withTimeout(
+          (async () => {
+            const queueEvents = await events?.catch(() => undefined);
+            await Promise.all([requests.close(), resume.close(), queueEvents?.close()]);
+          })(),
+          CLOSE_DEADLINE_MS,
+          'Redis did not answer while the client closed',
+        );
+      } catch {
+        // Nothing is left to say to a Redis that does not answer: the connections are dropped below.
+      }
       eventsConnection?.disconnect();
       if (owned) redis.disconnect();
     },

@@ -1,6 +1,7 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import { decisionJobId, DecisionSchema, type Decision } from '../domain/contract.js';
-import { ApprovalCancelledError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from './errors.js';
+import { ApprovalCancelledError, DecisionMismatchError, DecisionTimeoutError, RedisUnavailableError, UntrustedDecisionError } from './errors.js';
+import { withTimeout } from '../ops/with-timeout.js';
 import { checkDecisionBinding, checkDecisionSignature } from './verify-decision.js';
 import type { KeyObject } from 'node:crypto';
 
@@ -22,6 +23,10 @@ export interface WaiterDeps {
   cancelled: (approvalId: string) => Promise<string | undefined>;
   /** When given, only a decision signed by one of these keys is returned. */
   publicKeys: Record<string, KeyObject | string> | undefined;
+  /** Each read (the decision job, the approval's state, opening the events) that has not answered within this (ms) counts as unanswered. */
+  readTimeoutMs: number;
+  /** Give up with a {@link RedisUnavailableError} once no read has been answered for this long (ms); undefined: wait through any outage. */
+  maxRedisSilenceMs: number | undefined;
 }
 
 /** The request waited on: its step, and what its decision must be bound to. */
@@ -40,28 +45,44 @@ export interface AwaitedRequest {
  * Queue.getJob, so the engine's own workers on the resume queue still receive it: this only reads.
  * A decision made while nobody waited is found at once. Looks again on every `added` or `waiting`
  * event of that job id and every `pollIntervalMs`.
+ * Every read has a deadline (`readTimeoutMs`), so a Redis that stops answering cannot hold the wait
+ * beyond `timeoutMs` or `maxRedisSilenceMs`.
  * @throws DecisionTimeoutError after `timeoutMs`; ApprovalCancelledError once it is cancelled; the signal's reason when aborted;
+ *   RedisUnavailableError when no read was answered for `maxRedisSilenceMs`, or at `timeoutMs` while Redis does not answer (a read
+ *   out at `timeoutMs` is waited for, so the wait may end up to `readTimeoutMs` later);
  *   UntrustedDecisionError when the job found is not a decision (signed by a given key);
  *   DecisionMismatchError when it is for another run or step, another job hash or another policy snapshot.
  */
 export async function waitForDecision(deps: WaiterDeps, step: AwaitedRequest, options: WaitOptions = {}): Promise<Decision> {
   options.signal?.throwIfAborted();
   const jobId = decisionJobId(step.approvalId);
-  const events = await deps.events();
-  options.signal?.throwIfAborted(); // aborted while the events connection opened
+  const read = <T>(work: Promise<T>, what: string) => withTimeout(work, deps.readTimeoutMs, `Redis did not answer ${what} within ${deps.readTimeoutMs} ms`);
   return new Promise<Decision>((resolve, reject) => {
     let done = false;
     let looking: Promise<void> | undefined;
     let lookAgain = false;
+    let events: QueueEvents | undefined;
+    // When Redis last answered a read (ms), and whether the latest read went unanswered.
+    let answeredAt = Date.now();
+    let silent = false;
     const finish = (settle: () => void) => {
       if (done) return;
       done = true;
-      events.off('added', onEvent);
-      events.off('waiting', onEvent);
+      events?.off('added', onEvent);
+      events?.off('waiting', onEvent);
       clearInterval(poll);
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       settle();
+    };
+    const answered = () => {
+      answeredAt = Date.now();
+      silent = false;
+    };
+    const unanswered = () => {
+      silent = true;
+      const silentMs = Date.now() - answeredAt;
+      if (deps.maxRedisSilenceMs !== undefined && silentMs >= deps.maxRedisSilenceMs) finish(() => reject(new RedisUnavailableError(step.run_id, step.step_id, silentMs)));
     };
     const look = () => {
       if (done) return;
@@ -72,14 +93,16 @@ export async function waitForDecision(deps: WaiterDeps, step: AwaitedRequest, op
       looking = (async () => {
         do {
           lookAgain = false;
-          const job = await deps.resume.getJob(jobId);
+          const job = await read(deps.resume.getJob(jobId), 'the read of the decision job');
+          answered();
           if (job) return finish(() => settleWith(job.data));
         } while (lookAgain && !done);
         // A cancelled approval gets no decision: say so rather than wait for nothing.
-        const reason = await deps.cancelled(step.approvalId);
+        const reason = await read(deps.cancelled(step.approvalId), "the read of the approval's state");
+        answered();
         if (reason !== undefined) finish(() => reject(new ApprovalCancelledError(step.run_id, step.step_id, reason)));
       })()
-        .catch(() => undefined) // Redis unreachable for a moment: the next poll looks again
+        .catch(unanswered) // Redis unreachable or silent for a moment: the next poll looks again
         .finally(() => (looking = undefined));
     };
     const settleWith = (data: unknown) => {
@@ -101,11 +124,25 @@ export async function waitForDecision(deps: WaiterDeps, step: AwaitedRequest, op
       if (event.jobId === jobId) look();
     };
     const onAbort = () => finish(() => reject(options.signal!.reason));
-    events.on('added', onEvent);
-    events.on('waiting', onEvent);
+    const timedOut = () =>
+      finish(() => reject(silent ? new RedisUnavailableError(step.run_id, step.step_id, Date.now() - answeredAt) : new DecisionTimeoutError(step.run_id, step.step_id, options.timeoutMs!)));
+    // "No decision in time" is said only after a read that answered: a read still out is waited for (up to its deadline).
+    const onTimeout = () => (looking ? void looking.finally(timedOut) : timedOut());
+    // Events only wake the waiter sooner: polls find the decision without them, so a connection that
+    // opens late (or never, on a silent Redis) delays nothing but the wake-up.
+    read(deps.events(), 'the opening of the resume queue events').then(
+      (opened) => {
+        if (done) return;
+        events = opened;
+        events.on('added', onEvent);
+        events.on('waiting', onEvent);
+        look(); // a decision added before the listeners is seen
+      },
+      unanswered,
+    );
     const poll = setInterval(look, deps.pollIntervalMs);
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => finish(() => reject(new DecisionTimeoutError(step.run_id, step.step_id, options.timeoutMs!))), options.timeoutMs);
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(onTimeout, options.timeoutMs);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    look(); // after the listeners: a decision added from here on is seen
+    look();
   });
 }

@@ -65,3 +65,23 @@ export class DecisionMismatchError extends Error {
     super(`the decision on the resume queue for run ${run_id}, step ${step_id} was not made for this request (${reason}): ${detail}`);
   }
 }
+
+/**
+ * Redis did not answer the waiter's reads (each bounded by the client's `readTimeoutMs`) for
+ * `silentMs`: longer than `maxRedisSilenceMs`, or up to the wait's timeout. Nothing is known of the
+ * decision then, so this is not a {@link DecisionTimeoutError}; nothing was changed or cancelled.
+ */
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+  readonly code = 'redis_unavailable';
+  constructor(
+    readonly run_id: string,
+    readonly step_id: string,
+    readonly silentMs: number,
+  ) {
+    super(
+      `Redis has not answered for ${Math.round(silentMs / 1000)} s while waiting for the decision of run ${run_id}, step ${step_id}; nothing was cancelled: ` +
+        `check that Redis (REDIS_URL) is up and answering, then "approval-gate status RUN STEP" says where the approval stands and "request --wait" waits again`,
+    );
+  }
+}

@@ -4,7 +4,7 @@
  */
 export { createApprovalClient, type ApprovalClient, type ApprovalClientOptions, type ApprovalHandle, type ApprovalRequestInput, type BoundRequest } from './approval-client.js';
 export type { WaitOptions } from './decision-waiter.js';
-export { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from './errors.js';
+export { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, RedisUnavailableError, UntrustedDecisionError } from './errors.js';
 export { checkDecisionBinding, checkDecisionSignature, verifyDecision, type BindingFailure, type DecisionBinding, type SignatureFailure, type VerifyOptions, type VerifyResult, type VerifyFailure } from './verify-decision.js';
 export type { ApprovalStatus } from '../store/approval-status.js';
 export { DecisionSchema, type Decision, type DecisionSignature } from '../domain/contract.js';

@@ -2,9 +2,17 @@ import type { CliConfig } from '../../ops/config.js';
 import { createApprovalClient, type ApprovalClient } from '../approval-client.js';
 
 /**
+ * How long (ms) a wait on the command line or the MCP server goes on while Redis answers none of its
+ * reads: long enough to outlive a Redis restart, short enough that a CI step on a hung Redis ends
+ * (exit 3) rather than hold its pipeline.
+ */
+export const MAX_REDIS_SILENCE_MS = 30_000;
+
+/**
  * The approval client for the command line and the MCP server, from their environment: its Redis,
  * queue names and prefix, the policy snapshot key, the bot's key prefix and, when given, the public
- * keys decisions must be signed with. Close it with `client.close()`.
+ * keys decisions must be signed with; a wait gives up after {@link MAX_REDIS_SILENCE_MS} of a silent
+ * Redis. Close it with `client.close()`.
  */
 export function clientFromConfig(config: CliConfig): ApprovalClient {
   return createApprovalClient({
@@ -14,6 +22,7 @@ export function clientFromConfig(config: CliConfig): ApprovalClient {
     prefix: config.queues.prefix,
     policySnapshotKey: config.policySnapshotKey,
     statePrefix: config.statePrefix,
+    maxRedisSilenceMs: MAX_REDIS_SILENCE_MS,
     ...(config.publicKeys ? { publicKeys: config.publicKeys } : {}),
   });
 }

@@ -4,6 +4,7 @@ import { redactRedisUrl } from '../../ops/redis-settings.js';
 import { noSnapshotProblem, prepareRequest, type ApprovalHandle } from '../approval-client.js';
 import { clientFromConfig } from './client-from-config.js';
 import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from '../errors.js';
+import { withTimeout } from '../../ops/with-timeout.js';
 import { connectRedis } from './connect-redis.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 
@@ -12,6 +13,9 @@ export interface CliIo {
   out(line: string): void;
   err(line: string): void;
 }
+
+// Queuing one request (read the snapshot in force, add the job) must answer within this (ms).
+const SEND_DEADLINE_MS = 10_000;
 
 type Read = { file: string; data: Record<string, unknown> } | { file: string; problem: string };
 
@@ -56,7 +60,11 @@ export async function requestCommand(files: string[], options: { wait: boolean; 
 
     async function send(file: string, data: Record<string, unknown>): Promise<ApprovalHandle | undefined> {
       try {
-        const handle = await client.requestApproval(data as Parameters<typeof client.requestApproval>[0]);
+        const handle = await withTimeout(
+          client.requestApproval(data as Parameters<typeof client.requestApproval>[0]),
+          SEND_DEADLINE_MS,
+          `Redis did not answer within ${SEND_DEADLINE_MS / 1000} s, so the request may or may not be queued: once Redis answers, "approval-gate status RUN STEP" says whether the bot has it`,
+        );
         (options.wait ? io.err : io.out)(`${file}: queued as job ${handle.job_id} on ${config.queues.request} (run ${handle.run_id}, step ${handle.step_id})`);
         codes.set(file, EXIT.ok);
         return handle;
@@ -92,6 +100,7 @@ function waitFailureCode(err: unknown): number {
   if (err instanceof ApprovalCancelledError) return EXIT.cancelled;
   if (err instanceof UntrustedDecisionError) return EXIT.untrusted;
   if (err instanceof DecisionMismatchError) return EXIT.mismatch;
+  // RedisUnavailableError (a silent Redis), or a read that failed outright.
   return EXIT.redis;
 }
 
