@@ -6,8 +6,9 @@ import type { SendTurns } from '../store/send-turns.js';
 
 /**
  * A job's turn to call Slack (see store/send-turns.ts): it waits for it in process when it is near,
- * and otherwise goes back to the queue as a delayed job until just before it, spending none of the
- * engine's attempts, however long the channel's queue.
+ * and otherwise goes back to the queue as a delayed job until just before it (or, when it is further
+ * off, until it must take the turn again to keep it), spending none of the engine's attempts, however
+ * long the channel's queue.
  */
 
 // A turn this near (ms) is waited for in process; a later one is waited for as a delayed job.
@@ -20,17 +21,18 @@ const COME_BACK_EARLY_MS = 300;
  * Waits for the job's turn in the pace's scope.
  * @param letGo gives back what the job holds (its post lease) before it goes back to the queue.
  * @throws DelayedError after moving the job back to delayed when its turn is far off (BullMQ
- * treats it as neither success nor failure); the job finds the same turn when it comes back.
+ * treats it as neither success nor failure); the job finds the same turn when it comes back, which
+ * it does before the turn's lease ends (turns.renewMs).
  */
 export async function awaitTurn(turns: SendTurns, pace: Pace, job: Job, token: string | undefined, log: Logger, letGo?: () => Promise<unknown>): Promise<void> {
-  const waitMs = await turns.take(pace, String(job.id));
+  const waitMs = await turns.take(pace, String(job.id), WAIT_IN_PROCESS_MS);
   if (waitMs <= WAIT_IN_PROCESS_MS) {
     if (waitMs > 0) await delay(waitMs);
     return;
   }
   log.debug({ scope: pace.scope, wait_ms: waitMs }, 'waiting for a turn to call Slack');
   await letGo?.();
-  await retryLater(job, token, waitMs - COME_BACK_EARLY_MS);
+  await retryLater(job, token, Math.min(waitMs, turns.renewMs) - COME_BACK_EARLY_MS);
 }
 
 /** Puts the job back as delayed without spending one of the engine's attempts. */

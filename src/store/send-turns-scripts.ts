@@ -3,62 +3,103 @@
  * chat.postMessage, the workspace for chat.update), shared by every replica. Times are Redis TIME in
  * ms, so replicas' clocks do not matter.
  *
- * A scope's hash holds `next` (the earliest free slot), `hold` (no call before this: Slack's
- * Retry-After) and `shift` (how far holds have pushed back every turn taken so far, in ms).
- * A caller's turn key holds `slot:shift_when_taken`, so a hold that comes after a turn was taken
- * moves that turn back by as much as it moved the others: the order of turns never changes.
+ * A scope has three keys: a hash with `next` (the earliest free slot, GCRA's theoretical arrival
+ * time), `hold` (no call before this: Slack's Retry-After) and `last` (the latest slot whose call may
+ * have been made); a sorted set of the turns taken (caller → slot, ms); and a sorted set of their
+ * leases (caller → ms by which the caller must call, or come back for its turn). A turn whose lease
+ * has passed is reclaimed: its holder died or forgot it, and the turns after it move up, in order, a
+ * pace apart, so that nobody waits behind a turn that will never be used.
  */
 
 import { MAX_RETRY_AFTER_MS } from '../ops/slack-errors.js';
 
 export const TAKE_TURN = `--[[
-  Gives the caller its turn to call Slack in a scope: the same turn again if it has one (moved back
-  by the holds since, and not before the current hold), else the
-  next free slot (not before now, nor before the scope's hold), which it reserves.
-  GCRA-like: up to ARGV[3] calls may share the current moment after a quiet spell (a burst).
-  Input:  KEYS[1] scope hash, KEYS[2] the caller's turn key
+  Gives the caller its turn to call Slack in a scope: the same turn again if it has one (not before
+  the current hold), else the next free slot (not before now, nor before the scope's hold), which it
+  reserves. GCRA-like: up to ARGV[3] calls may share the current moment after a quiet spell (a burst).
+  First reclaims the turns whose leases have passed, and moves the later turns up into their places.
+  Then leases the caller's turn: until its slot (+ grace) when the caller will wait for it in process
+  (the slot is within ARGV[4]), else for ARGV[5] (+ grace), by which the caller must come back.
+  Input:  KEYS[1] scope hash, KEYS[2] turns (zset caller → slot), KEYS[3] leases (zset caller → ms)
           ARGV[1] interval between calls (ms), ARGV[2] how long keys outlive their last slot (ms),
-          ARGV[3] burst (calls)
+          ARGV[3] burst (calls), ARGV[4] longest wait the caller makes in process (ms),
+          ARGV[5] how often a caller waiting elsewhere comes back (ms), ARGV[6] grace (ms), ARGV[7] caller
   Output: {slot ms, now ms}, both Redis TIME
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
-local scope = redis.call('HMGET', KEYS[1], 'next', 'hold', 'shift')
+local burst = tonumber(ARGV[3])
+local grace = tonumber(ARGV[6])
+local scope = redis.call('HMGET', KEYS[1], 'next', 'hold', 'last')
 local nextFree = tonumber(scope[1]) or 0
 -- A hold further off than any Retry-After we accept (left by an older version) counts as that far.
 local hold = math.min(tonumber(scope[2]) or 0, now + ${MAX_RETRY_AFTER_MS})
-local shift = tonumber(scope[3]) or 0
-local mine = redis.call('GET', KEYS[2])
-if mine then
-  local sep = string.find(mine, ':', 1, true)
-  local slot = tonumber(string.sub(mine, 1, sep - 1)) + shift - tonumber(string.sub(mine, sep + 1))
-  -- A turn whose moment had come when the hold began (its call was in flight) goes first after it.
-  return {math.max(slot, hold), now}
+local last = tonumber(scope[3]) or 0
+
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
+if #dead > 0 then
+  local reclaimed = 0
+  for _, who in ipairs(dead) do
+    local slot = tonumber(redis.call('ZSCORE', KEYS[2], who))
+    if slot then
+      -- A turn whose moment came may have been used: it still spaces the next call. A later one is free.
+      if slot <= now then last = math.max(last, slot) else reclaimed = reclaimed + 1 end
+      redis.call('ZREM', KEYS[2], who)
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
+  if reclaimed > 0 then
+    -- Close the gaps: each later turn moves up (never back), in order, a pace after the one before it.
+    local turns = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+    local before = last
+    for i = 1, #turns, 2 do
+      local slot = tonumber(turns[i + 1])
+      if slot > now then
+        local moved = math.min(slot, math.max(now, hold, before + interval))
+        if moved < slot then redis.call('ZADD', KEYS[2], moved, turns[i]) end
+        slot = moved
+      end
+      before = math.max(before, slot)
+    end
+    nextFree = math.min(nextFree, math.max(before + interval, nextFree - reclaimed * interval))
+  end
 end
-local slot = math.max(now, hold, nextFree - (tonumber(ARGV[3]) - 1) * interval)
-nextFree = math.max(nextFree, slot) + interval
-redis.call('HSET', KEYS[1], 'next', nextFree)
-redis.call('PEXPIRE', KEYS[1], nextFree - now + keep)
-redis.call('SET', KEYS[2], slot .. ':' .. shift, 'PX', slot - now + keep)
+
+local slot = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[7]))
+if slot then
+  -- A turn whose moment had come when a hold began (its call was in flight) goes first after it.
+  slot = math.max(slot, hold)
+else
+  slot = math.max(now, hold, nextFree - (burst - 1) * interval)
+  nextFree = math.max(nextFree, slot) + interval
+  redis.call('ZADD', KEYS[2], slot, ARGV[7])
+end
+local lease
+if slot - now <= tonumber(ARGV[4]) then lease = slot + grace else lease = now + tonumber(ARGV[5]) + grace end
+redis.call('ZADD', KEYS[3], lease, ARGV[7])
+redis.call('HSET', KEYS[1], 'next', nextFree, 'last', last)
+local ttl = math.max(nextFree, lease) - now + keep
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {slot, now}
 `;
 
 export const HOLD = `--[[
   Holds a scope until Slack's Retry-After has passed (a 429), and moves every turn already taken
-  back by as much as the hold grew, keeping their order and spacing.
-  Input:  KEYS[1] scope hash; ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
+  back by as much as the hold grew, keeping their order and spacing. A turn whose moment had come
+  (its call was in flight) gets ARGV[3] to come back for its place, first after the hold.
+  Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases;
+          ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
           so a value beyond reason neither holds the scope for years nor leaves it without a TTL),
-          ARGV[2] how long the hash outlives its last slot (ms)
+          ARGV[2] how long the keys outlive their last slot (ms), ARGV[3] how long a caller in flight has to come back (ms)
   Output: {hold until ms, how much the hold grew ms (0 when another caller already held it as long)}
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local scope = redis.call('HMGET', KEYS[1], 'next', 'hold', 'shift')
+local scope = redis.call('HMGET', KEYS[1], 'next', 'hold')
 local nextFree = tonumber(scope[1]) or 0
 local hold = math.min(tonumber(scope[2]) or 0, now + ${MAX_RETRY_AFTER_MS})
-local shift = tonumber(scope[3]) or 0
 local asked = tonumber(ARGV[1]) or 0
 if asked ~= asked then asked = 0 end -- NaN: no Retry-After worth the name
 local retryAfter = math.floor(math.min(math.max(asked, 0), ${MAX_RETRY_AFTER_MS}))
@@ -66,16 +107,35 @@ local until_ = now + retryAfter
 local from = math.max(hold, now)
 if until_ <= from then return {hold, 0} end
 local grew = until_ - from
+local turns = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #turns, 2 do
+  local slot = tonumber(turns[i + 1])
+  redis.call('ZADD', KEYS[2], slot + grew, turns[i])
+  if slot <= now then redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[3]), turns[i]) end
+end
 nextFree = math.max(nextFree + grew, until_)
-redis.call('HSET', KEYS[1], 'next', nextFree, 'hold', until_, 'shift', shift + grew)
-redis.call('PEXPIRE', KEYS[1], nextFree - now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'next', nextFree, 'hold', until_)
+local ttl = nextFree - now + tonumber(ARGV[2]) + tonumber(ARGV[3])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {until_, grew}
 `;
 
 export const DROP_TURN = `--[[
   Gives up the caller's turn (its call went through, or failed for a reason other than a rate limit).
-  Input:  KEYS[1] the caller's turn key
+  A turn whose moment had come still spaces the next call: its slot is remembered as the last.
+  Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases; ARGV[1] caller
   Output: 1 when there was one
 ]]
-return redis.call('DEL', KEYS[1])
+local slot = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
+if not slot then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- (The keys expire together: no hash, nothing to remember, and no HSET that would leave one without a TTL.)
+if slot <= now and redis.call('EXISTS', KEYS[1]) == 1 then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'last')) or 0
+  if slot > last then redis.call('HSET', KEYS[1], 'last', slot) end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
 `;

@@ -9,16 +9,21 @@ import { defineScripts } from './store.js';
 /**
  * Turns to call Slack, shared by every replica through Redis: each caller in a scope (a channel, the
  * workspace) gets a slot at the scope's pace, in the order the turns were taken, and a 429 holds the
- * whole scope for its Retry-After. See send-turns-scripts.ts for the keys.
+ * whole scope for its Retry-After. A turn is leased: a caller that neither calls at its slot nor comes
+ * back for it within `renewMs` (+ a grace) loses it, and the turns after it move up, so a caller
+ * that dies or forgets its turn holds nobody up beyond that. See send-turns-scripts.ts for the keys.
  */
 export interface SendTurns {
   /**
    * Takes the caller's turn in the pace's scope, or finds the one it already has (moved back by
-   * any hold since it was taken).
+   * any hold since it was taken, moved up when turns before it were reclaimed), and renews its lease.
    * @param caller a stable id for the caller, e.g. the job id: the same caller keeps its place.
+   * @param maxWaitMs the longest the caller will wait for its turn in process (ms): a turn within it
+   *   is leased until its slot (+ grace); a later one for {@link SendTurns.renewMs} (+ grace), by which
+   *   the caller must take it again, or lose it.
    * @returns how long (ms) the caller must wait before its call; 0 when it may call now.
    */
-  take(pace: Pace, caller: string): Promise<number>;
+  take(pace: Pace, caller: string, maxWaitMs: number): Promise<number>;
   /**
    * Holds the scope for `retryAfterMs` (Slack's Retry-After, ms) from now, for every caller.
    * @returns how much (ms) this call lengthened the hold: 0 when another caller had already held it as long.
@@ -26,28 +31,43 @@ export interface SendTurns {
   hold(pace: Pace, retryAfterMs: number): Promise<number>;
   /** Gives up the caller's turn: its call went through, or it will come back for reasons of its own. */
   drop(pace: Pace, caller: string): Promise<void>;
+  /** How often (ms) a caller whose turn is further off than it waits in process must take it again to keep it. */
+  readonly renewMs: number;
 }
 
-// Turns and scopes outlive their last slot by this much (ms): long enough for a caller delayed to its
-// turn to come back and find it, short enough that idle channels leave nothing behind.
+// Turns and scopes outlive their last slot by this much (ms), so that idle channels leave nothing behind.
 const KEEP_MS = 10 * 60_000;
 
-/** Send turns under `<prefix>:pace:<scope>` and `<prefix>:turn:<scope>:<caller>`. */
-export function createSendTurns(redis: Redis, options: { prefix: string }): SendTurns {
+/** How long turns are kept without their caller; the defaults suit the bot, tests shorten them. */
+export interface TurnLeases {
+  /** A caller whose turn is further off than it waits in process comes back at least this often (ms). @defaultValue 10000 */
+  renewMs?: number;
+  /**
+   * How late (ms) past its slot or its renewal a caller may be before its turn is reclaimed: covers a
+   * delayed job brought back late by a busy worker. @defaultValue 2000
+   */
+  graceMs?: number;
+}
+
+/** Send turns under `<prefix>:pace:<scope>`, `<prefix>:turns:<scope>` and `<prefix>:leases:<scope>`. */
+export function createSendTurns(redis: Redis, options: { prefix: string } & TurnLeases): SendTurns {
   const run = defineScripts(redis, { TAKE_TURN, HOLD, DROP_TURN });
-  const scopeKey = (pace: Pace) => `${options.prefix}:pace:${pace.scope}`;
-  const turnKey = (pace: Pace, caller: string) => `${options.prefix}:turn:${pace.scope}:${caller}`;
+  const renewMs = options.renewMs ?? 10_000;
+  const graceMs = options.graceMs ?? 2000;
+  const keysOf = (pace: Pace) => [`${options.prefix}:pace:${pace.scope}`, `${options.prefix}:turns:${pace.scope}`, `${options.prefix}:leases:${pace.scope}`];
   return {
-    async take(pace, caller) {
-      const [slot, now] = (await run.TAKE_TURN([scopeKey(pace), turnKey(pace, caller)], [String(pace.intervalMs), String(KEEP_MS), String(pace.burst)])) as [number, number];
+    renewMs,
+    async take(pace, caller, maxWaitMs) {
+      const args = [pace.intervalMs, KEEP_MS, pace.burst, Math.max(0, Math.round(maxWaitMs)), renewMs, graceMs].map(String);
+      const [slot, now] = (await run.TAKE_TURN(keysOf(pace), [...args, caller])) as [number, number];
       return Math.max(0, slot - now);
     },
     async hold(pace, retryAfterMs) {
-      const [, grew] = (await run.HOLD([scopeKey(pace)], [String(Math.max(0, Math.round(retryAfterMs))), String(KEEP_MS)])) as [number, number];
+      const [, grew] = (await run.HOLD(keysOf(pace), [String(Math.max(0, Math.round(retryAfterMs))), String(KEEP_MS), String(renewMs + graceMs)])) as [number, number];
       return grew;
     },
     async drop(pace, caller) {
-      await run.DROP_TURN([turnKey(pace, caller)], []);
+      await run.DROP_TURN(keysOf(pace), [caller]);
     },
   };
 }
@@ -55,7 +75,10 @@ export function createSendTurns(redis: Redis, options: { prefix: string }): Send
 // Slack always sends Retry-After with a 429; if a proxy drops it, hold the scope this long (ms).
 const DEFAULT_RETRY_AFTER_MS = 2000;
 
-/** The caller's turn is further off than it may wait for in process: it keeps the turn, to come back for it. */
+/**
+ * The caller's turn is further off than it may wait for in process: it keeps the turn, to come back
+ * for it within the turns' renewMs (or lose it and take a new one at the back).
+ */
 export class TurnLaterError extends Error {
   /** @param waitMs how long (ms) until the turn. */
   constructor(
@@ -74,7 +97,7 @@ export class TurnLaterError extends Error {
  * @throws TurnLaterError when the turn is more than `maxWaitMs` (ms) away, or the call's own error.
  */
 export async function callInTurn<T>(turns: SendTurns, pace: Pace, caller: string, options: { maxWaitMs: number; log: Logger }, call: () => Promise<T>): Promise<T> {
-  const waitMs = await turns.take(pace, caller);
+  const waitMs = await turns.take(pace, caller, options.maxWaitMs);
   if (waitMs > options.maxWaitMs) throw new TurnLaterError(pace.scope, waitMs);
   if (waitMs > 0) await delay(waitMs);
   try {

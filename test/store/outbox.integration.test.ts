@@ -140,7 +140,7 @@ describe('the outbox, claimed per entry', () => {
   it('a card whose chat.update turn is far off stays in the outbox for a drain; a click shows it through response_url at once', async () => {
     const turns = createSendTurns(redis, { prefix });
     // A backlog of card updates, more than 30 s of them at Slack's pace.
-    for (let i = 0; i < UPDATE_PACE.burst + 30; i += 1) await turns.take(UPDATE_PACE, `backlog-${i}`);
+    for (let i = 0; i < UPDATE_PACE.burst + 30; i += 1) await turns.take(UPDATE_PACE, `backlog-${i}`, 0);
     const fromDrain = await decided();
     await expect(replicaOutbox().settle(fromDrain)).rejects.toThrow(TurnLaterError);
     expect(updatesOf(fromDrain)).toBe(0);

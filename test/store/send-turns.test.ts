@@ -15,58 +15,97 @@ beforeEach(() => {
 });
 
 const channel = postMessagePace('C0ONE');
-// Waits are measured from Redis TIME at each call, and calls take a little time: allow for it.
-const SLACK = 60;
+// Waits are measured from Redis TIME at each call, and calls take a little time (more on a busy machine): allow for it.
+const SLACK = 150;
+// A turn this near (ms) is waited for in process, as a request job waits.
+const WAIT = 1500;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('send turns', () => {
   it('callers in one channel get turns a pace apart, in the order they asked; another channel is not held', async () => {
     const waits = [];
-    for (const caller of ['a', 'b', 'c', 'd']) waits.push(await turns.take(channel, caller));
+    for (const caller of ['a', 'b', 'c', 'd']) waits.push(await turns.take(channel, caller, WAIT));
     waits.forEach((wait, i) => expect(wait).toBeGreaterThan(i * channel.intervalMs - SLACK));
     waits.forEach((wait, i) => expect(wait).toBeLessThanOrEqual(i * channel.intervalMs));
-    expect(await turns.take(postMessagePace('C0OTHER'), 'e')).toBe(0);
+    expect(await turns.take(postMessagePace('C0OTHER'), 'e', WAIT)).toBe(0);
   });
 
   it('a caller that asks again keeps its turn; after dropping it, it goes to the back', async () => {
-    await turns.take(channel, 'a');
-    const b = await turns.take(channel, 'b');
-    await turns.take(channel, 'c');
-    expect(await turns.take(channel, 'b')).toBeLessThanOrEqual(b);
-    expect(await turns.take(channel, 'b')).toBeGreaterThan(b - SLACK);
+    await turns.take(channel, 'a', WAIT);
+    const b = await turns.take(channel, 'b', WAIT);
+    await turns.take(channel, 'c', WAIT);
+    expect(await turns.take(channel, 'b', WAIT)).toBeLessThanOrEqual(b);
+    expect(await turns.take(channel, 'b', WAIT)).toBeGreaterThan(b - SLACK);
     await turns.drop(channel, 'b');
-    expect(await turns.take(channel, 'b')).toBeGreaterThan(3 * channel.intervalMs - SLACK);
+    expect(await turns.take(channel, 'b', WAIT)).toBeGreaterThan(3 * channel.intervalMs - SLACK);
   });
 
   it('a hold moves every turn back by as much, keeping their order, and holds new callers too', async () => {
-    const before = [await turns.take(channel, 'a'), await turns.take(channel, 'b'), await turns.take(channel, 'c')];
+    const before = [await turns.take(channel, 'a', WAIT), await turns.take(channel, 'b', WAIT), await turns.take(channel, 'c', WAIT)];
     expect(await turns.hold(channel, 5000)).toBeGreaterThan(5000 - SLACK);
-    const after = [await turns.take(channel, 'a'), await turns.take(channel, 'b'), await turns.take(channel, 'c')];
+    const after = [await turns.take(channel, 'a', WAIT), await turns.take(channel, 'b', WAIT), await turns.take(channel, 'c', WAIT)];
     after.forEach((wait, i) => expect(wait - before[i]!).toBeGreaterThan(5000 - 2 * SLACK));
     after.forEach((wait, i) => expect(wait - before[i]!).toBeLessThanOrEqual(5000 + SLACK));
-    expect(await turns.take(channel, 'd')).toBeGreaterThan(after[2]! + channel.intervalMs - SLACK);
+    expect(await turns.take(channel, 'd', WAIT)).toBeGreaterThan(after[2]! + channel.intervalMs - SLACK);
   });
 
   it('a second 429 within the same hold does not lengthen it again', async () => {
-    await turns.take(channel, 'a');
+    await turns.take(channel, 'a', WAIT);
     expect(await turns.hold(channel, 3000)).toBeGreaterThan(0);
     expect(await turns.hold(channel, 2000)).toBe(0);
-    expect(await turns.take(channel, 'b')).toBeGreaterThan(3000 - SLACK);
+    expect(await turns.take(channel, 'b', WAIT)).toBeGreaterThan(3000 - SLACK);
   });
 
   it('a burst lets that many callers go at once after a quiet spell, then paces the rest', async () => {
     const pace: Pace = { scope: 'chat.update', intervalMs: 1000, burst: 3 };
     const waits = [];
-    for (const caller of ['a', 'b', 'c', 'd', 'e']) waits.push(await turns.take(pace, caller));
+    for (const caller of ['a', 'b', 'c', 'd', 'e']) waits.push(await turns.take(pace, caller, WAIT));
     expect(waits.slice(0, 3)).toEqual([0, 0, 0]);
     expect(waits[3]).toBeGreaterThan(1000 - SLACK);
     expect(waits[4]).toBeGreaterThan(2000 - SLACK);
   });
 
   it('leaves nothing behind that does not expire', async () => {
-    await turns.take(channel, 'a');
+    await turns.take(channel, 'a', WAIT);
     await turns.hold(channel, 1000);
     const keys = await redis.keys(`${prefix}:*`);
-    expect(keys.length).toBe(2);
+    expect(keys.length).toBe(3);
     for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
+  });
+
+  it('turns of callers that never come back are reclaimed: a flood of 100 abandoned turns holds the next caller no longer than their leases, then a pace', async () => {
+    const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
+    for (let i = 0; i < 100; i += 1) await leased.take(channel, `abandoned-${i}`, WAIT);
+    const first = await leased.take(channel, 'next card', WAIT);
+    expect(first).toBeGreaterThan(100 * channel.intervalMs - SLACK);
+    // The next card comes back within its renewal, as a delayed job does; the abandoned ones did not.
+    await sleep(1300);
+    const again = await leased.take(channel, 'next card', WAIT);
+    expect(again).toBeLessThanOrEqual(channel.intervalMs);
+  });
+
+  it('callers that come back keep their turns in order, a pace apart, moved up past the turns reclaimed before them', async () => {
+    const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
+    for (const caller of ['a', 'b', 'c', 'd', 'e', 'f']) await leased.take(channel, caller, WAIT);
+    await sleep(700);
+    const kept = [await leased.take(channel, 'c', WAIT), await leased.take(channel, 'e', WAIT)];
+    expect(kept[0]).toBeGreaterThan(2 * channel.intervalMs - 700 - SLACK);
+    await sleep(800); // a and b's slots have passed (their calls may have been made); d and f did not come back
+    const [c, e, g] = [await leased.take(channel, 'c', WAIT), await leased.take(channel, 'e', WAIT), await leased.take(channel, 'g', WAIT)];
+    // b's slot (1.05 s) still spaces c; e follows c and g follows e, a pace apart, where d and f had been.
+    expect(c).toBeGreaterThan(2 * channel.intervalMs - 1500 - SLACK);
+    expect(c).toBeLessThanOrEqual(2 * channel.intervalMs - 1500 + SLACK);
+    expect(e - c).toBeGreaterThan(channel.intervalMs - SLACK);
+    expect(e - c).toBeLessThanOrEqual(channel.intervalMs + SLACK);
+    expect(g - e).toBeGreaterThan(channel.intervalMs - SLACK);
+    expect(g - e).toBeLessThanOrEqual(channel.intervalMs + SLACK);
+  });
+
+  it('a turn within the in-process wait is kept until its slot, and one further off until its renewal: no caller loses a turn it is waiting for', async () => {
+    const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
+    for (const caller of ['a', 'b', 'c']) await leased.take(channel, caller, 3000);
+    // c waits in process for its slot (2.1 s), past its renewal: nobody else may take that slot meanwhile.
+    await sleep(1500);
+    expect(await leased.take(channel, 'd', WAIT)).toBeGreaterThan(3 * channel.intervalMs - 1500 - SLACK);
   });
 });
