@@ -77,8 +77,8 @@ describe('send turns', () => {
     const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
     for (let i = 0; i < 100; i += 1) await leased.take(channel, `abandoned-${i}`, WAIT);
     const first = await leased.take(channel, 'next card', WAIT);
-    expect(first).toBeGreaterThan(100 * channel.intervalMs - SLACK);
-    // The next card comes back within its renewal, as a delayed job does; the abandoned ones did not.
+    expect(first).toBeGreaterThan(90 * channel.intervalMs); // behind the flood (taking 100 turns takes a moment)
+    // The next card comes back after a renewal, as a delayed job does; the abandoned ones never do.
     await sleep(1300);
     const again = await leased.take(channel, 'next card', WAIT);
     expect(again).toBeLessThanOrEqual(channel.intervalMs);
