@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import type { Logger } from '../ops/logger.js';
 import type { Pace } from '../ops/slack-pace.js';
 import { classifySlackError } from '../ops/slack-errors.js';
@@ -33,7 +33,7 @@ export interface SendTurns {
 const KEEP_MS = 10 * 60_000;
 
 /** Send turns under `<prefix>:pace:<scope>` and `<prefix>:turn:<scope>:<caller>`. */
-export function createSendTurns(redis: Redis, options: { prefix: string }): SendTurns {
+export function createSendTurns(redis: RedisClient, options: { prefix: string }): SendTurns {
   const run = defineScripts(redis, { TAKE_TURN, HOLD, DROP_TURN });
   const scopeKey = (pace: Pace) => `${options.prefix}:pace:${pace.scope}`;
   const turnKey = (pace: Pace, caller: string) => `${options.prefix}:turn:${pace.scope}:${caller}`;
