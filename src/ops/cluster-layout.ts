@@ -36,7 +36,8 @@ export function clusterLayoutProblem(layout: KeyLayout): string | undefined {
   const distinct = new Set(slots.values());
   if (untagged.length === 0 && distinct.size <= 1) return undefined;
   const problems: string[] = [];
-  for (const family of new Map(untagged.map((f) => [f.setting, f])).values()) {
+  // One line per setting: the first queue's keys stand for the others under the same QUEUE_PREFIX.
+  for (const family of untagged.filter((f, i) => untagged.findIndex((g) => g.setting === f.setting) === i)) {
     problems.push(`${family.setting} gives keys "${family.shared}…" with no hash tag ({…}) that every key shares, so they spread over the whole cluster`);
   }
   if (distinct.size > 1) problems.push(`the hash tags put keys in ${distinct.size} slots: ${[...slots].map(([shared, slot]) => `"${shared}…" in slot ${slot}`).join(', ')}`);
