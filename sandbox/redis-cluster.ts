@@ -46,9 +46,9 @@ export async function startRedisCluster(options: { masters?: number; nodeTimeout
     async ownerOf(slot) {
       const probe = new Redis(nodes[0]!.url);
       try {
-        const ranges = (await probe.cluster('SLOTS')) as [number, number, [string, number]][];
+        const ranges = await probe.cluster('SLOTS');
         const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-        const owner = nodes.find((n) => n.port === range?.[2][1]);
+        const owner = nodes.find((n) => n.port === range?.[2]?.[1]);
         if (!owner) throw new Error(`no node of the cluster serves slot ${slot}`);
         return owner;
       } finally {
