@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createApprovalClient } from '../../src/client/approval-client.js';
@@ -10,6 +11,7 @@ import { ACTION_APPROVE, ACTION_DENY } from '../../src/views/cards.js';
 import { startRedisCluster, type RedisClusterSet } from '../../sandbox/redis-cluster.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { startBot } from '../helpers/bot-process.js';
+import { runCli as cli } from '../helpers/cli-process.js';
 import { startGate, type Gate } from '../helpers/gate.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -32,16 +34,6 @@ afterAll(async () => {
 
 const nodesSetting = () => cluster.addresses.map((a) => `${a.host}:${a.port}`).join(',');
 
-/** Runs the built command line with `env` and resolves with its exit code and output. */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['dist/client/cli/main.js', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += String(chunk)));
-  child.stderr.on('data', (chunk) => (stderr += String(chunk)));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
-
 describe('Redis Cluster', () => {
   it('refuses to start, bot and command line, when the prefixes would spread keys over slots, naming the settings and the fix', async () => {
     const bot = startBot({ REDIS_URL: cluster.nodes[0]!.url, REDIS_CLUSTER_NODES: nodesSetting(), SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: 'test-signing-secret-0123456789', APPROVERS: 'anyone', STATE_PREFIX: '{gate}:approvals', POLICY_SNAPSHOT_KEY: '{gate}:policy-snapshot' });
@@ -55,7 +47,7 @@ describe('Redis Cluster', () => {
     expect(status.stderr).toContain('REDIS_CLUSTER_NODES is set, so every key of the gate must be in one cluster slot');
   });
 
-  it('request, card, two clicks and one decision; policy, cancel and expiry; the client and the command line read them; every key in the gate’s slot; not ready without that slot', async () => {
+  it('request, card, two clicks and one decision; policy, cancel and expiry; the client, the command line and the MCP server read them; every key in the gate’s slot; not ready without that slot', async () => {
     const tag = `gate-${randomBytes(3).toString('hex')}`;
     const names = { QUEUE_PREFIX: `{${tag}}`, STATE_PREFIX: `{${tag}}:approvals`, POLICY_SNAPSHOT_KEY: `{${tag}}:policy-snapshot` };
     const target: RedisTarget = { url: cluster.nodes[0]!.url, cluster: { nodes: cluster.addresses }, waitReplicas: { count: 0, timeoutMs: 500 } };
@@ -81,6 +73,13 @@ describe('Redis Cluster', () => {
     expect({ code: status.code, stderr: status.stderr }).toEqual({ code: 0, stderr: '' });
     expect(JSON.parse(status.stdout)).toMatchObject({ state: 'decided', decision: { decision: 'approved', run_id: 'run_cluster_click' } });
     expect(await client.awaitDecision('run_cluster_click', String(request.step_id), { timeoutMs: 10_000 })).toMatchObject({ decision: 'approved' });
+
+    // So does the MCP server, an agent's way in.
+    const agent = new Client({ name: 'cluster-agent', version: '1.0.0' });
+    await agent.connect(new StdioClientTransport({ command: process.execPath, args: ['dist/client/cli/main.js', 'mcp'], env: { PATH: process.env.PATH ?? '', ...cliEnv }, stderr: 'pipe' }));
+    opened.push(agent);
+    const answer = await agent.callTool({ name: 'get_approval', arguments: { run_id: 'run_cluster_click', step_id: String(request.step_id) } });
+    expect(answer.structuredContent).toMatchObject({ state: 'decided', decision: { decision: 'approved' } });
 
     // A request sent by the client, denied in Slack: its handle gets the decision.
     const handle = await client.requestApproval(validRequest({ run_id: 'run_cluster_client' }) as Parameters<typeof client.requestApproval>[0]);
