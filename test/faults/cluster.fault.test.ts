@@ -78,8 +78,15 @@ describe('Redis Cluster', () => {
     const agent = new Client({ name: 'cluster-agent', version: '1.0.0' });
     await agent.connect(new StdioClientTransport({ command: process.execPath, args: ['dist/client/cli/main.js', 'mcp'], env: { PATH: process.env.PATH ?? '', ...cliEnv }, stderr: 'pipe' }));
     opened.push(agent);
-    const answer = await agent.callTool({ name: 'get_approval', arguments: { run_id: 'run_cluster_click', step_id: String(request.step_id) } });
-    expect(answer.structuredContent).toMatchObject({ state: 'decided', decision: { decision: 'approved' } });
+    const asked = agent.callTool({ name: 'request_approval', arguments: { what: 'Rotate the cluster credentials', why: 'quarterly', job: { tool: 'rotate' }, risk_tags: ['prod'], run_id: 'mcp-cluster', step_id: 'rotate', wait_sec: 30 } });
+    // No card in time: the tool's answer says why.
+    const agentCard = await waitFor('the agent’s card', () => g.cardsFor({ run_id: 'mcp-cluster', step_id: 'rotate' })[0], 15_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await asked)}`);
+    });
+    await g.emulator.click({ channel: agentCard.channel, ts: agentCard.ts, actionId: ACTION_APPROVE, user: 'U0ALICE' });
+    const answer = await asked;
+    expect(answer.isError, JSON.stringify(answer.content)).toBeFalsy();
+    expect(answer.structuredContent).toMatchObject({ state: 'decided', may_proceed: true, decision: { decision: 'approved', run_id: 'mcp-cluster' } });
 
     // A request sent by the client, denied in Slack: its handle gets the decision.
     const handle = await client.requestApproval(validRequest({ run_id: 'run_cluster_client' }) as Parameters<typeof client.requestApproval>[0]);
@@ -106,7 +113,7 @@ describe('Redis Cluster', () => {
     expect(expired).toMatchObject({ decision: 'expired', decided_by: { id: 'expiry' } });
 
     // One decision per approval, none for the cancelled one.
-    expect((await g.decisions()).map((d) => `${d.run_id}:${d.decision}`).sort()).toEqual(['run_cluster_click:approved', 'run_cluster_client:denied', 'run_cluster_expiry:expired', 'run_cluster_policy:stale']);
+    expect((await g.decisions()).map((d) => `${d.run_id}:${d.decision}`).sort()).toEqual(['mcp-cluster:approved', 'run_cluster_click:approved', 'run_cluster_client:denied', 'run_cluster_expiry:expired', 'run_cluster_policy:stale']);
     expect(g.bot.logs.filter((l) => /CROSSSLOT|MOVED|non local key/i.test(JSON.stringify(l)))).toEqual([]);
     // Every key written (the bot's, its queues', its Lua-built ones, the client's) is in the one slot.
     const slot = keySlot(names.STATE_PREFIX);
