@@ -51,18 +51,25 @@ function credentialsOf(url: URL): RedisOptions {
 }
 
 function createCluster(nodes: { host: string; port: number }[], url: string, options: RedisOptions): Cluster {
-  const { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions } = options;
   const credentials = credentialsOf(new URL(url));
-  const cluster: ClusterOptions = {
-    redisOptions: { ...credentials, ...nodeOptions },
+  return new Cluster(nodes, {
+    ...clusterOptionsOf(options, credentials),
+    // With TLS, managed clusters announce their nodes by host name, and the certificates name those
+    // hosts: connect by name, not by the address ioredis would resolve it to (ioredis's advice for
+    // ElastiCache and MemoryDB with TLS).
+    ...(credentials.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+  });
+}
+
+/** ioredis options as a cluster takes them: some for the cluster as a whole, the rest for each node's connection on top of `base`. */
+function clusterOptionsOf(options: RedisOptions, base: ClusterOptions['redisOptions']): ClusterOptions {
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions } = options;
+  return {
+    redisOptions: { ...base, ...nodeOptions },
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     ...(retryStrategy !== undefined ? { clusterRetryStrategy: retryStrategy } : {}),
-    // With TLS the certificates name the configured host, not the IPs the nodes announce: connect
-    // by name, as ioredis advises for ElastiCache and MemoryDB with TLS.
-    ...(credentials.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
   };
-  return new Cluster(nodes, cluster);
 }
 
 /**
@@ -71,13 +78,7 @@ function createCluster(nodes: { host: string; port: number }[], url: string, opt
  */
 export function duplicateRedis(client: RedisClient, options: RedisOptions = {}): RedisClient {
   if (!(client instanceof Cluster)) return client.duplicate(options);
-  const { lazyConnect, enableOfflineQueue, retryStrategy, ...nodeOptions } = options;
-  return client.duplicate([], {
-    redisOptions: { ...client.options.redisOptions, ...nodeOptions },
-    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
-    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
-    ...(retryStrategy !== undefined ? { clusterRetryStrategy: retryStrategy } : {}),
-  });
+  return client.duplicate([], clusterOptionsOf(options, client.options.redisOptions));
 }
 
 /** Where the bot's Redis is, fit for logs: the URL without its password, the Sentinels and group, or the cluster's nodes. */
