@@ -2,9 +2,8 @@ import { hostname } from 'node:os';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
-import type { Redis } from 'ioredis';
-import { ConfigError, loadConfig, type Config, type RedisTarget } from './ops/config.js';
-import { createRedis, describeRedisTarget } from './ops/redis-connection.js';
+import { ConfigError, loadConfig, timersQueueOf, type Config, type RedisTarget } from './ops/config.js';
+import { createRedis, describeRedisTarget, duplicateRedis, type RedisClient } from './ops/redis-connection.js';
 import { createReadiness } from './ops/health.js';
 import { createMetrics, createMetricsRoute, registerPendingGauges } from './ops/metrics.js';
 import { createDecisionTimes } from './store/decision-times.js';
@@ -70,7 +69,7 @@ async function main(): Promise<void> {
   await connectRedis(redis, config.redis, log);
   // What comes before Slack's acknowledgement (the request memory, the click inbox) has a connection
   // of its own, so it never waits behind the work of clicks and requests in flight.
-  const front = redis.duplicate({ lazyConnect: false });
+  const front = duplicateRedis(redis, { lazyConnect: false });
   front.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   for (const warning of assessRedisSettings(await loadRedisSettings(redis))) log.warn({ component: 'redis' }, warning);
 
@@ -92,7 +91,7 @@ async function main(): Promise<void> {
   }
 
   const metrics = createMetrics();
-  const readiness = createReadiness({ redis, slack, log, verifiedAt: Date.now() });
+  const readiness = createReadiness({ redis, probeKey: config.policySnapshotKey, slack, log, verifiedAt: Date.now() });
   const customRoutes = [...readiness.routes, createMetricsRoute(metrics)];
   // Bolt's own receivers, given what the request guard needs: the signed timestamp and signature
   // (HTTP) or the envelope id (Socket Mode), and an answer for the requests it refuses.
@@ -184,7 +183,7 @@ async function main(): Promise<void> {
   const timers = createTimers({
     turns,
     connection: redis,
-    queueName: `${config.queues.request}-timers`,
+    queueName: timersQueueOf(config.queues.request),
     queuePrefix: config.queues.prefix,
     routes,
     store,
@@ -200,7 +199,7 @@ async function main(): Promise<void> {
   registerCommands(app, { store, decisionTimes, slack, routes, directory, users: actionDeps.users, channels: createChannelDirectory(slack, { log }), homeTeamId, log });
   // Requests are fetched on a connection of their own: a large one (a huge one is read whole before
   // it can be refused) must not hold up the clicks' Redis commands queued behind it on `redis`.
-  const intakeRedis = redis.duplicate();
+  const intakeRedis = duplicateRedis(redis);
   intakeRedis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error (intake)'));
   const intake = createRequestWorker({
     connection: intakeRedis,
@@ -261,13 +260,17 @@ async function listen(app: App, port: number, log: Logger): Promise<void> {
   }
 }
 
-async function connectRedis(redis: Redis, target: RedisTarget, log: Logger): Promise<void> {
+async function connectRedis(redis: RedisClient, target: RedisTarget, log: Logger): Promise<void> {
   const connected = await withTimeout(redis.connect(), REDIS_READY_TIMEOUT_MS, 'Redis did not answer').then(
     () => true,
     () => false,
   );
   if (!connected) {
-    const check = target.sentinel ? 'REDIS_SENTINELS, REDIS_SENTINEL_NAME and that the Sentinels and the primary are running' : 'REDIS_URL and that the server is running';
+    const check = target.cluster
+      ? 'REDIS_CLUSTER_NODES, the user and password in REDIS_URL, and that the cluster is up (CLUSTER INFO: cluster_state:ok)'
+      : target.sentinel
+        ? 'REDIS_SENTINELS, REDIS_SENTINEL_NAME and that the Sentinels and the primary are running'
+        : 'REDIS_URL and that the server is running';
     log.fatal({ redis: describeRedisTarget(target, redactRedisUrl) }, `cannot reach Redis: check ${check}`);
     process.exit(1);
   }

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '../ops/redis-connection.js';
 import type { z } from 'zod';
 import {
   approvalIdOf,
@@ -29,8 +30,11 @@ const CLOSE_DEADLINE_MS = 5000;
 
 /** Where the gate's queues and keys are; the defaults are the bot's (see the README's Configuration). */
 export interface ApprovalClientOptions {
-  /** An ioredis connection (shared, left open by close()) or a Redis URL (opened and closed by the client). */
-  connection: Redis | string;
+  /**
+   * An ioredis connection, `Redis` or `Cluster` (shared, left open by close()), or a Redis URL (opened
+   * and closed by the client). For a cluster, the names below must share the bot's hash tag (README, "Redis Cluster").
+   */
+  connection: RedisClient | string;
   /** @defaultValue `approval-requests` (REQUEST_QUEUE) */
   requestQueue?: string;
   /** @defaultValue `approval-resume` (RESUME_QUEUE) */
@@ -98,7 +102,7 @@ export function createApprovalClient(options: ApprovalClientOptions) {
   // Checked first: a key that is not one must fail here, before any connection, not in every wait.
   const publicKeys = options.publicKeys ? publicKeysOf(options.publicKeys) : undefined;
   const owned = typeof options.connection === 'string';
-  const redis = typeof options.connection === 'string' ? new Redis(options.connection, { maxRetriesPerRequest: null }) : options.connection;
+  const redis: RedisClient = typeof options.connection === 'string' ? new Redis(options.connection, { maxRetriesPerRequest: null }) : options.connection;
   // Commands on a connection of ours wait for a reconnect; ioredis would print each error with its stack.
   if (owned) redis.on('error', () => undefined);
   const prefix = options.prefix ?? 'bull';
@@ -108,11 +112,11 @@ export function createApprovalClient(options: ApprovalClientOptions) {
   const requests = new Queue(options.requestQueue ?? 'approval-requests', { connection: redis, prefix });
   const resume = new Queue(resumeName, { connection: redis, prefix });
   let events: Promise<QueueEvents> | undefined;
-  let eventsConnection: Redis | undefined;
+  let eventsConnection: RedisClient | undefined;
   const openEvents = () =>
     (events ??= (async () => {
       // QueueEvents blocks on its connection (XREAD BLOCK): never on the shared one.
-      eventsConnection = redis.duplicate({ maxRetriesPerRequest: null });
+      eventsConnection = duplicateRedis(redis, { maxRetriesPerRequest: null });
       eventsConnection.on('error', () => undefined); // QueueEvents reports it too
       const queueEvents = new QueueEvents(resumeName, { connection: eventsConnection, prefix });
       queueEvents.on('error', () => undefined); // a reconnect; waiters poll meanwhile

@@ -2,6 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { defaultKeyIdOf, type DecisionSigningKey } from '../domain/decision-signature.js';
 import { loadPublicKeyFile, loadSigningKey } from './load-signing-key.js';
+import { clusterLayoutProblem, type KeyLayout } from './cluster-layout.js';
+import { checkRedisEnv, RedisEnvShape, redisTargetOf, type RedisTarget } from './redis-env.js';
+
+export type { RedisTarget } from './redis-env.js';
 
 const SLACK_ID = /^[A-Z0-9]{2,}$/;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -26,51 +30,10 @@ const optionalText = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
-/** A Redis URL as it may be shown in an error: without the password between `//` and `@`. */
-function hidePassword(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
-}
-
 /** The environment the bot reads, once, at start-up. */
 const EnvSchema = z
   .object({
-    /** @defaultValue `redis://127.0.0.1:6379` */
-    REDIS_URL: z
-      .string()
-      .default('redis://127.0.0.1:6379')
-      .refine((url) => /^rediss?:\/\//.test(url), { message: 'must start with redis:// or rediss://', abort: true })
-      .superRefine((url, ctx) => {
-        // ioredis would throw a TypeError with a stack at start-up: say it in one line instead.
-        if (!URL.canParse(url)) ctx.addIssue({ code: 'custom', message: `is not a valid URL ("${hidePassword(url)}"): use redis://[user:password@]host:port[/db]` });
-      }),
-    /**
-     * Sentinels to ask for the primary, comma-separated `host:port`: the bot then follows the
-     * primary Sentinel names (REDIS_URL's host is not used; its user, password, database and
-     * `rediss:` still apply to the primary).
-     */
-    REDIS_SENTINELS: optionalText.transform((list, ctx): { host: string; port: number }[] | undefined => {
-      if (list === undefined) return undefined;
-      const entries = list.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-      const parsed = entries.map((entry) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(entry));
-      const bad = entries.filter((_, i) => !parsed[i] || Number(parsed[i]![2]) > 65535);
-      if (entries.length === 0 || bad.length > 0) {
-        ctx.addIssue({ code: 'custom', message: `must be host:port pairs, comma-separated, such as sentinel-1:26379,sentinel-2:26379 (not ${bad.map((b) => `"${b}"`).join(', ') || 'empty'})` });
-        return z.NEVER;
-      }
-      return parsed.map((m) => ({ host: m![1]!.replace(/^\[|\]$/g, ''), port: Number(m![2]) }));
-    }),
-    /** The master group name the Sentinels monitor (`sentinel monitor <name> …`). @defaultValue `mymaster` */
-    REDIS_SENTINEL_NAME: z.string().trim().min(1).default('mymaster'),
-    /** The Sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
-    REDIS_SENTINEL_PASSWORD: optionalText,
-    /**
-     * How many replicas must have a decision before the bot pushes it and shows it (Redis `WAIT`);
-     * 0 does not wait. With asynchronous replication a failover can otherwise lose the last writes.
-     * @defaultValue 0
-     */
-    REDIS_WAIT_REPLICAS: z.coerce.number().int().min(0, 'must be 0 or more').max(16, 'must be at most 16').default(0),
-    /** How long a decision waits for those replicas before it goes on regardless (ms). @defaultValue 500 */
-    REDIS_WAIT_TIMEOUT_MS: positiveInt.max(10_000, 'must be at most 10000 (10 s)').default(500),
+    ...RedisEnvShape,
     SLACK_BOT_TOKEN: z
       .string({ error: 'is required: the Bot User OAuth Token (xoxb-…) from OAuth & Permissions in your Slack app settings' })
       .trim()
@@ -150,6 +113,11 @@ const EnvSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
+    checkRedisEnv(env, ctx);
+    if (env.REDIS_CLUSTER_NODES) {
+      const problem = clusterLayoutProblem(keyLayoutOf(env));
+      if (problem) ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: `is set, so ${problem}` });
+    }
     if (env.DECISION_TOMBSTONE_SEC < env.APPROVAL_RETENTION_SEC) {
       // A tombstone stands for the record once it is gone: a shorter one would never be read.
       ctx.addIssue({
@@ -186,14 +154,6 @@ const EnvSchema = z
       });
     }
   });
-
-/** Where Redis is: a URL, and, with Sentinel, the Sentinels that name the primary. */
-export interface RedisTarget {
-  url: string;
-  sentinel?: { sentinels: { host: string; port: number }[]; name: string; password?: string };
-  /** Replicas that must acknowledge a decision before it is pushed and shown (0: none), and for how long to wait (ms). */
-  waitReplicas: { count: number; timeoutMs: number };
-}
 
 export interface Config {
   redis: RedisTarget;
@@ -243,13 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   return {
-    redis: {
-      url: e.REDIS_URL,
-      waitReplicas: { count: e.REDIS_WAIT_REPLICAS, timeoutMs: e.REDIS_WAIT_TIMEOUT_MS },
-      ...(e.REDIS_SENTINELS
-        ? { sentinel: { sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME, ...(e.REDIS_SENTINEL_PASSWORD ? { password: e.REDIS_SENTINEL_PASSWORD } : {}) } }
-        : {}),
-    },
+    redis: redisTargetOf(e),
     slack: {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,
@@ -275,7 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** What the command line (`approval-gate`) reads: where the gate's queues and keys are, and its public keys. */
 export interface CliConfig {
-  redisUrl: string;
+  redis: RedisTarget;
   queues: { request: string; resume: string; prefix: string };
   policySnapshotKey: string;
   statePrefix: string;
@@ -283,17 +237,28 @@ export interface CliConfig {
   publicKeys: Record<string, KeyObject> | undefined;
 }
 
+const CliRedisSchema = z.object(RedisEnvShape).superRefine(checkRedisEnv);
+
 /**
- * Reads the command line's environment: the bot's names (REDIS_URL, REQUEST_QUEUE, RESUME_QUEUE,
- * QUEUE_PREFIX, POLICY_SNAPSHOT_KEY, STATE_PREFIX, with the bot's defaults) and
- * DECISION_PUBLIC_KEY_FILE (the gate's public key, PEM) with DECISION_SIGNING_KEY_ID (default: derived from the key).
+ * Reads the command line's environment: the bot's Redis settings (REDIS_URL, REDIS_SENTINELS…,
+ * REDIS_CLUSTER_NODES), its names (REQUEST_QUEUE, RESUME_QUEUE, QUEUE_PREFIX, POLICY_SNAPSHOT_KEY,
+ * STATE_PREFIX, with the bot's defaults; in a cluster, checked to share one slot as the bot checks them)
+ * and DECISION_PUBLIC_KEY_FILE (the gate's public key, PEM) with DECISION_SIGNING_KEY_ID (default: derived from the key).
  * @throws ConfigError with one line per bad variable.
  */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const value = (name: string, fallback: string) => env[name]?.trim() || fallback;
-  const redisUrl = value('REDIS_URL', 'redis://127.0.0.1:6379');
-  const problems: string[] = [];
-  if (!/^rediss?:\/\//.test(redisUrl) || !URL.canParse(redisUrl)) problems.push(`REDIS_URL is not a Redis URL ("${hidePassword(redisUrl)}"): use redis://[user:password@]host:port[/db]`);
+  const redis = CliRedisSchema.safeParse(env);
+  const problems = redis.success ? [] : redis.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+  const names = {
+    REQUEST_QUEUE: value('REQUEST_QUEUE', 'approval-requests'),
+    RESUME_QUEUE: value('RESUME_QUEUE', 'approval-resume'),
+    QUEUE_PREFIX: value('QUEUE_PREFIX', 'bull'),
+    POLICY_SNAPSHOT_KEY: value('POLICY_SNAPSHOT_KEY', 'approvals:policy-snapshot'),
+    STATE_PREFIX: value('STATE_PREFIX', 'approvals'),
+  };
+  const layoutProblem = redis.success && redis.data.REDIS_CLUSTER_NODES ? clusterLayoutProblem(keyLayoutOf(names)) : undefined;
+  if (layoutProblem) problems.push(`REDIS_CLUSTER_NODES is set, so ${layoutProblem}`);
   let publicKeys: Record<string, KeyObject> | undefined;
   const keyFile = env.DECISION_PUBLIC_KEY_FILE?.trim();
   if (keyFile) {
@@ -301,12 +266,27 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     if (typeof key === 'string') problems.push(key);
     else publicKeys = { [env.DECISION_SIGNING_KEY_ID?.trim() || defaultKeyIdOf(key)]: key };
   }
-  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  if (!redis.success || problems.length > 0) throw new ConfigError(problems.join('\n'));
   return {
-    redisUrl,
-    queues: { request: value('REQUEST_QUEUE', 'approval-requests'), resume: value('RESUME_QUEUE', 'approval-resume'), prefix: value('QUEUE_PREFIX', 'bull') },
-    policySnapshotKey: value('POLICY_SNAPSHOT_KEY', 'approvals:policy-snapshot'),
-    statePrefix: value('STATE_PREFIX', 'approvals'),
+    redis: redisTargetOf(redis.data),
+    queues: { request: names.REQUEST_QUEUE, resume: names.RESUME_QUEUE, prefix: names.QUEUE_PREFIX },
+    policySnapshotKey: names.POLICY_SNAPSHOT_KEY,
+    statePrefix: names.STATE_PREFIX,
     publicKeys,
+  };
+}
+
+/** The name of the timers queue the bot keeps next to the request queue. */
+export function timersQueueOf(requestQueue: string): string {
+  return `${requestQueue}-timers`;
+}
+
+/** Every name the gate's keys are built from, for {@link clusterLayoutProblem}. */
+function keyLayoutOf(names: { REQUEST_QUEUE: string; RESUME_QUEUE: string; QUEUE_PREFIX: string; STATE_PREFIX: string; POLICY_SNAPSHOT_KEY: string }): KeyLayout {
+  return {
+    queuePrefix: names.QUEUE_PREFIX,
+    queues: [names.REQUEST_QUEUE, names.RESUME_QUEUE, timersQueueOf(names.REQUEST_QUEUE)],
+    statePrefix: names.STATE_PREFIX,
+    policySnapshotKey: names.POLICY_SNAPSHOT_KEY,
   };
 }

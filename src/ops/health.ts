@@ -1,6 +1,6 @@
 import type { CustomRoute } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import type { Logger } from './logger.js';
 import { classifySlackError } from './slack-errors.js';
 import { withTimeout } from './with-timeout.js';
@@ -10,7 +10,14 @@ const AUTH_TEST_TIMEOUT_MS = 5000;
 
 /** How readiness checks Slack. */
 export interface ReadinessOptions {
-  redis: Redis;
+  redis: RedisClient;
+  /**
+   * A key in the gate's slot (say POLICY_SNAPSHOT_KEY): readiness reads it (EXISTS) rather than
+   * sending PING, so that in a Redis Cluster it is the node serving the gate's slot that must
+   * answer, and a cluster that is down (CLUSTERDOWN) or lost that slot makes the bot not ready.
+   * @defaultValue none: PING
+   */
+  probeKey?: string;
   slack: WebClient;
   log: Logger;
   /** When the bot's token last passed auth.test (ms), e.g. at start-up. */
@@ -35,7 +42,7 @@ export interface Readiness {
 /**
  * Liveness and readiness.
  * - `/healthz`: 200 `{"status":"ok"}` while the process serves HTTP at all: restart it when this fails.
- * - `/readyz`: 200 when Redis answers a PING within a second and Slack's auth.test succeeded
+ * - `/readyz`: 200 when Redis answers a PING (or a read of `probeKey`) within a second and Slack's auth.test succeeded
  *   recently (see {@link ReadinessOptions.freshForMs}); 503 otherwise, saying which. It follows Redis
  *   going and coming back without a restart.
  */
@@ -80,7 +87,7 @@ export function createReadiness(options: ReadinessOptions): Readiness {
         path: '/readyz',
         method: ['GET'],
         handler: (_req, res) => {
-          void isRedisReachable(options.redis).then((reachable) => {
+          void isRedisReachable(options.redis, options.probeKey).then((reachable) => {
             const slack = slackState();
             const ready = reachable && slack === 'ok';
             res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
@@ -93,11 +100,12 @@ export function createReadiness(options: ReadinessOptions): Readiness {
   };
 }
 
-async function isRedisReachable(redis: Redis): Promise<boolean> {
+async function isRedisReachable(redis: RedisClient, probeKey: string | undefined): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   // An error or a timeout here is the answer: Redis is not reachable.
-  return withTimeout(redis.ping(), PING_TIMEOUT_MS, 'PING timed out').then(
-    (reply) => reply === 'PONG',
+  const probe = probeKey === undefined ? redis.ping().then((reply) => reply === 'PONG') : redis.exists(probeKey).then(() => true);
+  return withTimeout(probe, PING_TIMEOUT_MS, 'Redis did not answer').then(
+    (answered) => answered,
     () => false,
   );
 }

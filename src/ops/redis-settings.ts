@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 
 /** The Redis settings BullMQ's production guide asks for, as read from the server. */
 export interface RedisSettings {
@@ -24,7 +24,7 @@ export function assessRedisSettings(settings: RedisSettings): string[] {
 }
 
 /** Reads the settings; a refused CONFIG GET yields undefined rather than an error. */
-export async function loadRedisSettings(redis: Redis): Promise<RedisSettings> {
+export async function loadRedisSettings(redis: RedisClient): Promise<RedisSettings> {
   const read = async (name: string) => {
     try {
       const reply = (await redis.config('GET', name)) as string[];

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import type { Decision } from '../domain/contract.js';
 import type { Cancellation } from '../domain/approval.js';
 
@@ -24,7 +24,7 @@ export type ApprovalStatus =
   | { state: 'unknown' };
 
 /** Reads an approval's state without changing anything: its record, else its tombstone. */
-export async function readApprovalStatus(redis: Redis, statePrefix: string, approvalId: string): Promise<ApprovalStatus> {
+export async function readApprovalStatus(redis: RedisClient, statePrefix: string, approvalId: string): Promise<ApprovalStatus> {
   const [[recordError, fields], [tombstoneError, tombstone]] = (await redis
     .multi()
     .hmget(recordKeyOf(statePrefix, approvalId), 'request', 'decision', 'cancelled', 'votes')

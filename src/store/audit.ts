@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import type { Approval } from '../domain/approval.js';
 
 /**
@@ -127,7 +127,7 @@ const SCAN_PAGE = 1000;
  *   and each user's refusal count to `<key>:refusal-rate:<user id>`
  * @param options.refusalsMaxLen cap of `<key>:refusals` (entries, trimmed approximately); defaults to `maxLen`
  */
-export function createAudit(redis: Redis, options: { key: string; maxLen: number; refusalsMaxLen?: number; refusalLimit?: RefusalLimit }): Audit {
+export function createAudit(redis: RedisClient, options: { key: string; maxLen: number; refusalsMaxLen?: number; refusalLimit?: RefusalLimit }): Audit {
   const refusalsKey = `${options.key}:refusals`;
   const refusalsMaxLen = String(options.refusalsMaxLen ?? options.maxLen);
   const limit = options.refusalLimit ?? REFUSAL_LIMIT;
@@ -168,7 +168,7 @@ export function createAudit(redis: Redis, options: { key: string; maxLen: number
 }
 
 /** Every entry of a run in one stream, in the stream's order. */
-async function readRun(redis: Redis, key: string, runId: string): Promise<AuditEntry[]> {
+async function readRun(redis: RedisClient, key: string, runId: string): Promise<AuditEntry[]> {
   const found: AuditEntry[] = [];
   let start = '-';
   for (;;) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 
 /**
  * How long reviewers took to decide, per route, for `/approvals stats`: one sorted set per route,
@@ -21,7 +21,7 @@ export interface DecisionTimes {
 }
 
 /** @param maxPerRoute how many times a route keeps at most ({@link MAX_PER_ROUTE} unless said). */
-export function createDecisionTimes(redis: Redis, prefix: string, maxPerRoute = MAX_PER_ROUTE): DecisionTimes {
+export function createDecisionTimes(redis: RedisClient, prefix: string, maxPerRoute = MAX_PER_ROUTE): DecisionTimes {
   const key = (route: string) => `${prefix}:decision-times:${route}`;
   return {
     async record(route, approvalId, seconds, decidedAt) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import { ACCEPT_CLICK, ANSWER_CLICK, CLAIM_IDLE_CLICKS, CONFIRM_CLICK, FINISH_CLICK, FORGET_IDLE_CONSUMERS, RENEW_CLICK } from './inbox-scripts.js';
 import { REMEMBER_SEC, seenKey } from './request-memory.js';
 import { defineScripts } from './store.js';
@@ -59,7 +59,7 @@ export interface Inbox {
   forgetIdleConsumers(idleMs: number): Promise<number>;
 }
 
-export function createInbox(redis: Redis, options: { prefix: string; consumer: string }): Inbox {
+export function createInbox(redis: RedisClient, options: { prefix: string; consumer: string }): Inbox {
   const stream = `${options.prefix}:inbox`;
   const state = `${options.prefix}:inbox:state`;
   const { consumer } = options;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import type { Logger } from '../ops/logger.js';
 
 /**
@@ -15,7 +15,7 @@ import type { Logger } from '../ops/logger.js';
  * @see https://redis.io/docs/latest/commands/wait/
  */
 export function createReplicaWait(
-  redis: Redis,
+  redis: RedisClient,
   options: { count: number; timeoutMs: number; log: Logger; now?: () => number },
 ): (approvalId: string) => Promise<number | 'skipped'> {
   const now = options.now ?? Date.now;

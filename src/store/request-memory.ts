@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 
 /**
  * The memory of every request the bot accepted from Slack, shared by all replicas, so that the same
@@ -26,7 +26,7 @@ export interface RequestMemory {
   remember(requestKey: string): Promise<boolean>;
 }
 
-export function createRequestMemory(redis: Redis, prefix: string): RequestMemory {
+export function createRequestMemory(redis: RedisClient, prefix: string): RequestMemory {
   return {
     async remember(requestKey) {
       return (await redis.set(seenKey(prefix, requestKey), '1', 'EX', REMEMBER_SEC, 'NX')) === 'OK';

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import type { Logger } from '../ops/logger.js';
 import type { Pace } from '../ops/slack-pace.js';
 import { classifySlackError } from '../ops/slack-errors.js';
@@ -50,7 +50,7 @@ export interface TurnLeases {
 }
 
 /** Send turns under `<prefix>:pace:<scope>`, `<prefix>:turns:<scope>` and `<prefix>:leases:<scope>`. */
-export function createSendTurns(redis: Redis, options: { prefix: string } & TurnLeases): SendTurns {
+export function createSendTurns(redis: RedisClient, options: { prefix: string } & TurnLeases): SendTurns {
   const run = defineScripts(redis, { TAKE_TURN, HOLD, DROP_TURN });
   const renewMs = options.renewMs ?? 10_000;
   const graceMs = options.graceMs ?? 2000;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ops/redis-connection.js';
 import { normalizeHash, type Decision, type Vote } from '../domain/contract.js';
 import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
@@ -112,7 +112,7 @@ const ONE_YEAR_SEC = 365 * 24 * 3600;
 export type Store = ReturnType<typeof createStore>;
 
 /** Approval persistence over one ioredis connection. */
-export function createStore(redis: Redis, options: StoreOptions) {
+export function createStore(redis: RedisClient, options: StoreOptions) {
   const recordKey = (id: string) => recordKeyOf(options.prefix, id);
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
   const tombstoneKey = (id: string) => tombstoneKeyOf(options.prefix, id);
@@ -450,7 +450,7 @@ function bindingOf(request: Approval['request']): string {
 type ScriptRunner = (keys: string[], args: string[]) => Promise<unknown>;
 
 /** Registers Lua scripts on the connection (EVALSHA, falling back to EVAL after a Redis restart). */
-export function defineScripts<T extends Record<string, string>>(redis: Redis, scripts: T): { [K in keyof T]: ScriptRunner } {
+export function defineScripts<T extends Record<string, string>>(redis: RedisClient, scripts: T): { [K in keyof T]: ScriptRunner } {
   const runners = {} as { [K in keyof T]: ScriptRunner };
   for (const [name, lua] of Object.entries(scripts) as [keyof T & string, string][]) {
     const command = `approvals${name}`;

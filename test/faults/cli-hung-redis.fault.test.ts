@@ -93,7 +93,7 @@ describe('approval-gate against a Redis that hangs', () => {
   it('a command on the command line’s connection fails within 10 s when Redis stops answering after it connected', async () => {
     const server = await startRedisServer();
     servers.push(server);
-    const redis = await connectRedis(server.url);
+    const redis = await connectRedis({ url: server.url, waitReplicas: { count: 0, timeoutMs: 500 } });
     try {
       server.pause();
       const started = Date.now();

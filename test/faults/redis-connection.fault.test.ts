@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedis } from '../../src/ops/redis-connection.js';
+import { createRedis, type RedisClient } from '../../src/ops/redis-connection.js';
 import { startSentinelSet, type SentinelSet } from '../../sandbox/redis-sentinel.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
  */
 
 let set: SentinelSet | undefined;
-let redis: Redis | undefined;
+let redis: RedisClient | undefined;
 afterEach(async () => {
   redis?.disconnect();
   await set?.stop();

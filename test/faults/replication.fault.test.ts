@@ -7,6 +7,7 @@ import { startSentinelSet, type SentinelSet } from '../../sandbox/redis-sentinel
 import { startRedisServer, type RedisServer } from '../../sandbox/redis-server.js';
 import { startGate, type Gate } from '../helpers/gate.js';
 import { waitFor } from '../helpers/wait.js';
+import { runCli } from '../helpers/cli-process.js';
 
 /**
  * A Sentinel-managed primary fails over with approvals pending: the bot follows the new primary,
@@ -79,6 +80,11 @@ describe('Redis Sentinel', () => {
     expect((await g.emulator.sendToApp(lateClick)).status).toBe(200);
     await waitFor('the reply to the late click', () => g.emulator.ephemeralsFor('U0CAROL')[0]);
     expect(await g.decisions()).toHaveLength(3);
+    // The command line follows the Sentinels too: REDIS_URL still names the dead primary.
+    const names = { REQUEST_QUEUE: g.env.REQUEST_QUEUE!, RESUME_QUEUE: g.env.RESUME_QUEUE!, STATE_PREFIX: g.env.STATE_PREFIX!, POLICY_SNAPSHOT_KEY: g.env.POLICY_SNAPSHOT_KEY! };
+    const status = await runCli(['status', 'run_sentinel_3', 'remediate'], { REDIS_URL: set.primary.url, ...sentinelEnv, ...names });
+    expect({ code: status.code, stderr: status.stderr }).toEqual({ code: 10, stderr: '' });
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: 'decided', decision: { decision: 'denied' } });
     // No connection of the bot gave up during the failover (an ended ioredis client says this).
     expect(g.bot.logs.filter((l) => String(l.err).includes('Connection is closed'))).toEqual([]);
   }, 120_000);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import { afterEach, inject } from 'vitest';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/ops/redis-connection.js';
 import { CARD_EVENT_TYPE } from '../../src/views/cards.js';
 import { approvalIdOf, type Decision } from '../../src/domain/contract.js';
 import { SlackEmulator, type EmulatedChannel, type EmulatedMessage, type EmulatorOptions } from '../../sandbox/slack-emulator.js';
@@ -22,7 +23,7 @@ export interface Gate {
   requests: Queue;
   /** The resume queue, as the engine sees it. */
   resume: Queue;
-  redis: Redis;
+  redis: RedisClient;
   env: Record<string, string>;
   bot: BotProcess;
   /** Starts another bot process with the same settings (after a kill, or as a second replica with its own PORT). */
@@ -44,7 +45,7 @@ export interface Gate {
  */
 export async function startGate(
   redisUrl: string,
-  options: { channels?: EmulatedChannel[]; env?: Record<string, string>; channelRateLimit?: EmulatorOptions['channelRateLimit']; connect?: () => Redis } = {},
+  options: { channels?: EmulatedChannel[]; env?: Record<string, string>; channelRateLimit?: EmulatorOptions['channelRateLimit']; connect?: () => RedisClient } = {},
 ): Promise<Gate> {
   const emulator = await new SlackEmulator({
     botToken: BOT_TOKEN,

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/ops/config.js';
+import { ConfigError, loadCliConfig, loadConfig } from '../../src/ops/config.js';
 import { defaultKeyIdOf } from '../../src/domain/decision-signature.js';
 
 const signingKey = generateKeyPairSync('ed25519').privateKey;
@@ -56,6 +56,44 @@ describe('configuration', () => {
     expect(errorOf({ ...base, REDIS_SENTINELS: 'sentinel-1,sentinel-2:99999' })).toBe(
       'REDIS_SENTINELS must be host:port pairs, comma-separated, such as sentinel-1:26379,sentinel-2:26379 (not "sentinel-1", "sentinel-2:99999")',
     );
+  });
+
+  describe('Redis Cluster', () => {
+    const tags = { QUEUE_PREFIX: '{gate}', STATE_PREFIX: '{gate}:approvals', POLICY_SNAPSHOT_KEY: '{gate}:policy-snapshot' };
+
+    it('connects to a cluster when its nodes are named, with REDIS_URL giving the credentials', () => {
+      expect(loadConfig({ ...base, ...tags, REDIS_URL: 'rediss://u:pw@ignored:6379', REDIS_CLUSTER_NODES: 'redis-1:6379, [::1]:7000' }).redis).toEqual({
+        url: 'rediss://u:pw@ignored:6379',
+        waitReplicas: { count: 0, timeoutMs: 500 },
+        cluster: { nodes: [{ host: 'redis-1', port: 6379 }, { host: '::1', port: 7000 }] },
+      });
+    });
+
+    it('refuses prefixes that would spread the keys over slots, saying which and how to fix it', () => {
+      const message = errorOf({ ...base, REDIS_CLUSTER_NODES: 'redis-1:6379' });
+      expect(message).toMatch(/^REDIS_CLUSTER_NODES is set, so every key of the gate must be in one cluster slot/);
+      expect(message).toContain('Fix: begin QUEUE_PREFIX, STATE_PREFIX and POLICY_SNAPSHOT_KEY with one hash tag');
+      expect(errorOf({ ...base, ...tags, STATE_PREFIX: '{other}:approvals', REDIS_CLUSTER_NODES: 'redis-1:6379' })).toContain('the hash tags put keys in 2 slots');
+      // Without a cluster, the names are free.
+      expect(loadConfig({ ...base, STATE_PREFIX: '{other}:approvals' }).statePrefix).toBe('{other}:approvals');
+    });
+
+    it('refuses Sentinels, a database other than 0 and waiting for replicas alongside a cluster', () => {
+      const message = errorOf({ ...base, ...tags, REDIS_CLUSTER_NODES: 'redis-1:6379', REDIS_SENTINELS: 's:26379', REDIS_URL: 'redis://h:6379/3', REDIS_WAIT_REPLICAS: '1' });
+      expect(message.split('\n')).toEqual([
+        'REDIS_CLUSTER_NODES must not be set with REDIS_SENTINELS: a Redis Cluster fails over by itself; set one or the other',
+        'REDIS_URL must name no database (or /0) with REDIS_CLUSTER_NODES: a Redis Cluster has database 0 only',
+        'REDIS_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES yet: set it to 0 (a cluster primary replicates asynchronously; see the README)',
+      ]);
+      expect(errorOf({ ...base, ...tags, REDIS_CLUSTER_NODES: 'redis-1' })).toMatch(/^REDIS_CLUSTER_NODES must be host:port pairs/);
+    });
+
+    it('gives the command line and the MCP server the same Redis target and the same layout check', () => {
+      expect(loadCliConfig({ ...tags, REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).redis.cluster).toEqual({ nodes: [{ host: '127.0.0.1', port: 7000 }] });
+      expect(loadCliConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'gate' }).redis.sentinel).toEqual({ name: 'gate', sentinels: [{ host: 's', port: 26379 }] });
+      expect(() => loadCliConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).toThrow(/^REDIS_CLUSTER_NODES is set, so every key of the gate must be in one cluster slot/);
+      expect(() => loadCliConfig({ REDIS_URL: 'http://x' })).toThrow(/^REDIS_URL must start with redis:\/\/ or rediss:\/\//);
+    });
   });
 
   it('names a missing bot token and says where to find it', () => {

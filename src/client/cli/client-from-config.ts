@@ -1,4 +1,5 @@
 import type { CliConfig } from '../../ops/config.js';
+import { createRedis } from '../../ops/redis-connection.js';
 import { createApprovalClient, type ApprovalClient } from '../approval-client.js';
 
 /**
@@ -11,12 +12,16 @@ export const MAX_REDIS_SILENCE_MS = 30_000;
 /**
  * The approval client for the command line and the MCP server, from their environment: its Redis,
  * queue names and prefix, the policy snapshot key, the bot's key prefix and, when given, the public
- * keys decisions must be signed with; a wait gives up after {@link MAX_REDIS_SILENCE_MS} of a silent
- * Redis. Close it with `client.close()`.
+ * keys decisions must be signed with. Its connection follows REDIS_SENTINELS or REDIS_CLUSTER_NODES
+ * when set, and waits out reconnects; a wait gives up after {@link MAX_REDIS_SILENCE_MS} of a silent
+ * Redis. Close it with `client.close()` (which closes the connection).
  */
 export function clientFromConfig(config: CliConfig): ApprovalClient {
-  return createApprovalClient({
-    connection: config.redisUrl,
+  const redis = createRedis(config.redis, { maxRetriesPerRequest: null });
+  // Commands wait for a reconnect; ioredis would print each error with its stack.
+  redis.on('error', () => undefined);
+  const client = createApprovalClient({
+    connection: redis,
     requestQueue: config.queues.request,
     resumeQueue: config.queues.resume,
     prefix: config.queues.prefix,
@@ -25,4 +30,11 @@ export function clientFromConfig(config: CliConfig): ApprovalClient {
     maxRedisSilenceMs: MAX_REDIS_SILENCE_MS,
     ...(config.publicKeys ? { publicKeys: config.publicKeys } : {}),
   });
+  return {
+    ...client,
+    async close() {
+      await client.close();
+      redis.disconnect();
+    },
+  };
 }

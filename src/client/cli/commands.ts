@@ -1,8 +1,9 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../ops/redis-connection.js';
 import { defaultKeyIdOf } from '../../domain/decision-signature.js';
 import type { CliConfig } from '../../ops/config.js';
+import { describeRedisTarget } from '../../ops/redis-connection.js';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
 import { createAudit, formatTrail } from '../../store/audit.js';
 import { createApprovalClient, type ApprovalClient } from '../approval-client.js';
@@ -12,10 +13,10 @@ import { EXIT, exitCodeOf } from './exit-codes.js';
 import type { CliIo } from './request-command.js';
 
 /** Runs `use` with a connection that fails fast (one line when Redis cannot be reached: exit 3). */
-async function withRedis(config: CliConfig, io: CliIo, use: (redis: Redis) => Promise<number>): Promise<number> {
-  let redis: Redis;
+async function withRedis(config: CliConfig, io: CliIo, use: (redis: RedisClient) => Promise<number>): Promise<number> {
+  let redis: RedisClient;
   try {
-    redis = await connectRedis(config.redisUrl);
+    redis = await connectRedis(config.redis);
   } catch (err) {
     io.err((err as Error).message);
     return EXIT.redis;
@@ -23,14 +24,14 @@ async function withRedis(config: CliConfig, io: CliIo, use: (redis: Redis) => Pr
   try {
     return await use(redis);
   } catch (err) {
-    io.err(`could not read or write ${redactRedisUrl(config.redisUrl)}: ${(err as Error).message}`);
+    io.err(`could not read or write ${describeRedisTarget(config.redis, redactRedisUrl)}: ${(err as Error).message}`);
     return EXIT.redis;
   } finally {
     redis.disconnect();
   }
 }
 
-function clientOn(redis: Redis, config: CliConfig): ApprovalClient {
+function clientOn(redis: RedisClient, config: CliConfig): ApprovalClient {
   return createApprovalClient({ connection: redis, requestQueue: config.queues.request, resumeQueue: config.queues.resume, prefix: config.queues.prefix, policySnapshotKey: config.policySnapshotKey, statePrefix: config.statePrefix });
 }
 

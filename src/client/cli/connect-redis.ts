@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { RedisTarget } from '../../ops/config.js';
+import { createRedis, describeRedisTarget, type RedisClient } from '../../ops/redis-connection.js';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
 
 // How long (ms) the TCP connection, and then Redis's first answer (the ready check), may take.
@@ -11,25 +12,27 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 5_000;
 
 /**
- * Connects to Redis for a one-shot command, without retrying: a Redis that cannot be reached, that
- * does not answer within {@link CONNECT_TIMEOUT_MS} (ms), or a URL that is not one, is a one-line
- * error, not ioredis's stack. Each command on the connection fails after {@link COMMAND_TIMEOUT_MS} (ms).
- * @throws Error whose message says what failed, where (the URL without its password) and what to do.
+ * Connects to the gate's Redis (a server, the primary Sentinel names, or a cluster) for a one-shot
+ * command, without retrying: a Redis that cannot be reached, that does not answer within
+ * {@link CONNECT_TIMEOUT_MS} (ms), or a URL that is not one, is a one-line error, not ioredis's
+ * stack. Each command on the connection fails after {@link COMMAND_TIMEOUT_MS} (ms).
+ * @throws Error whose message says what failed, where (the URL without its password, the Sentinels or the cluster's nodes) and what to do.
  */
-export async function connectRedis(url: string): Promise<Redis> {
-  const shown = redactRedisUrl(url);
-  let redis: Redis;
+export async function connectRedis(target: RedisTarget): Promise<RedisClient> {
+  const shown = describeRedisTarget(target, redactRedisUrl);
+  let redis: RedisClient;
   try {
-    redis = new Redis(url, {
+    redis = createRedis(target, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
       lazyConnect: true,
       retryStrategy: () => null,
+      sentinelRetryStrategy: () => null,
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: COMMAND_TIMEOUT_MS,
     });
   } catch (err) {
-    throw new Error(`REDIS_URL is not a valid Redis URL (${shown}): ${(err as Error).message}`, { cause: err });
+    throw new Error(`REDIS_URL is not a valid Redis URL (${redactRedisUrl(target.url)}): ${(err as Error).message}`, { cause: err });
   }
   // The cause comes as an 'error' event (connect() then only says the connection closed); ioredis
   // would print every such event with its stack when nothing listens.
@@ -46,7 +49,8 @@ export async function connectRedis(url: string): Promise<Redis> {
     return redis;
   } catch (err) {
     redis.disconnect();
-    throw new Error(`cannot reach Redis at ${shown} (${(cause ?? (err as Error)).message}): start redis-server or set REDIS_URL`, { cause: err });
+    const settings = target.cluster ? 'REDIS_CLUSTER_NODES' : target.sentinel ? 'REDIS_SENTINELS and REDIS_SENTINEL_NAME' : 'REDIS_URL';
+    throw new Error(`cannot reach Redis at ${shown} (${(cause ?? (err as Error)).message}): start redis-server or set ${settings}`, { cause: err });
   } finally {
     clearTimeout(timer);
   }

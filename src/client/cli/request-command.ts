@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CliConfig } from '../../ops/config.js';
+import { describeRedisTarget } from '../../ops/redis-connection.js';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
 import { noSnapshotProblem, prepareRequest, type ApprovalHandle } from '../approval-client.js';
 import { clientFromConfig } from './client-from-config.js';
@@ -38,7 +39,7 @@ export async function requestCommand(files: string[], options: { wait: boolean; 
     try {
       // A first connection that fails at once says "Redis cannot be reached" in one line; the client's
       // own reconnects, so a wait of many minutes outlives a Redis restart.
-      (await connectRedis(config.redisUrl)).disconnect();
+      (await connectRedis(config.redis)).disconnect();
     } catch (err) {
       io.err(`${(err as Error).message}; nothing was sent`);
       return EXIT.redis;
@@ -73,7 +74,7 @@ export async function requestCommand(files: string[], options: { wait: boolean; 
           io.err(`${file}: not sent, the bot would reject it:\n  ${err.problems.join('\n  ')}`);
           codes.set(file, EXIT.invalid);
         } else {
-          io.err(`${file}: could not be queued on ${redactRedisUrl(config.redisUrl)}: ${(err as Error).message}`);
+          io.err(`${file}: could not be queued on ${describeRedisTarget(config.redis, redactRedisUrl)}: ${(err as Error).message}`);
           codes.set(file, EXIT.redis);
         }
         return undefined;

@@ -16,7 +16,7 @@ const { version } = createRequire(import.meta.url)('../../../package.json') as {
  */
 export async function serveMcp(config: CliConfig, io: CliIo): Promise<number> {
   try {
-    (await connectRedis(config.redisUrl)).disconnect();
+    (await connectRedis(config.redis)).disconnect();
   } catch (err) {
     io.err((err as Error).message);
     return EXIT.redis;
