@@ -207,7 +207,7 @@ async function updateCard(
     await callInTurn(deps.turns, UPDATE_PACE, `settle:${record.id}`, { maxWaitMs, log }, () =>
       deps.slack.chat.update({ channel: card.channel, ts: card.ts, ...rendered }),
     );
-    log.info({ ...card }, 'card updated');
+    log.debug({ ...card }, 'card updated');
     return;
   } catch (err) {
     const later = err instanceof TurnLaterError;
