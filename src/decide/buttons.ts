@@ -84,7 +84,7 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
 
   let settled: ClickResult;
   try {
-    settled = await decideAndRecord(deps, click, delivery.confirmed ? { confirmed: delivery.confirmed } : {});
+    settled = await decideAndRecord(deps, click, { takeSettleLease: true, ...(delivery.confirmed ? { confirmed: delivery.confirmed } : {}) });
   } catch (err) {
     // The inbox tells the clicker (its drain discards an entry never confirmed).
     if (err instanceof NotConfirmedError) return;

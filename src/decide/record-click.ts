@@ -47,6 +47,11 @@ export interface RecordOptions {
    * alongside it, but nothing is written or decided before it resolves; false throws {@link NotConfirmedError}.
    */
   confirmed?: Promise<boolean>;
+  /**
+   * Take the settle lease of a decision recorded, in the same step: the result's `settleToken`, which
+   * the caller must hand to Outbox.settle at once (until that lease lapses, no other settler may).
+   */
+  takeSettleLease?: boolean;
 }
 
 /** The click's inbox entry could not be confirmed (see {@link RecordOptions.confirmed}): nothing was done, and the inbox answers. */
@@ -81,7 +86,7 @@ export async function decideAndRecord(deps: ClickDeps, signed: Click, options: R
   const send = async (record: ApprovalRecord, change: ClickChange, read: ReadForClick, entries: AuditEntry[], now: number, expiry: number | undefined) => {
     if (options.notAfter !== undefined && clock() > options.notAfter) throw new TooLateError(`the click was not recorded by its deadline (${new Date(options.notAfter).toISOString()})`);
     options.onRecording?.();
-    const limits = { expiresAt: expiry, notAfter: options.notAfter, settleLeaseMs: SETTLE_LEASE_MS, ...(clicked ? { clicked: deps.audit.clickedAppend(clicked) } : {}) };
+    const limits = { expiresAt: expiry, notAfter: options.notAfter, ...(options.takeSettleLease ? { settleLeaseMs: SETTLE_LEASE_MS } : {}), ...(clicked ? { clicked: deps.audit.clickedAppend(clicked) } : {}) };
     const result = await deps.store.recordClick(record, click.card.cardId, change, read, deps.policySnapshotKey, entries, now, limits).catch((err: unknown) => readBack(deps, click, change, now, err));
     // Appended with it, unless the script decided nothing on it (see RECORD_CLICK); after a lost reply, possibly not.
     if (result.kind !== 'changed' && result.kind !== 'too_late') clicked = undefined;
