@@ -1,5 +1,5 @@
 import type { App, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import type { ApprovalRecord, Click, Outcome } from '../domain/approval.js';
+import type { ApprovalRecord, Click } from '../domain/approval.js';
 import { showProgress } from './card-progress.js';
 import { noteRefusal, withIgnoredNotice } from './note-refusal.js';
 import { ACTION_APPROVE, ACTION_DENY, parseButtonValue } from '../views/cards.js';
@@ -8,7 +8,7 @@ import type { Logger } from '../ops/logger.js';
 import { withTimeout } from '../ops/with-timeout.js';
 import { IdentityUnavailableError } from './user-directory.js';
 import { FOREIGN_BUTTON_REPLY, NOT_ACCEPTED_REPLY, renderCounted, renderDroppedReply, renderExpiredClick, renderRefusal, UNAVAILABLE_REPLY, UNCERTAIN_REPLY, UNVERIFIED_REPLY } from '../views/replies.js';
-import { decideAndRecord, UncertainOutcomeError } from './record-click.js';
+import { decideAndRecord, NotConfirmedError, UncertainOutcomeError, type ClickResult } from './record-click.js';
 import type { DecideDeps } from './deps.js';
 import type { ClickInbox, Delivery, InboxClick } from './click-inbox.js';
 import { ackBudgetLeft, arrivalOf, refuseRequest } from './request-guard.js';
@@ -67,13 +67,14 @@ async function acceptClick(deps: ButtonDeps, { ack, body, action, context }: But
  * Processing it twice records at most once (first writer wins); a second delivery of a click whose
  * decision an earlier delivery recorded settles it and stays silent.
  */
-export async function processClick(deps: DecideDeps, clicked: InboxClick, respond: Respond, delivery: Pick<Delivery, 'redelivered'>): Promise<void> {
+export async function processClick(deps: DecideDeps, clicked: InboxClick, respond: Respond, delivery: Pick<Delivery, 'redelivered' | 'confirmed'>): Promise<void> {
   const kind = clicked.action;
   // Only the signed payload's user id and team identify the clicker; the name comes from users.info.
   const user = { id: clicked.user_id, name: clicked.user_id, ...(clicked.team_id ? { team_id: clicked.team_id } : {}) };
   let log = deps.log.child({ user: user.id, action: kind, ...(delivery.redelivered ? { redelivered: true } : {}) });
   const card = parseButtonValue(clicked.value);
   if (!card) {
+    if (delivery.confirmed && !(await delivery.confirmed)) return;
     log.warn({ outcome: 'refused', reason: 'foreign_button' }, 'click refused');
     await noteRefusal(deps, { reason: 'foreign_button', action: kind, userId: user.id, log }, undefined);
     return reply(respond, FOREIGN_BUTTON_REPLY, log);
@@ -81,10 +82,12 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
   log = log.child({ approval_id: card.approvalId });
   const click: Click = { action: kind, user, card };
 
-  let settled: { outcome: Outcome; record: ApprovalRecord | undefined };
+  let settled: ClickResult;
   try {
-    settled = await decideAndRecord(deps, click);
+    settled = await decideAndRecord(deps, click, { takeSettleLease: true, ...(delivery.confirmed ? { confirmed: delivery.confirmed } : {}) });
   } catch (err) {
+    // The inbox tells the clicker (its drain discards an entry never confirmed).
+    if (err instanceof NotConfirmedError) return;
     if (err instanceof IdentityUnavailableError) {
       log.error({ outcome: 'refused', reason: 'unverified', err: err.message }, 'click refused: could not verify the clicker');
       const note = await noteRefusal(deps, { reason: 'unverified', action: kind, userId: user.id, log }, card.approvalId);
@@ -99,7 +102,7 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
     await noteRefusal(deps, { reason: 'unavailable', action: kind, userId: user.id, log }, undefined);
     return reply(respond, UNAVAILABLE_REPLY, log);
   }
-  const { outcome, record } = settled;
+  const { outcome, record, settleToken } = settled;
   if (record) log = log.child({ run_id: record.request.run_id, step_id: record.request.step_id });
   const fallback = (rendered: Record<string, unknown> & { text: string }) => respond({ replace_original: true, ...rendered });
   switch (outcome.kind) {
@@ -123,20 +126,22 @@ export async function processClick(deps: DecideDeps, clicked: InboxClick, respon
     case 'decided': {
       const { decision } = outcome;
       log.info({ outcome: decision.decision, policy_snapshot: decision.policy_snapshot, job_hash: decision.job_hash }, 'decision recorded');
+      // The decision goes to the resume queue first; the clicker's reply need not wait for it.
+      const settling = settle(deps, { ...record!, decision }, fallback, log, settleToken);
       if (outcome.kind === 'expired') {
         const note = await noteRefusal(deps, { reason: 'expired', action: kind, userId: user.id, log }, record);
         await reply(respond, withIgnoredNotice(renderExpiredClick(outcome.expiredAt), note), log);
       } else if (outcome.dropped?.length) {
         await reply(respond, renderDroppedReply(outcome.dropped), log);
       }
-      return settle(deps, { ...record!, decision }, fallback, log);
+      return settling;
     }
   }
 }
 
-async function settle(deps: DecideDeps, record: ApprovalRecord, fallback: (rendered: Record<string, unknown> & { text: string }) => Promise<void>, log: Logger): Promise<void> {
+async function settle(deps: DecideDeps, record: ApprovalRecord, fallback: (rendered: Record<string, unknown> & { text: string }) => Promise<void>, log: Logger, leaseToken?: string): Promise<void> {
   try {
-    await deps.outbox.settle(record, { fallback });
+    await deps.outbox.settle(record, { fallback, ...(leaseToken ? { leaseToken } : {}) });
   } catch (err) {
     log.warn({ err: String(err) }, 'decision recorded but not yet settled; the outbox drain will finish it');
   }

@@ -54,6 +54,12 @@ export type InboxClick = z.infer<typeof InboxClickSchema>;
 export interface Delivery {
   entryId: string;
   redelivered: boolean;
+  /**
+   * The first delivery's confirmation, sent alongside the click's first reads: processing may read
+   * before it resolves, but must neither write nor answer until it resolves true (false: do nothing,
+   * the inbox's drain discards the entry and tells the clicker). Absent: confirmed already.
+   */
+  confirmed?: Promise<boolean>;
 }
 
 export interface ClickInboxDeps {
@@ -92,7 +98,7 @@ export function createClickInbox(deps: ClickInboxDeps): ClickInbox {
    * before it is sent; removed once done. Left in the inbox when a fault or an unrecorded answer
    * makes another delivery necessary, or when another delivery took it over (that one finishes it).
    */
-  const processEntry = async (entryId: string, delivery: number, click: InboxClick) => {
+  const processEntry = async (entryId: string, delivery: number, click: InboxClick, confirmed?: Promise<boolean>) => {
     const log = deps.log.child({ entry_id: entryId, delivery, user: click.user_id, action: click.action });
     // Handed over: another delivery holds the entry (or will, if an answer could not be recorded) and
     // finishes it. Unsent: an answer is recorded but did not reach Slack; a later delivery sends it again.
@@ -126,25 +132,27 @@ export function createClickInbox(deps: ClickInboxDeps): ClickInbox {
       );
     }, RENEW_INTERVAL_MS);
     try {
-      await deps.process(click, respond, { entryId, redelivered: delivery > 1 });
+      await deps.process(click, respond, { entryId, redelivered: delivery > 1, ...(confirmed ? { confirmed } : {}) });
     } catch (err) {
       log.error({ err: String(err) }, 'click not processed; it will be delivered again from the inbox');
       return;
     } finally {
       clearInterval(renewal);
     }
-    if (handedOver || unsent) return;
+    // Not confirmed: nothing was done; the drain discards the entry.
+    if (handedOver || unsent || (confirmed && !(await confirmed))) return;
     await write(inbox.finish(entryId, delivery)).catch((err: unknown) => log.warn({ err: String(err) }, 'click handled but still in the inbox; a later delivery finds it done'));
   };
 
   const run: ClickInbox['run'] = (entryId, click) =>
     track(
       (async () => {
-        const confirmed = await write(inbox.confirm(entryId)).catch((err: unknown) => {
+        // Not awaited here: the click's first reads go out alongside it (see Delivery.confirmed).
+        const confirmed = write(inbox.confirm(entryId)).catch((err: unknown) => {
           deps.log.warn({ entry_id: entryId, err: String(err) }, 'click acknowledged but not confirmed; the inbox drain settles it');
           return false;
         });
-        if (confirmed) await processEntry(entryId, 1, click);
+        await processEntry(entryId, 1, click, confirmed);
       })(),
     );
 

@@ -107,7 +107,7 @@ export function registerModals(app: App, deps: DecideDeps): void {
         ...(typed !== undefined ? { typed } : {}),
         card: { approvalId: meta.a, cardId: meta.c, policySnapshot: record?.request.policy_snapshot ?? '', jobHash: record?.request.job_hash ?? '' },
       };
-      return decideAndRecord(deps, click, { notAfter, onRecording: () => (recording = true) });
+      return decideAndRecord(deps, click, { notAfter, onRecording: () => (recording = true), takeSettleLease: true });
     })();
     const answer = await settleWithin(work, Math.max(0, receivedAt + ANSWER_WITHIN_MS - Date.now()));
 
@@ -164,7 +164,7 @@ function failureOf(err: unknown): { reason: 'unverified' | 'too_slow' | 'uncerta
 }
 
 /** What a recorded submit sets off once answered: the approvals counted on the card, or the decision settled. */
-async function afterRecord(deps: DecideDeps, { outcome, record }: Awaited<ReturnType<typeof decideAndRecord>>, log: Logger): Promise<void> {
+async function afterRecord(deps: DecideDeps, { outcome, record, settleToken }: Awaited<ReturnType<typeof decideAndRecord>>, log: Logger): Promise<void> {
   if (outcome.kind === 'refused') return;
   if (outcome.kind === 'counted') {
     log.info({ outcome: 'approval_counted', votes: outcome.votes.length, dropped: outcome.dropped?.length ?? 0 }, 'approval counted');
@@ -173,7 +173,7 @@ async function afterRecord(deps: DecideDeps, { outcome, record }: Awaited<Return
   }
   log.info({ outcome: outcome.decision.decision, comment: true, dropped: outcome.kind === 'decided' ? (outcome.dropped?.length ?? 0) : 0 }, 'decision recorded');
   await deps.outbox
-    .settle({ ...record!, decision: outcome.decision })
+    .settle({ ...record!, decision: outcome.decision }, settleToken ? { leaseToken: settleToken } : {})
     .catch((err: unknown) => log.warn({ err: String(err) }, 'decision recorded but not yet settled; the outbox drain will finish it'));
 }
 

@@ -7,6 +7,7 @@ import { expiresAt, matchRoute, requiredApprovals } from '../domain/routes.js';
 import type { ClickChange, ReadForClick, RecordResult } from '../store/store.js';
 import { withTimeout } from '../ops/with-timeout.js';
 import { recheckVotes } from './recheck-votes.js';
+import { SETTLE_LEASE_MS } from '../store/outbox.js';
 
 /**
  * The heart of a click (a button, the /approvals list, or a modal's submit): read the approval, the
@@ -41,35 +42,70 @@ export interface RecordOptions {
   notAfter?: number;
   /** Called just before a record is sent to Redis: from then on, its outcome is known only from its reply. */
   onRecording?: () => void;
+  /**
+   * Whether the click may be processed at all (its inbox entry confirmed): the reads start at once,
+   * alongside it, but nothing is written or decided before it resolves; false throws {@link NotConfirmedError}.
+   */
+  confirmed?: Promise<boolean>;
+  /**
+   * Take the settle lease of a decision recorded, in the same step: the result's `settleToken`, which
+   * the caller must hand to Outbox.settle at once (until that lease lapses, no other settler may).
+   */
+  takeSettleLease?: boolean;
+}
+
+/** The click's inbox entry could not be confirmed (see {@link RecordOptions.confirmed}): nothing was done, and the inbox answers. */
+export class NotConfirmedError extends Error {
+  override name = 'NotConfirmedError';
+}
+
+/** What a click came to, with the approval as read; `settleToken`: the settle lease taken with its decision (see Outbox.settle). */
+export interface ClickResult {
+  outcome: Outcome;
+  record: ApprovalRecord | undefined;
+  settleToken?: string;
 }
 
 /** Reads, decides (pure) and records first-writer-wins, deciding again if what was read changed in between. */
-export async function decideAndRecord(deps: ClickDeps, signed: Click, options: RecordOptions = {}): Promise<{ outcome: Outcome; record: ApprovalRecord | undefined }> {
+export async function decideAndRecord(deps: ClickDeps, signed: Click, options: RecordOptions = {}): Promise<ClickResult> {
   const clock = () => deps.now?.() ?? Date.now();
-  const identity = await withTimeout(deps.users.lookup(signed.user.id, signed.user.team_id), READ_TIMEOUT_MS, 'users.info did not answer').catch((err: unknown) => {
+  const load = () => withTimeout(deps.store.loadForClick(signed.card.approvalId, deps.policySnapshotKey), READ_TIMEOUT_MS, `Redis did not answer within ${READ_TIMEOUT_MS} ms`);
+  // users.info and the first read go out together; both are reads, so neither waits for the confirmation.
+  const looking = withTimeout(deps.users.lookup(signed.user.id, signed.user.team_id), READ_TIMEOUT_MS, 'users.info did not answer').catch((err: unknown) => {
     throw err instanceof IdentityUnavailableError ? err : new IdentityUnavailableError(String(err));
   });
+  let firstRead: Promise<ReadForClick> | undefined = load();
+  firstRead.catch(() => undefined);
+  looking.catch(() => undefined); // each awaited below
+  if (options.confirmed && !(await options.confirmed)) throw new NotConfirmedError('the click was not confirmed in the inbox: nothing was done');
+  const identity = await looking;
   // From here on the clicker's name and team are Slack's, not the payload's.
   const click: Click = { ...signed, user: { id: signed.user.id, name: identity.name, team_id: identity.teamId, ...(identity.email ? { email: identity.email } : {}) } };
-  const send = (record: ApprovalRecord, change: ClickChange, read: ReadForClick, entries: AuditEntry[], now: number, expiry: number | undefined) => {
+  // The 'clicked' entry: appended by the record script with the change, or here when nothing is recorded.
+  let clicked: AuditEntry | undefined;
+  const send = async (record: ApprovalRecord, change: ClickChange, read: ReadForClick, entries: AuditEntry[], now: number, expiry: number | undefined) => {
     if (options.notAfter !== undefined && clock() > options.notAfter) throw new TooLateError(`the click was not recorded by its deadline (${new Date(options.notAfter).toISOString()})`);
     options.onRecording?.();
-    return deps.store
-      .recordClick(record, click.card.cardId, change, read, deps.policySnapshotKey, entries, now, { expiresAt: expiry, notAfter: options.notAfter })
-      .catch((err: unknown) => readBack(deps, click, change, now, err));
+    const limits = { expiresAt: expiry, notAfter: options.notAfter, ...(options.takeSettleLease ? { settleLeaseMs: SETTLE_LEASE_MS } : {}), ...(clicked ? { clicked: deps.audit.clickedAppend(clicked) } : {}) };
+    const result = await deps.store.recordClick(record, click.card.cardId, change, read, deps.policySnapshotKey, entries, now, limits).catch((err: unknown) => readBack(deps, click, change, now, err));
+    // Appended with it, unless the script decided nothing on it (see RECORD_CLICK); after a lost reply, possibly not.
+    if (result.kind !== 'changed' && result.kind !== 'too_late') clicked = undefined;
+    return result;
+  };
+  /** Ends without a record: the 'clicked' entry (if not yet appended) goes to the audit now. */
+  const refuse = async (outcome: Outcome, record: ApprovalRecord | undefined): Promise<ClickResult> => {
+    if (clicked) await deps.audit.append(clicked);
+    return { outcome, record };
   };
   for (let round = 1; ; round += 1) {
-    const read: ReadForClick = await withTimeout(
-      deps.store.loadForClick(click.card.approvalId, deps.policySnapshotKey),
-      READ_TIMEOUT_MS,
-      `Redis did not answer within ${READ_TIMEOUT_MS} ms`,
-    );
+    const read: ReadForClick = await (firstRead ?? load());
+    firstRead = undefined;
     const { record } = read;
     const now = clock();
-    if (round === 1 && record) await deps.audit.append(auditEntry(record, 'clicked', click.user.id, now, { action: click.action }));
+    if (round === 1 && record) clicked = auditEntry(record, 'clicked', click.user.id, now, { action: click.action });
     const route = record ? matchRoute(deps.routes, record.request) : undefined;
     const identityRefusal = route && assessIdentity(identity, deps.homeTeamId, route);
-    if (identityRefusal) return { outcome: { kind: 'refused', reason: identityRefusal }, record };
+    if (identityRefusal) return refuse({ kind: 'refused', reason: identityRefusal }, record);
     const isApprover = route
       ? await withTimeout(deps.directory.isApprover(route, click.user.id), READ_TIMEOUT_MS, `Slack did not say who the approvers are within ${READ_TIMEOUT_MS} ms`)
       : true;
@@ -86,7 +122,7 @@ export async function decideAndRecord(deps: ClickDeps, signed: Click, options: R
       const dropped = await withTimeout(recheckVotes(deps, route!, recheck), READ_TIMEOUT_MS, `Slack did not answer the re-check of the approvals within ${READ_TIMEOUT_MS} ms`);
       if (dropped.length > 0) outcome = decide(record, click, read.snapshotInForce, { ...rules, dropped }, now);
     }
-    if (outcome.kind === 'refused') return { outcome, record };
+    if (outcome.kind === 'refused') return refuse(outcome, record);
 
     let result: RecordResult;
     if (outcome.kind === 'expired') {
@@ -103,6 +139,7 @@ export async function decideAndRecord(deps: ClickDeps, signed: Click, options: R
     }
     switch (result.kind) {
       case 'recorded':
+        return { outcome, record, ...(result.settleToken ? { settleToken: result.settleToken } : {}) };
       case 'counted':
         return { outcome, record };
       case 'decided':

@@ -86,8 +86,22 @@ export interface Audit {
    * the first refusal over the limit appends a `throttled` entry instead, later ones nothing.
    */
   appendRefusal(entry: AuditEntry): Promise<RefusalRecord>;
+  /**
+   * Where a `clicked` entry goes and under which limit, for a script that appends it in the step
+   * that records the click (the store's RECORD_CLICK): as {@link Audit.append} would.
+   */
+  clickedAppend(entry: AuditEntry): ClickedAppend;
   /** Every entry of a run still in either stream, oldest first. */
   trail(runId: string): Promise<AuditEntry[]>;
+}
+
+/** A `clicked` entry with its stream (`stream`, capped at `maxLen` entries) and its user's refusal counter (`counter`, at most `limit` a window). */
+export interface ClickedAppend {
+  entry: AuditEntry;
+  stream: string;
+  counter: string;
+  maxLen: string;
+  limit: string;
 }
 
 const APPEND_CLICK = `--[[
@@ -132,10 +146,11 @@ export function createAudit(redis: RedisClient, options: { key: string; maxLen: 
   const refusalsMaxLen = String(options.refusalsMaxLen ?? options.maxLen);
   const limit = options.refusalLimit ?? REFUSAL_LIMIT;
   if (!(APPEND_CLICK_COMMAND in redis)) redis.defineCommand(APPEND_CLICK_COMMAND, { numberOfKeys: 2, lua: APPEND_CLICK });
+  const counterOf = (actor: string) => `${options.key}:refusal-rate:${actor}`;
   const appendClick = (entry: AuditEntry, throttled: AuditEntry | undefined) =>
     (redis as unknown as Record<string, (...args: string[]) => Promise<[number, number]>>)[APPEND_CLICK_COMMAND]!(
       refusalsKey,
-      `${options.key}:refusal-rate:${entry.actor}`,
+      counterOf(entry.actor),
       refusalsMaxLen,
       String(limit.max),
       String(limit.windowMs),
@@ -160,6 +175,7 @@ export function createAudit(redis: RedisClient, options: { key: string; maxLen: 
       const [appended, msLeft] = await appendClick(entry, throttled);
       return appended === 1 ? { recorded: true } : { recorded: false, ignoredForMs: Math.max(msLeft, 0) };
     },
+    clickedAppend: (entry) => ({ entry, stream: refusalsKey, counter: counterOf(entry.actor), maxLen: refusalsMaxLen, limit: String(limit.max) }),
     async trail(runId) {
       const [changes, clicks] = await Promise.all([readRun(redis, options.key, runId), readRun(redis, refusalsKey, runId)]);
       return mergeByTime(clicks, changes);

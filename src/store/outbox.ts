@@ -28,7 +28,7 @@ const DRAIN_BATCH = 100;
 const DRAIN_CONCURRENCY = 10;
 // A settle makes a few Slack calls of at most 10 s each; the lease is renewed while it works, so a
 // live settler keeps it and a dead one's lapses within SETTLE_LEASE_MS.
-const SETTLE_LEASE_MS = 15_000;
+export const SETTLE_LEASE_MS = 15_000;
 const SETTLE_RENEW_MS = 5000;
 // A settler waits this long (ms) at most for its turn to call chat.update (the lease is renewed
 // meanwhile); a later turn is left to a drain, which finds the same turn. A click's settle, which can
@@ -45,10 +45,13 @@ export interface Outbox {
    * Delivers the record's decision (unless it was delivered before) and updates its card to show the
    * decision or the cancellation, if no other settler is at it and it is not settled yet.
    * `fallback` shows the card another way when chat.update fails (the click's response_url).
+   * `leaseToken`: the settle lease the caller took when it recorded the decision (for
+   * {@link SETTLE_LEASE_MS}, see the store's recordClick), so no claim is needed: the decision was
+   * recorded a moment before, so it is not on the resume queue yet.
    * @returns whether this call settled it (false: settled already, or another settler holds it).
    * @throws when delivery or a transient card update failed; the outbox entry stays for the drain.
    */
-  settle(record: ApprovalRecord, options?: { fallback?: (card: RenderedEnding) => Promise<unknown> }): Promise<boolean>;
+  settle(record: ApprovalRecord, options?: { fallback?: (card: RenderedEnding) => Promise<unknown>; leaseToken?: string }): Promise<boolean>;
   /**
    * Puts an approval's decision, signed, on the resume queue with its job id: a no-op while the
    * engine's queue still holds that job, a new job once it was removed. Nothing else. The signature
@@ -99,32 +102,49 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   };
 
   const settle: Outbox['settle'] = async (record, options = {}) => {
-    const claim = await deps.store.claimSettle(record.id, SETTLE_LEASE_MS);
+    const claim = options.leaseToken ? { kind: 'claimed' as const, token: options.leaseToken, delivered: false } : await deps.store.claimSettle(record.id, SETTLE_LEASE_MS);
     if (claim.kind !== 'claimed') return false;
     const renewal = setInterval(() => {
       deps.store.renewSettle(record.id, claim.token, SETTLE_LEASE_MS).catch((err: unknown) => deps.log.warn({ err: String(err), approval_id: record.id }, 'could not renew the settle lease'));
     }, SETTLE_RENEW_MS);
-    try {
-      await settleClaimed(record, claim.delivered, options.fallback);
-      return true;
-    } finally {
+    // Settled: the lease goes back in the same round trip as the outbox entry; failed: at once.
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
       clearInterval(renewal);
       await deps.store.releaseSettle(record.id, claim.token).catch(() => undefined); // else it lapses
+    };
+    try {
+      await settleClaimed(record, claim.delivered, options.fallback, release);
+      return true;
+    } finally {
+      await release();
     }
   };
 
-  const settleClaimed = async (record: ApprovalRecord, delivered: boolean, fallback: ((card: RenderedEnding) => Promise<unknown>) | undefined) => {
+  const settleClaimed = async (
+    record: ApprovalRecord,
+    delivered: boolean,
+    fallback: ((card: RenderedEnding) => Promise<unknown>) | undefined,
+    release: () => Promise<unknown>,
+  ) => {
     const { decision, cancelled } = record;
     const log = deps.log.child({ run_id: record.request.run_id, step_id: record.request.step_id, ending: decision?.decision ?? 'cancelled' });
     await deps.waitForReplicas?.(record.id);
+    let marked: Promise<void> | undefined;
     if (decision && !delivered) {
       await deliver(record.id, decision);
-      await deps.store.markDelivered(record.id);
-      log.info('decision on the resume queue');
+      // Only once the push has succeeded; the card update need not wait for the mark.
+      marked = deps.store.markDelivered(record.id);
+      marked.catch(() => undefined); // awaited below: never an unhandled rejection meanwhile
+      log.debug('decision on the resume queue');
     }
     const rendered = decision ? renderDecidedCard(record, decision) : cancelled ? renderCancelledCard(record, cancelled) : undefined;
     if (rendered) await updateCard(deps, record, rendered, log, fallback);
-    await deps.store.markSettled(record.id);
+    await marked;
+    // Both sent at once, in this order, on one connection: one round trip.
+    await Promise.all([deps.store.markSettled(record.id), release()]);
     await deps.onSettled(record);
   };
 
@@ -187,7 +207,7 @@ async function updateCard(
     await callInTurn(deps.turns, UPDATE_PACE, `settle:${record.id}`, { maxWaitMs, log }, () =>
       deps.slack.chat.update({ channel: card.channel, ts: card.ts, ...rendered }),
     );
-    log.info({ ...card }, 'card updated');
+    log.debug({ ...card }, 'card updated');
     return;
   } catch (err) {
     const later = err instanceof TurnLaterError;

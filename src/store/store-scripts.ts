@@ -219,32 +219,47 @@ export const RECORD_CLICK = `--[[
   expiry needs none of that: only that the approval is still pending on that card.
   Nothing at all is recorded once Redis's clock is past the caller's deadline (the interaction that
   asked for it has been answered already). A decision is queued in the outbox in the same step.
+  In the same step, for a click: its 'clicked' entry is appended to the stream of clicks (while its
+  user is within the refusal limit, as audit.ts's APPEND_CLICK does) whatever the outcome, except
+  {'changed'} (decided again, with the entry) and {'too_late'}; and the settle lease of a decision
+  recorded is taken for the caller, so it can push the decision without another round trip.
   Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream,
-          KEYS[5] pending index
+          KEYS[5] pending index, KEYS[6] stream of clicks, KEYS[7] the clicker's refusal counter,
+          KEYS[8] settle lease
           ARGV[1] card id clicked, ARGV[2] 'vote', 'decision' or 'expiry' (the expired decision),
           ARGV[3] the votes JSON (vote) or the decision JSON (decision, expiry),
           ARGV[4] now (ms, the caller's clock: when it was decided), ARGV[5] retention s (from the decision),
           ARGV[6] snapshot in force as read ('' when missing), ARGV[7] '1' when the snapshot key was missing when read,
           ARGV[8] votes JSON as read ('' for none), ARGV[9] approval id, ARGV[10] audit max length,
           ARGV[11] audit entries (JSON list of field/value lists, appended in order),
-          ARGV[12] expiry (ms since the epoch; '' for never), ARGV[13] deadline (ms since the epoch; '' for none)
-  Output: {'recorded'}; {'counted'}; {'decided', decision JSON} when a decision was recorded first;
+          ARGV[12] expiry (ms since the epoch; '' for never), ARGV[13] deadline (ms since the epoch; '' for none),
+          ARGV[14] the 'clicked' entry (JSON field/value list; '' for none), ARGV[15] the stream of clicks' max
+          length, ARGV[16] refusals recorded per window, ARGV[17] settle lease token ('' to take none),
+          ARGV[18] settle lease ms
+  Output: {'recorded', '1' when the settle lease was taken else '0'}; {'counted'};
+          {'decided', decision JSON} when a decision was recorded first;
           {'cancelled', cancellation JSON}; {'missing'}; {'superseded'} when the card is no longer current;
           {'changed'} when the snapshot in force or the votes changed since they were read (decide again);
           {'expired'} when a click's change comes at or after the expiry (nothing recorded: record the expiry);
           {'too_late'} when Redis's clock is past the deadline (nothing recorded)
 ]]
 redis.replicate_commands()
+local function note_click()
+  if ARGV[14] == '' then return end
+  if tonumber(redis.call('GET', KEYS[7]) or '0') + 1 <= tonumber(ARGV[16]) then
+    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[15], '*', unpack(cjson.decode(ARGV[14])))
+  end
+end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if ARGV[13] ~= '' and now > tonumber(ARGV[13]) then return {'too_late'} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then note_click() return {'missing'} end
 local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'votes', 'cancelled')
-if fields[2] then return {'decided', fields[2]} end
-if fields[4] then return {'cancelled', fields[4]} end
-if fields[1] ~= ARGV[1] then return {'superseded'} end
+if fields[2] then note_click() return {'decided', fields[2]} end
+if fields[4] then note_click() return {'cancelled', fields[4]} end
+if fields[1] ~= ARGV[1] then note_click() return {'superseded'} end
 if ARGV[2] ~= 'expiry' then
-  if ARGV[12] ~= '' and now >= tonumber(ARGV[12]) then return {'expired'} end
+  if ARGV[12] ~= '' and now >= tonumber(ARGV[12]) then note_click() return {'expired'} end
   -- GET answers false for a missing key: "missing" is compared as such, never as a string.
   local snapshot = redis.call('GET', KEYS[3])
   if ARGV[7] == '1' then
@@ -254,6 +269,7 @@ if ARGV[2] ~= 'expiry' then
   end
   if (fields[3] or '') ~= ARGV[8] then return {'changed'} end
 end
+note_click()
 if ARGV[2] == 'vote' then
   redis.call('HSET', KEYS[1], 'votes', ARGV[3])
 else
@@ -267,7 +283,8 @@ for _, entry in ipairs(cjson.decode(ARGV[11])) do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', unpack(entry))
 end
 if ARGV[2] == 'vote' then return {'counted'} end
-return {'recorded'}
+if ARGV[17] ~= '' and redis.call('SET', KEYS[8], ARGV[17], 'NX', 'PX', ARGV[18]) then return {'recorded', '1'} end
+return {'recorded', '0'}
 `;
 
 export const MARK_DELIVERED = `--[[

@@ -3,7 +3,7 @@ import type { RedisClient } from '../ops/redis-connection.js';
 import { normalizeHash, type Decision, type Vote } from '../domain/contract.js';
 import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
-import { auditEntry, auditFields, type AuditEntry } from './audit.js';
+import { auditEntry, auditFields, type AuditEntry, type ClickedAppend } from './audit.js';
 import { recordKeyOf, tombstoneKeyOf } from './approval-status.js';
 import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
 import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
@@ -49,7 +49,8 @@ export type Claim =
 export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
 
 export type RecordResult =
-  | { kind: 'recorded' }
+  /** `settleToken`: the settle lease taken with it (when asked for, and free), for the outbox's settle. */
+  | { kind: 'recorded'; settleToken?: string }
   | { kind: 'counted' }
   | { kind: 'decided'; decision: Decision }
   | { kind: 'cancelled'; cancellation: Cancellation }
@@ -67,6 +68,10 @@ export interface RecordLimits {
   expiresAt?: number;
   /** Nothing is recorded after this (ms since the epoch): the interaction that asked was answered by then. */
   notAfter?: number;
+  /** A click's `clicked` audit entry, appended in the same step (see RECORD_CLICK for when). */
+  clicked?: ClickedAppend;
+  /** Take the settle lease of a decision recorded, for this long (ms): the result carries its token. */
+  settleLeaseMs?: number;
 }
 
 export type CancelResult = { kind: 'cancelled' } | { kind: 'decided'; decision: Decision } | { kind: 'already' };
@@ -242,9 +247,12 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       return (await redis.get(policySnapshotKey)) ?? undefined;
     },
 
-    /** An approval, the policy snapshot in force and the votes, read together for a click. */
+    /**
+     * An approval, the policy snapshot in force and the votes, read for a click in one round trip
+     * (pipelined, not a transaction: RECORD_CLICK checks again everything a click is decided on).
+     */
     async loadForClick(id: string, policySnapshotKey: string): Promise<ReadForClick> {
-      const replies = await redis.multi().hgetall(recordKey(id)).get(policySnapshotKey).exec();
+      const replies = await redis.pipeline().hgetall(recordKey(id)).get(policySnapshotKey).exec();
       if (!replies) throw new Error(`reading approval ${id} was aborted`);
       const [[recordError, fields], [snapshotError, snapshot]] = replies as [[Error | null, Record<string, string>], [Error | null, string | null]];
       if (recordError || snapshotError) throw recordError ?? snapshotError;
@@ -271,8 +279,11 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       const mode = change.kind === 'vote' ? 'vote' : change.decision.decision === 'expired' ? 'expiry' : 'decision';
       const payload = change.kind === 'vote' ? JSON.stringify(change.votes) : JSON.stringify(change.decision);
       const audit = (Array.isArray(entries) ? entries : [entries]).map(auditFields);
+      const { clicked } = limits;
+      const settleToken = limits.settleLeaseMs === undefined ? '' : randomBytes(12).toString('hex');
       const reply = (await run.RECORD_CLICK(
-        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey],
+        // Without a click, its two keys are the audit stream's (declared, never touched).
+        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey, clicked?.stream ?? options.audit.key, clicked?.counter ?? options.audit.key, settleLeaseKey(id)],
         [
           cardId,
           mode,
@@ -287,12 +298,20 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
           JSON.stringify(audit),
           limits.expiresAt === undefined ? '' : String(limits.expiresAt),
           limits.notAfter === undefined ? '' : String(limits.notAfter),
+          clicked ? JSON.stringify(auditFields(clicked.entry)) : '',
+          clicked?.maxLen ?? '0',
+          clicked?.limit ?? '0',
+          settleToken,
+          String(limits.settleLeaseMs ?? 0),
         ],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       if (reply[0] === 'cancelled') return { kind: 'cancelled', cancellation: JSON.parse(reply[1]!) as Cancellation };
-      if (reply[0] === 'recorded' && change.kind === 'decision') options.onDecisionRecorded?.(change.decision, read.record);
-      return { kind: reply[0] as 'recorded' | 'counted' | 'missing' | 'superseded' | 'changed' | 'expired' | 'too_late' };
+      if (reply[0] === 'recorded') {
+        if (change.kind === 'decision') options.onDecisionRecorded?.(change.decision, read.record);
+        return reply[1] === '1' ? { kind: 'recorded', settleToken } : { kind: 'recorded' };
+      }
+      return { kind: reply[0] as 'counted' | 'missing' | 'superseded' | 'changed' | 'expired' | 'too_late' };
     },
 
     /** Closes an approval the engine cancelled (or leaves a cancelled record for a request yet to come). */

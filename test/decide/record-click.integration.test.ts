@@ -5,7 +5,7 @@ import { createApproval, type ApprovalRecord, type Click } from '../../src/domai
 import { createAudit } from '../../src/store/audit.js';
 import { parseRequest } from '../../src/domain/contract.js';
 import type { ClickDeps } from '../../src/decide/deps.js';
-import { decideAndRecord, UncertainOutcomeError } from '../../src/decide/record-click.js';
+import { decideAndRecord, NotConfirmedError, UncertainOutcomeError } from '../../src/decide/record-click.js';
 import { shorthandRoutes } from '../../src/domain/routes.js';
 import { createStore, type Store } from '../../src/store/store.js';
 import { validRequest } from '../../sandbox/valid-request.js';
@@ -80,5 +80,43 @@ describe('a click whose record may or may not have happened', () => {
       recordClick: () => Promise.reject(new Error('Connection is closed.')),
     };
     await expect(decideAndRecord(depsWith(redisGone), approveOn(record))).rejects.toBeInstanceOf(UncertainOutcomeError);
+  });
+});
+
+describe('a click processed alongside its inbox confirmation', () => {
+  const trail = (record: ApprovalRecord) => createAudit(redis, { key: `${prefix}:audit`, maxLen: 1000 }).trail(record.request.run_id);
+
+  it('decides nothing and leaves no trace when its confirmation fails, though its reads went out', async () => {
+    const record = await pendingApproval();
+    let reads = 0;
+    const counting: Store = { ...store, loadForClick: (...args) => (reads++, store.loadForClick(...args)) };
+    await expect(decideAndRecord(depsWith(counting), approveOn(record), { confirmed: Promise.resolve(false) })).rejects.toBeInstanceOf(NotConfirmedError);
+    expect(reads).toBe(1);
+    expect((await store.load(record.id))!.decision).toBeUndefined();
+    expect((await trail(record)).map((e) => e.event)).toEqual(['requested', 'posted']);
+  });
+
+  it('records once confirmed, its clicked entry and decision together, and hands over the settle lease it took', async () => {
+    const record = await pendingApproval();
+    const result = await decideAndRecord(depsWith(store), approveOn(record), { confirmed: Promise.resolve(true), takeSettleLease: true });
+    expect(result).toMatchObject({ outcome: { kind: 'decided' }, settleToken: expect.any(String) });
+    expect((await trail(record)).map((e) => e.event).sort()).toEqual(['clicked', 'decided', 'posted', 'requested']);
+    expect(await store.claimSettle(record.id, 15_000)).toEqual({ kind: 'busy' });
+  });
+
+  it('takes no settle lease unless asked: any settler may push the decision at once', async () => {
+    const record = await pendingApproval();
+    const result = await decideAndRecord(depsWith(store), approveOn(record));
+    expect(result.outcome).toMatchObject({ kind: 'decided' });
+    expect(result.settleToken).toBeUndefined();
+    expect(await store.claimSettle(record.id, 15_000)).toMatchObject({ kind: 'claimed' });
+  });
+
+  it("a refused click still leaves its 'clicked' entry, once", async () => {
+    const record = await pendingApproval();
+    const deps = { ...depsWith(store), directory: { isApprover: async () => false } };
+    const { outcome } = await decideAndRecord(deps, approveOn(record));
+    expect(outcome).toMatchObject({ kind: 'refused', reason: 'unauthorized' });
+    expect((await trail(record)).map((e) => e.event)).toEqual(['requested', 'posted', 'clicked']);
   });
 });

@@ -124,6 +124,20 @@ describe('the outbox, claimed per entry', () => {
     // Delivered by the first attempt: pushed once.
     expect(await outboxes[0]!.queue.getJobCounts('wait')).toEqual({ wait: 1 });
   });
+  it('a settler holding the lease its record took settles without claiming, while every other settler is kept out; the lease is given back', async () => {
+    const record = await decided();
+    const token = 'f'.repeat(24);
+    expect(await redis.set(`${prefix}:settle-lease:${record.id}`, token, 'PX', 15_000, 'NX')).toBe('OK');
+    emulator.injectFaults('chat.update', { delayMs: 500 });
+    const settled = await Promise.all([replicaOutbox().settle(record, { leaseToken: token }), replicaOutbox().settle(record)]);
+    expect(settled).toEqual([true, false]);
+    expect(updatesOf(record)).toBe(1);
+    expect(await outboxes[0]!.queue.getJobCounts('wait')).toEqual({ wait: 1 });
+    expect(await redis.hget(`${prefix}:approval:${record.id}`, 'delivered')).toBe('1');
+    expect(await redis.zscore(`${prefix}:outbox`, record.id)).toBeNull();
+    expect(await redis.exists(`${prefix}:settle-lease:${record.id}`)).toBe(0);
+  });
+
   it('a 429 on chat.update holds chat.update for every settler until Retry-After has passed; then the card is updated', async () => {
     const first = await decided();
     const second = await decided();

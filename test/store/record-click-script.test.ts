@@ -109,4 +109,45 @@ describe('recording a click, checked again when Redis runs it', () => {
     expect(await store.recordClick(approval, approval.cardId, { kind: 'vote', votes: [vote(Date.now())] }, read, snapshotKey(), entries, Date.now())).toEqual({ kind: 'counted' });
     expect(await trail(approval)).toEqual(['requested', 'posted', 'vote_dropped', 'approval_counted']);
   });
+
+  it("appends the click's 'clicked' entry with the decision, and takes the decision's settle lease for the caller", async () => {
+    const approval = await pending();
+    const audit = createAudit(redis, { key: `${prefix}:audit`, maxLen: 1000 });
+    const clicked = audit.clickedAppend(auditEntry(approval, 'clicked', 'U0ALICE', Date.now(), { action: 'approve' }));
+    const result = await recordNow(approval, { kind: 'decision', decision: decisionOf(approval, 'approved', Date.now()) }, Date.now(), { clicked, settleLeaseMs: 15_000 });
+    expect(result).toEqual({ kind: 'recorded', settleToken: expect.stringMatching(/^[0-9a-f]{24}$/) });
+    expect(await trail(approval)).toEqual(['requested', 'posted', 'clicked', 'decided']);
+    // Another settler (a drain, another replica) finds the lease taken; the token's holder can give it back.
+    expect(await store.claimSettle(approval.id, 15_000)).toEqual({ kind: 'busy' });
+    await store.releaseSettle(approval.id, (result as { settleToken: string }).settleToken);
+    expect(await store.claimSettle(approval.id, 15_000)).toMatchObject({ kind: 'claimed', delivered: false });
+  });
+
+  it("appends no 'clicked' entry when what was read changed (the click is decided again, with it), one when a decision came first", async () => {
+    const approval = await pending();
+    const audit = createAudit(redis, { key: `${prefix}:audit`, maxLen: 1000 });
+    const clicked = audit.clickedAppend(auditEntry(approval, 'clicked', 'U0BOB', Date.now(), { action: 'approve' }));
+    const read = await store.loadForClick(approval.id, snapshotKey());
+    await redis.set(snapshotKey(), 'fedcba9876543210');
+    const approve = { kind: 'decision' as const, decision: decisionOf(approval, 'approved', Date.now()) };
+    const entry = auditEntry(approval, 'decided', 'U0BOB', Date.now());
+    expect(await store.recordClick(approval, approval.cardId, approve, read, snapshotKey(), entry, Date.now(), { clicked, settleLeaseMs: 15_000 })).toEqual({ kind: 'changed' });
+    expect(await trail(approval)).toEqual(['requested', 'posted']);
+
+    await recordNow(approval, { kind: 'decision', decision: decisionOf(approval, 'denied', Date.now()) }, Date.now(), {});
+    const again = await store.loadForClick(approval.id, snapshotKey());
+    expect(await store.recordClick(approval, approval.cardId, approve, again, snapshotKey(), entry, Date.now(), { clicked, settleLeaseMs: 15_000 })).toMatchObject({ kind: 'decided' });
+    // The trail orders by time: the entry carries when the click was read.
+    expect((await trail(approval)).sort()).toEqual(['clicked', 'decided', 'posted', 'requested']);
+  });
+
+  it("appends no 'clicked' entry for a user over the refusal limit, as the click stream's own append does not", async () => {
+    const approval = await pending();
+    const audit = createAudit(redis, { key: `${prefix}:audit`, maxLen: 1000, refusalLimit: { max: 1, windowMs: 60_000 } });
+    await audit.appendRefusal(auditEntry(approval, 'refused', 'U0MALLORY', Date.now(), { reason: 'not_approver' }));
+    const clicked = audit.clickedAppend(auditEntry(approval, 'clicked', 'U0MALLORY', Date.now(), { action: 'deny' }));
+    const deny = { kind: 'decision' as const, decision: decisionOf(approval, 'denied', Date.now()) };
+    expect(await recordNow(approval, deny, Date.now(), { clicked })).toEqual({ kind: 'recorded' });
+    expect((await trail(approval)).sort()).toEqual(['decided', 'posted', 'refused', 'requested']);
+  });
 });
