@@ -34,6 +34,8 @@ import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
 import { createSendTurns } from './store/send-turns.js';
 import { createTimers } from './intake/timers.js';
+import { moveLegacyTimers } from './intake/legacy-timers.js';
+import { createDueTimes } from './store/due-times.js';
 import type { BotIdentity } from './intake/find-posted-card.js';
 import { withTimeout } from './ops/with-timeout.js';
 
@@ -181,11 +183,11 @@ async function main(): Promise<void> {
     log,
   });
   registerButtons(app, { ...actionDeps, clicks });
+  const due = createDueTimes(redis, config.statePrefix);
+  await moveLegacyTimers({ connection: redis, queueName: `${config.queues.request}-timers`, queuePrefix: config.queues.prefix, due, log });
   const timers = createTimers({
     turns,
-    connection: redis,
-    queueName: `${config.queues.request}-timers`,
-    queuePrefix: config.queues.prefix,
+    due,
     routes,
     store,
     outbox,
