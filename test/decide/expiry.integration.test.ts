@@ -109,6 +109,7 @@ describe('a decision at or after the expiry, the timer late', () => {
     const g = await openLateTimerGate(['    approvers: [U0ALICE, U0BOB]', '    required_approvals: 2']);
     const { card } = await g.post({ expires_in_sec: 3 });
     const expiresBy = Date.now() + 3000;
+    await dropTimers(g);
     await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0BOB' });
     await waitFor('Bob’s approval counted', () => g.emulator.ephemeralsFor('U0BOB')[0]);
     // Alice completes it before the expiry; her click's re-check of Bob's approval waits on Slack until after it.
