@@ -1,4 +1,5 @@
-import { Queue, type ConnectionOptions } from 'bullmq';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../ops/logger.js';
 import type { DueTimes, TimerKind } from '../store/due-times.js';
 
@@ -8,11 +9,12 @@ const KIND_OF: Record<string, TimerKind> = { expire: 'expire', remind: 'remind',
 /**
  * Moves the timers an earlier version left as delayed BullMQ jobs on `<REQUEST_QUEUE>-timers` into
  * the due set (keeping their due times; one already set there stays), then removes those jobs. Run
- * at start-up: with nothing left on that queue it costs one read. Replicas of the earlier version
+ * at start-up: where that queue never existed (no `meta` key), it costs one read and creates nothing. Replicas of the earlier version
  * still running keep adding there until they stop; a restart moves what they left.
  * @returns how many timers were moved.
  */
-export async function moveLegacyTimers(options: { connection: ConnectionOptions; queueName: string; queuePrefix: string; due: DueTimes; log: Logger }): Promise<number> {
+export async function moveLegacyTimers(options: { connection: Redis; queueName: string; queuePrefix: string; due: DueTimes; log: Logger }): Promise<number> {
+  if ((await options.connection.exists(`${options.queuePrefix}:${options.queueName}:meta`)) === 0) return 0;
   const queue = new Queue<{ approvalId?: string }>(options.queueName, { connection: options.connection, prefix: options.queuePrefix });
   try {
     let moved = 0;
