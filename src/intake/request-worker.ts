@@ -5,9 +5,9 @@ import { postMessagePace } from '../ops/slack-pace.js';
 import { BoundedWorker } from './bounded-worker.js';
 import { createApproval, type Approval } from '../domain/approval.js';
 import { approvalIdOf, CANCEL_JOB_NAME, parseRequest, POLICY_JOB_NAME, REQUEST_JOB_NAME, type Decision } from '../domain/contract.js';
-import { enqueueOrder, type EnqueueOrder } from '../domain/enqueue-order.js';
+import { enqueueOrder, futureDated, MAX_ENQUEUE_SKEW_MS, type EnqueueOrder } from '../domain/enqueue-order.js';
 import { cardTargets } from './find-posted-card.js';
-import { processCancel, processPolicy, refuseFutureDated } from './lifecycle.js';
+import { processCancel, processPolicy } from './lifecycle.js';
 import { expiresAt, matchRoute } from '../domain/routes.js';
 import { backoffMs } from '../ops/slack-errors.js';
 import type { Claim } from '../store/store.js';
@@ -97,7 +97,6 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
     throw new UnrecoverableError('invalid request: channel: required, since APPROVALS_CHANNEL is not set');
   }
   try {
-    await refuseFutureDated(deps, log, job, 'request');
     const candidate = createApproval(request, deps.now?.() ?? Date.now());
     const claim = await claimWhenFree(deps, candidate, enqueueOrder(job), expiresAt(route, request, candidate.createdAt));
     switch (claim.kind) {
@@ -131,6 +130,11 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
         );
       case 'busy':
         return await retryLater(job, token, claim.retryInMs);
+      case 'future': {
+        const reason = futureDated(job, claim.redisNowMs)!;
+        log.warn({ outcome: 'invalid', problems: [reason] }, 'request rejected');
+        throw new UnrecoverableError(`invalid request: ${reason}`);
+      }
       case 'claimed': {
         // Only the delivery that will post takes a turn, right after its claim (claims are taken in
         // the order jobs are fetched); while it waits far off, another delivery may claim.
@@ -160,7 +164,8 @@ async function processRequest(deps: IntakeDeps, job: Job, token: string | undefi
 async function claimWhenFree(deps: IntakeDeps, candidate: Approval, version: EnqueueOrder, expiry: number | undefined): Promise<Claim> {
   const deadline = Date.now() + deps.store.leaseMs;
   for (;;) {
-    const claim = await deps.store.claimCard(candidate, version, expiry, deps.policySnapshotKey);
+    // The enqueue time is checked against Redis's clock in the same step (see refuseFutureDated).
+    const claim = await deps.store.claimCard(candidate, version, expiry, { policySnapshotKey: deps.policySnapshotKey, maxAheadMs: MAX_ENQUEUE_SKEW_MS });
     if (claim.kind !== 'busy' || Date.now() >= deadline) return claim;
     await delay(Math.min(claim.retryInMs, BUSY_RECHECK_MS));
   }

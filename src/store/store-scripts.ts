@@ -84,8 +84,10 @@ export const CLAIM_CARD = `--[[
           it ends), ARGV[8] audit max length,
           ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
           ARGV[11] approval id, ARGV[12] the request's enqueue order ('<ms>:<job id>'),
-          ARGV[13] the job preview ('' for none)
-  Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted), supersedes, snapshot}
+          ARGV[13] the job preview ('' for none),
+          ARGV[14] how far (ms) the enqueue time may be ahead of Redis's clock ('' for any)
+  Output: {'future', Redis's clock (ms)}  the request was enqueued too far ahead of it: nothing changes
+          {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted), supersedes, snapshot}
           {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id, snapshot}
                                        claimed, replacing an older pending card
           snapshot: the policy snapshot in force, false (nil) when none is set
@@ -99,6 +101,12 @@ export const CLAIM_CARD = `--[[
           {'busy', lease pttl}         another delivery holds the lease
 ]]
 ${COMPARE_ENQUEUE_ORDER}
+redis.replicate_commands()
+if ARGV[14] ~= '' then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  if (tonumber(string.match(ARGV[12], '^%d+')) or 0) - now > tonumber(ARGV[14]) then return {'future', tostring(now)} end
+end
 local record, lease = KEYS[1], KEYS[2]
 local function create(event)
   redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
@@ -198,17 +206,15 @@ export const SAVE_CARD = `--[[
   Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
-local card_id = redis.call('HGET', KEYS[1], 'card_id')
-if not card_id then return {'missing'} end
-if card_id ~= ARGV[7] then return {'replaced'} end
-local existing = redis.call('HMGET', KEYS[1], 'channel', 'ts')
-if existing[2] and existing[2] ~= ARGV[2] then return {'other', existing[1], existing[2]} end
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'channel', 'ts', 'decision', 'cancelled')
+if not fields[1] then return {'missing'} end
+if fields[1] ~= ARGV[7] then return {'replaced'} end
+if fields[3] and fields[3] ~= ARGV[2] then return {'other', fields[2], fields[3]} end
 redis.call('HSET', KEYS[1], 'channel', ARGV[1], 'ts', ARGV[2], 'posted_at', ARGV[3])
 redis.call('HDEL', KEYS[1], 'post_started')
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARGV[6])))
-local ended = redis.call('HMGET', KEYS[1], 'decision', 'cancelled')
-if ended[1] or ended[2] then
+if fields[4] or fields[5] then
   redis.call('HDEL', KEYS[1], 'settled')
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[8])
   return {'saved'}

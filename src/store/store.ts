@@ -52,7 +52,9 @@ export type Claim =
   | { kind: 'decided'; decision: Decision }
   | { kind: 'outdated' }
   | { kind: 'conflict' }
-  | { kind: 'busy'; retryInMs: number };
+  | { kind: 'busy'; retryInMs: number }
+  /** The request's enqueue time is further ahead of Redis's clock (`redisNowMs`, ms) than the claim allows: nothing changed. */
+  | { kind: 'future'; redisNowMs: number };
 
 export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
 
@@ -145,9 +147,12 @@ export function createStore(redis: Redis, options: StoreOptions) {
      * Creates the approval if new and decides which delivery of its request posts the card.
      * @param version the request job's enqueue order: a later request for the step replaces an earlier one, never the reverse.
      * @param expiresAt when the approval expires (ms), if ever: a pending approval is kept until then plus the retention period.
-     * @param policySnapshotKey where the policy snapshot in force is: a claim to post answers it (`snapshotInForce`).
+     * @param checks.policySnapshotKey where the policy snapshot in force is: a claim to post answers it (`snapshotInForce`).
+     * @param checks.maxAheadMs how far (ms) the enqueue time in `version` may be ahead of Redis's clock (see
+     *   MAX_ENQUEUE_SKEW_MS); further, the claim is `future` and changes nothing. Unchecked by default.
      */
-    async claimCard(candidate: Approval, version: EnqueueOrder, expiresAt?: number, policySnapshotKey?: string): Promise<Claim> {
+    async claimCard(candidate: Approval, version: EnqueueOrder, expiresAt?: number, checks: { policySnapshotKey?: string; maxAheadMs?: number } = {}): Promise<Claim> {
+      const { policySnapshotKey, maxAheadMs } = checks;
       const pendingTtlSec = expiresAt === undefined ? 0 : Math.max(1, Math.ceil((expiresAt - candidate.createdAt) / 1000)) + options.retentionSec;
       const lease = randomBytes(12).toString('hex');
       const { request } = candidate;
@@ -168,6 +173,7 @@ export function createStore(redis: Redis, options: StoreOptions) {
           candidate.id,
           version,
           candidate.jobPreview ?? '',
+          maxAheadMs === undefined ? '' : String(maxAheadMs),
         ],
       )) as (string | null)[] as string[];
       switch (reply[0]) {
@@ -210,6 +216,8 @@ export function createStore(redis: Redis, options: StoreOptions) {
           return { kind: 'outdated' };
         case 'conflict':
           return { kind: 'conflict' };
+        case 'future':
+          return { kind: 'future', redisNowMs: Number(reply[1]) };
         default:
           return { kind: 'busy', retryInMs: Number(reply[1]) };
       }
