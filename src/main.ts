@@ -184,7 +184,10 @@ async function main(): Promise<void> {
   });
   registerButtons(app, { ...actionDeps, clicks });
   const due = createDueTimes(redis, config.statePrefix);
-  await moveLegacyTimers({ connection: redis, queueName: `${config.queues.request}-timers`, queuePrefix: config.queues.prefix, due, log });
+  // Only timers left by an earlier version are there; an ACL without that queue's keys must not stop the bot.
+  await moveLegacyTimers({ connection: redis, queueName: `${config.queues.request}-timers`, queuePrefix: config.queues.prefix, due, log }).catch((err: unknown) =>
+    log.warn({ err: String(err) }, 'could not look for timers left on the earlier timer queue; approvals an earlier version left pending may not expire on time (a click still refuses them after their expiry)'),
+  );
   const timers = createTimers({
     turns,
     due,
