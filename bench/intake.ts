@@ -26,6 +26,7 @@ import { createLogger } from '../src/ops/logger.js';
 import { createRequesterNotices } from '../src/intake/requester-notice.js';
 import { createOutbox } from '../src/store/outbox.js';
 import { createTimers } from '../src/intake/timers.js';
+import { createDueTimes } from '../src/store/due-times.js';
 import { startRedisServer } from '../sandbox/redis-server.js';
 import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/domain/routes.js';
@@ -103,7 +104,7 @@ function startGate(queue: string): Worker {
   const routes = shorthandRoutes(CHANNEL, undefined);
   const policySnapshotKey = `bench-${queue}:policy`;
   const own = { botId: emulator.botId, userId: emulator.botUserId };
-  const timers = createTimers({ connection: redis, queueName: `${queue}-timers`, queuePrefix: 'bull', routes, store, outbox, slack, own, turns, policySnapshotKey, log });
+  const timers = createTimers({ due: createDueTimes(redis, `bench-${queue}`), routes, store, outbox, slack, own, turns, policySnapshotKey, log });
   const worker = createRequestWorker({ connection: redis, queueName: queue, queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, own, turns, policySnapshotKey, log });
   worker.on('closed', () => void Promise.all([timers.close(), outbox.close()]));
   return worker;

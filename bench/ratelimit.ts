@@ -21,6 +21,7 @@ import { createLogger } from '../src/ops/logger.js';
 import { createRequesterNotices } from '../src/intake/requester-notice.js';
 import { createOutbox } from '../src/store/outbox.js';
 import { createTimers } from '../src/intake/timers.js';
+import { createDueTimes } from '../src/store/due-times.js';
 import { startRedisServer } from '../sandbox/redis-server.js';
 import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { shorthandRoutes } from '../src/domain/routes.js';
@@ -91,7 +92,7 @@ async function measure(): Promise<Run> {
   const routes = shorthandRoutes(BUSY, undefined);
   const policySnapshotKey = 'bench:policy';
   const own = { botId: emulator.botId, userId: emulator.botUserId };
-  const timers = createTimers({ connection: redis, queueName: 'timers', queuePrefix: 'bull', routes, store, outbox, slack, own, turns, policySnapshotKey, log });
+  const timers = createTimers({ due: createDueTimes(redis, 'bench'), routes, store, outbox, slack, own, turns, policySnapshotKey, log });
   const worker = createRequestWorker({ connection: redis, queueName: 'requests', queuePrefix: 'bull', concurrency: CONCURRENCY, routes, store, outbox, timers, notices, slack, own, turns, policySnapshotKey, log });
   await worker.waitUntilReady();
   try {

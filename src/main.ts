@@ -33,6 +33,8 @@ import { loadRoutes, RoutesConfigError } from './ops/load-routes.js';
 import { createStore } from './store/store.js';
 import { createSendTurns } from './store/send-turns.js';
 import { createTimers } from './intake/timers.js';
+import { moveLegacyTimers } from './intake/legacy-timers.js';
+import { createDueTimes } from './store/due-times.js';
 import type { BotIdentity } from './intake/find-posted-card.js';
 import { withTimeout } from './ops/with-timeout.js';
 
@@ -180,11 +182,14 @@ async function main(): Promise<void> {
     log,
   });
   registerButtons(app, { ...actionDeps, clicks });
+  const due = createDueTimes(redis, config.statePrefix);
+  // Only timers left by an earlier version are there; an ACL without that queue's keys must not stop the bot.
+  await moveLegacyTimers({ connection: redis, queueName: timersQueueOf(config.queues.request), queuePrefix: config.queues.prefix, due, log }).catch((err: unknown) =>
+    log.warn({ err: String(err) }, 'could not look for timers left on the earlier timer queue; approvals an earlier version left pending may not expire on time (a click still refuses them after their expiry)'),
+  );
   const timers = createTimers({
     turns,
-    connection: redis,
-    queueName: timersQueueOf(config.queues.request),
-    queuePrefix: config.queues.prefix,
+    due,
     routes,
     store,
     outbox,

@@ -15,14 +15,15 @@ export interface Approval {
   request: Omit<ApprovalRequest, 'job'>;
   /** When the bot first saw the request (ms since the epoch). */
   createdAt: number;
-  /** The job, pretty-printed and cut to {@link JOB_PREVIEW_MAX}, for the card, View job and a typed confirmation to show. */
+  /** The job as compact JSON, cut to {@link JOB_PREVIEW_MAX} (see {@link renderJobPreview}), for the card, View job and a typed confirmation to show. */
   jobPreview?: string;
 }
 
 /**
- * How much of the job an approval keeps to show, in characters of indented JSON (the hash binds all
- * of it): the card shows its first lines, View job and a typed confirmation the rest. Kept for every
- * approval with a job, so at most this much (plus the request) per approval in Redis.
+ * How much of the job an approval keeps to show, in characters of compact JSON (the hash binds all
+ * of it; the card and View job indent it when they show it): the card shows its first lines, View
+ * job and a typed confirmation the rest. Kept for every approval with a job, so at most this much
+ * (plus the request) per approval in Redis.
  */
 export const JOB_PREVIEW_MAX = 6000;
 
@@ -39,13 +40,17 @@ export function createApproval(request: ApprovalRequest, now: number): Approval 
   return { id: approvalIdOf(request), cardId: randomBytes(8).toString('hex'), request: kept, createdAt: now, ...(jobPreview ? { jobPreview } : {}) };
 }
 
-/** The job as indented JSON, cut at a line end to {@link JOB_PREVIEW_MAX} characters, saying how much was left out. */
+/**
+ * The job as compact JSON (indentation is added when it is shown: stored, it would cost a quarter to
+ * a half more), cut to {@link JOB_PREVIEW_MAX} characters with a note, on a line of its own, saying
+ * how many were left out. Never cut inside a UTF-16 surrogate pair.
+ */
 export function renderJobPreview(job: unknown): string {
-  const full = JSON.stringify(job, null, 2);
+  const full = JSON.stringify(job);
   if (full.length <= JOB_PREVIEW_MAX) return full;
   const note = (left: number) => `\n… ${left} more characters (the job hash covers all of them)`;
-  let cut = full.lastIndexOf('\n', JOB_PREVIEW_MAX - note(full.length).length);
-  if (cut <= 0) cut = JOB_PREVIEW_MAX - note(full.length).length;
+  let cut = JOB_PREVIEW_MAX - note(full.length).length;
+  if (/[\uDC00-\uDFFF]/.test(full[cut] ?? '')) cut -= 1;
   return full.slice(0, cut) + note(full.length - cut);
 }
 

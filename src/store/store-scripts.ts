@@ -75,18 +75,22 @@ end
 export const CLAIM_CARD = `--[[
   Claims the right to post an approval's card: creates the approval if absent, or replaces a
   pending one bound to another snapshot or job hash (the old card is superseded). When the approval
-  is gone but its tombstone stands, the request gets the ending instead.
+  is gone but its tombstone stands, the request gets the ending instead. A claim that posts also
+  answers the policy snapshot in force (read in the same step, for the card's stale warning).
   Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] pending index,
-          KEYS[5] tombstone
+          KEYS[5] tombstone, KEYS[6] policy snapshot key
           ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
           ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] how long a pending approval lives (s; 0: until
           it ends), ARGV[8] audit max length,
           ARGV[9] 'requested' audit entry, ARGV[10] 'superseded' audit entry (JSON field/value lists),
           ARGV[11] approval id, ARGV[12] the request's enqueue order ('<ms>:<job id>'),
-          ARGV[13] the job preview ('' for none)
-  Output: {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted), supersedes}
-          {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id}
+          ARGV[13] the job preview ('' for none),
+          ARGV[14] how far (ms) the enqueue time may be ahead of Redis's clock ('' for any)
+  Output: {'future', Redis's clock (ms)}  the request was enqueued too far ahead of it: nothing changes
+          {'claimed', card_id, created_at, ambiguous ('1' when an earlier attempt may have posted), supersedes, snapshot}
+          {'superseded', card_id, created_at, old channel, old ts, old request JSON, old card id, snapshot}
                                        claimed, replacing an older pending card
+          snapshot: the policy snapshot in force, false (nil) when none is set
           {'posted', channel, ts, supersedes}  the card exists
           supersedes: '' or the JSON {channel, ts, card_id, request} of an older card this approval
           replaced and that is not yet marked superseded (a crash came in between)
@@ -97,10 +101,16 @@ export const CLAIM_CARD = `--[[
           {'busy', lease pttl}         another delivery holds the lease
 ]]
 ${COMPARE_ENQUEUE_ORDER}
+redis.replicate_commands()
+if ARGV[14] ~= '' then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  if (tonumber(string.match(ARGV[12], '^%d+')) or 0) - now > tonumber(ARGV[14]) then return {'future', tostring(now)} end
+end
 local record, lease = KEYS[1], KEYS[2]
 local function create(event)
   redis.call('HSET', record, 'request', ARGV[1], 'binding', ARGV[2], 'card_id', ARGV[3],
-    'created_at', ARGV[4], 'status', 'pending', 'post_started', '1', 'post_failures', '0', 'version', ARGV[12])
+    'created_at', ARGV[4], 'post_started', '1', 'version', ARGV[12])
   if ARGV[13] ~= '' then redis.call('HSET', record, 'job_preview', ARGV[13]) end
   if tonumber(ARGV[7]) > 0 then redis.call('EXPIRE', record, ARGV[7]) end
   redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
@@ -119,7 +129,7 @@ if redis.call('EXISTS', record) == 0 then
     if compare_orders(was.version or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
   end
   create(ARGV[9])
-  return {'claimed', ARGV[3], ARGV[4], '0'}
+  return {'claimed', ARGV[3], ARGV[4], '0', '', redis.call('GET', KEYS[6])}
 end
 local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes')
 -- A cancel for this request (or one that came before any request) stands.
@@ -136,14 +146,14 @@ if fields[1] ~= ARGV[2] then
   if old_ts ~= '' then
     redis.call('HSET', record, 'supersedes', cjson.encode({channel = old_channel, ts = old_ts, card_id = fields[4] or '', request = fields[9] or ''}))
   end
-  return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or ''}
+  return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or '', redis.call('GET', KEYS[6])}
 end
 if fields[2] then return {'posted', fields[3], fields[2], fields[11] or ''} end
 local pttl = redis.call('PTTL', lease)
 if pttl > 0 then return {'busy', tostring(pttl)} end
 redis.call('HSET', record, 'post_started', '1')
 redis.call('SET', lease, ARGV[5], 'PX', ARGV[6])
-return {'claimed', fields[4], fields[5], fields[6] == '1' and '1' or '0', fields[11] or ''}
+return {'claimed', fields[4], fields[5], fields[6] == '1' and '1' or '0', fields[11] or '', redis.call('GET', KEYS[6])}
 `;
 
 export const RENEW_LEASE = `--[[
@@ -185,28 +195,32 @@ return 1
 export const SAVE_CARD = `--[[
   Records where the approval's card was posted. The first card recorded wins. When the approval
   ended while its card was being posted (a cancel, a policy change), it goes to the outbox, so the
-  new card is updated to show the ending.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] outbox
+  new card is updated to show the ending; otherwise the card's timers are set in the same step
+  (those of an earlier card of the approval are replaced), so a crash cannot leave a card without them.
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] outbox, KEYS[5] due set
           ARGV[1] channel, ARGV[2] ts, ARGV[3] posted_at (ms), ARGV[4] token,
           ARGV[5] audit max length, ARGV[6] 'posted' audit entry (JSON field/value list),
-          ARGV[7] the card id this card was rendered for, ARGV[8] approval id
+          ARGV[7] the card id this card was rendered for, ARGV[8] approval id,
+          ARGV[9] the card's timers to clear first (JSON list of due-set members),
+          ARGV[10] the card's timers (JSON list of {member, due ms})
   Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
-local card_id = redis.call('HGET', KEYS[1], 'card_id')
-if not card_id then return {'missing'} end
-if card_id ~= ARGV[7] then return {'replaced'} end
-local existing = redis.call('HMGET', KEYS[1], 'channel', 'ts')
-if existing[2] and existing[2] ~= ARGV[2] then return {'other', existing[1], existing[2]} end
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'channel', 'ts', 'decision', 'cancelled')
+if not fields[1] then return {'missing'} end
+if fields[1] ~= ARGV[7] then return {'replaced'} end
+if fields[3] and fields[3] ~= ARGV[2] then return {'other', fields[2], fields[3]} end
 redis.call('HSET', KEYS[1], 'channel', ARGV[1], 'ts', ARGV[2], 'posted_at', ARGV[3])
 redis.call('HDEL', KEYS[1], 'post_started')
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARGV[6])))
-local ended = redis.call('HMGET', KEYS[1], 'decision', 'cancelled')
-if ended[1] or ended[2] then
+if fields[4] or fields[5] then
   redis.call('HDEL', KEYS[1], 'settled')
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[8])
+  return {'saved'}
 end
+redis.call('ZREM', KEYS[5], unpack(cjson.decode(ARGV[9])))
+for _, timer in ipairs(cjson.decode(ARGV[10])) do redis.call('ZADD', KEYS[5], timer[2], timer[1]) end
 return {'saved'}
 `;
 
@@ -318,11 +332,12 @@ export const CANCEL = `--[[
   Closes an approval the engine cancelled: no decision is pushed; its card is updated through the
   outbox. A cancel that comes before the request leaves a cancelled record, so the request posts
   nothing. Either way it leaves a tombstone; when the approval is gone, its tombstone answers.
+  Its card's timers are removed.
   Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] audit stream, KEYS[4] pending index,
-          KEYS[5] tombstone
+          KEYS[5] tombstone, KEYS[6] due set
           ARGV[1] cancellation JSON, ARGV[2] now (ms), ARGV[3] retention s, ARGV[4] approval id,
           ARGV[5] audit max length, ARGV[6] 'cancelled' audit entry (JSON field/value list),
-          ARGV[7] how long the tombstone stays (s)
+          ARGV[7] how long the tombstone stays (s), ARGV[8…] the card's timers (due-set members)
   Output: {'cancelled'}; {'decided', decision JSON} when it was decided first;
           {'ended', tombstone JSON} when it was decided long ago (its record is gone); {'already'}
 ]]
@@ -337,7 +352,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
     return {'already'}
   end
 end
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled', ARGV[1])
+redis.call('HSET', KEYS[1], 'cancelled', ARGV[1])
+redis.call('ZREM', KEYS[6], unpack(ARGV, 8))
 if redis.call('HEXISTS', KEYS[1], 'created_at') == 0 then redis.call('HSET', KEYS[1], 'created_at', ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[4])
@@ -373,25 +389,56 @@ return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 `;
 
 export const CLAIM_ESCALATION = `--[[
-  Claims the escalation of an approval's card, once whatever the retries and bot processes, and
-  only while the approval is still pending on that card: the state is read here, in the same step
-  as the claim, so an approval decided or cancelled meanwhile is never escalated.
-  Input:  KEYS[1] approval hash; ARGV[1] the card id
-  Output: 'claimed' when this caller posts the escalation; 'done' when it was claimed before;
-          'ended' when the approval is gone, decided, cancelled or on another card
+  Claims the escalation of an approval's card while the approval is still pending on that card (the
+  state is read here, in the same step as the claim, so an approval decided or cancelled meanwhile
+  is never escalated). The claim is a lease (field escalating = '<card id>:<lease end ms>'): one
+  caller at a time posts; a caller that dies before MARK_ESCALATED leaves it to be taken again when
+  it ends, and so does one whose post failed (RELEASE_ESCALATION ends the lease at once). A claim
+  taken after an earlier one ended is 'reclaimed': that caller looks for the earlier post first.
+  Times are Redis's own (TIME), which all replicas share.
+  Input:  KEYS[1] approval hash; ARGV[1] the card id, ARGV[2] lease (ms)
+  Output: {'claimed'} or {'reclaimed'} when this caller posts the escalation; {'done'} when it was
+          posted; {'busy', lease end ms} while another caller holds it; {'ended'} when the approval
+          is gone, decided, cancelled or on another card
 ]]
-if redis.call('HGET', KEYS[1], 'card_id') ~= ARGV[1] then return 'ended' end
-if redis.call('HEXISTS', KEYS[1], 'decision') == 1 or redis.call('HEXISTS', KEYS[1], 'cancelled') == 1 then return 'ended' end
-if redis.call('HGET', KEYS[1], 'escalated') == ARGV[1] then return 'done' end
+redis.replicate_commands()
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'cancelled', 'escalated', 'escalating')
+if fields[1] ~= ARGV[1] or fields[2] or fields[3] then return {'ended'} end
+if fields[4] == ARGV[1] then return {'done'} end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local reclaimed = false
+if fields[5] then
+  local sep = string.find(fields[5], ':', 1, true)
+  if string.sub(fields[5], 1, sep - 1) == ARGV[1] then
+    local lease_end = tonumber(string.sub(fields[5], sep + 1))
+    if lease_end > now then return {'busy', tostring(lease_end)} end
+    reclaimed = true
+  end
+end
+redis.call('HSET', KEYS[1], 'escalating', ARGV[1] .. ':' .. tostring(now + tonumber(ARGV[2])))
+return {reclaimed and 'reclaimed' or 'claimed'}
+`;
+
+export const MARK_ESCALATED = `--[[
+  Notes that the card's escalation is posted (or was found posted): it is never claimed again.
+  Input:  KEYS[1] approval hash; ARGV[1] the card id
+  Output: 1, or 0 when the approval is gone
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'escalated', ARGV[1])
-return 'claimed'
+redis.call('HDEL', KEYS[1], 'escalating')
+return 1
 `;
 
 export const RELEASE_ESCALATION = `--[[
-  Gives back a claimed escalation whose post failed, so a retry can claim it again.
+  Ends a claimed escalation's lease at once after its post failed, so a retry claims it again (as
+  'reclaimed': the failed post may have been carried out).
   Input:  KEYS[1] approval hash; ARGV[1] the card id
-  Output: 1 when released, 0 when it was not this card's
+  Output: 1 when released, 0 when the claim was not this card's
 ]]
-if redis.call('HGET', KEYS[1], 'escalated') ~= ARGV[1] then return 0 end
-return redis.call('HDEL', KEYS[1], 'escalated')
+local held = redis.call('HGET', KEYS[1], 'escalating')
+if not held or string.sub(held, 1, #ARGV[1] + 1) ~= ARGV[1] .. ':' then return 0 end
+redis.call('HSET', KEYS[1], 'escalating', ARGV[1] .. ':0')
+return 1
 `;

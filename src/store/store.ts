@@ -6,18 +6,24 @@ import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../do
 import { auditEntry, auditFields, type AuditEntry, type ClickedAppend } from './audit.js';
 import { recordKeyOf, tombstoneKeyOf } from './approval-status.js';
 import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
-import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
+import { defineScripts } from './define-scripts.js';
+import { CARD_TIMERS, dueKeyOf, dueMember, type DueTime } from './due-times.js';
+
+export { defineScripts };
+import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, MARK_ESCALATED, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
  * restart loses nothing. Every change that must be decided once is one Lua script.
  *
  * Keys (P = STATE_PREFIX):
- *   P:approval:<id>    hash: request (JSON, without job), binding, card_id, created_at, status,
- *                      channel, ts, posted_at, post_started, post_failures,
- *                      votes (JSON: approvals counted), decision (JSON, as pushed to the engine),
+ *   P:approval:<id>    hash: request (JSON, without job), job_preview (compact JSON, see
+ *                      renderJobPreview), binding, card_id, created_at, channel, ts, posted_at,
+ *                      post_started, post_failures (absent: none), votes (JSON: approvals counted),
+ *                      decision (JSON, as pushed to the engine), status ('decided' once decided),
  *                      decided_at, delivered, settled, version (the request's enqueue order),
- *                      escalated (the card id whose escalation was claimed)
+ *                      escalating ('<card id>:<lease end ms>' while an escalation is posted),
+ *                      escalated (the card id whose escalation was posted)
  *   P:tombstone:<id>   what an ended approval leaves for much longer than its record (see
  *                      TOMBSTONE in store-scripts.ts): JSON {binding, version, decision | cancelled}
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
@@ -28,6 +34,7 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, RELEASE_ES
  *                      this approval's ending now
  *   P:pending          sorted set of approval ids waiting for a decision, scored by created_at
  *   P:policy-version   the enqueue order of the policy job that set the snapshot in force
+ *   P:due              sorted set of the approvals' timers by due time (see due-times.ts)
  */
 
 /** An older card this approval replaced, to be marked superseded (until it is, its buttons only say "out of date"). */
@@ -37,14 +44,17 @@ export interface SupersededCard {
 }
 
 export type Claim =
-  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: SupersededCard }
+  /** `snapshotInForce`: the policy snapshot in force when claimed (read in the same step), if any is set. */
+  | { kind: 'claimed'; lease: string; approval: Approval; ambiguous: boolean; superseded?: SupersededCard; snapshotInForce?: string }
   | { kind: 'posted'; card: CardLocation; superseded?: SupersededCard }
   | { kind: 'cancelled' }
   /** The approval ended long ago with this decision, under the same binding; only its tombstone is left. */
   | { kind: 'decided'; decision: Decision }
   | { kind: 'outdated' }
   | { kind: 'conflict' }
-  | { kind: 'busy'; retryInMs: number };
+  | { kind: 'busy'; retryInMs: number }
+  /** The request's enqueue time is further ahead of Redis's clock (`redisNowMs`, ms) than the claim allows: nothing changed. */
+  | { kind: 'future'; redisNowMs: number };
 
 export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
 
@@ -73,6 +83,9 @@ export interface RecordLimits {
   /** Take the settle lease of a decision recorded, for this long (ms): the result carries its token. */
   settleLeaseMs?: number;
 }
+
+/** Whether this caller posts a card's escalation; `busy`: another caller holds it until `until` (ms, Redis's clock). */
+export type EscalationClaim = { kind: 'claimed' | 'reclaimed' | 'done' | 'ended' } | { kind: 'busy'; until: number };
 
 export type CancelResult = { kind: 'cancelled' } | { kind: 'decided'; decision: Decision } | { kind: 'already' };
 
@@ -125,7 +138,9 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
+  const dueKey = dueKeyOf(options.prefix);
+  const cardTimers = (id: string) => CARD_TIMERS.map((kind) => dueMember(kind, id));
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -137,13 +152,18 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
      * Creates the approval if new and decides which delivery of its request posts the card.
      * @param version the request job's enqueue order: a later request for the step replaces an earlier one, never the reverse.
      * @param expiresAt when the approval expires (ms), if ever: a pending approval is kept until then plus the retention period.
+     * @param checks.policySnapshotKey where the policy snapshot in force is: a claim to post answers it (`snapshotInForce`).
+     * @param checks.maxAheadMs how far (ms) the enqueue time in `version` may be ahead of Redis's clock (see
+     *   MAX_ENQUEUE_SKEW_MS); further, the claim is `future` and changes nothing. Unchecked by default.
      */
-    async claimCard(candidate: Approval, version: EnqueueOrder, expiresAt?: number): Promise<Claim> {
+    async claimCard(candidate: Approval, version: EnqueueOrder, expiresAt?: number, checks: { policySnapshotKey?: string; maxAheadMs?: number } = {}): Promise<Claim> {
+      const { policySnapshotKey, maxAheadMs } = checks;
       const pendingTtlSec = expiresAt === undefined ? 0 : Math.max(1, Math.ceil((expiresAt - candidate.createdAt) / 1000)) + options.retentionSec;
       const lease = randomBytes(12).toString('hex');
       const { request } = candidate;
       const reply = (await run.CLAIM_CARD(
-        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey, tombstoneKey(candidate.id)],
+        // Without a snapshot key, a key that is never set (no snapshot in force).
+        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey, tombstoneKey(candidate.id), policySnapshotKey ?? `${options.prefix}:no-policy`],
         [
           JSON.stringify(request),
           bindingOf(request),
@@ -158,8 +178,9 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
           candidate.id,
           version,
           candidate.jobPreview ?? '',
+          maxAheadMs === undefined ? '' : String(maxAheadMs),
         ],
-      )) as string[];
+      )) as (string | null)[] as string[];
       switch (reply[0]) {
         case 'claimed': {
           const superseded = parseSupersedes(reply[4], candidate);
@@ -169,6 +190,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
             approval: { ...candidate, cardId: reply[1]!, createdAt: Number(reply[2]) },
             ambiguous: reply[3] === '1',
             ...(superseded ? { superseded } : {}),
+            ...(typeof reply[5] === 'string' ? { snapshotInForce: reply[5] } : {}),
           };
         }
         case 'superseded':
@@ -177,6 +199,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
             lease,
             approval: candidate,
             ambiguous: false,
+            ...(typeof reply[7] === 'string' ? { snapshotInForce: reply[7] } : {}),
             ...(reply[4] && reply[5]
               ? {
                   superseded: {
@@ -198,6 +221,8 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
           return { kind: 'outdated' };
         case 'conflict':
           return { kind: 'conflict' };
+        case 'future':
+          return { kind: 'future', redisNowMs: Number(reply[1]) };
         default:
           return { kind: 'busy', retryInMs: Number(reply[1]) };
       }
@@ -226,11 +251,26 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id])) === 1;
     },
 
-    async saveCard(approval: Approval, lease: string, card: CardLocation, now: number): Promise<SaveResult> {
+    /**
+     * Records the card (see SAVE_CARD) and, unless the approval ended meanwhile, sets the card's
+     * timers in the same step, replacing an earlier card's.
+     * @param timers the card's timers (see `cardTimers` in timers.ts); none by default.
+     */
+    async saveCard(approval: Approval, lease: string, card: CardLocation, now: number, timers: DueTime[] = []): Promise<SaveResult> {
       const { id } = approval;
       const reply = (await run.SAVE_CARD(
-        [recordKey(id), leaseKey(id), options.audit.key, outboxKey],
-        [card.channel, card.ts, String(now), lease, ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })), approval.cardId, id],
+        [recordKey(id), leaseKey(id), options.audit.key, outboxKey, dueKey],
+        [
+          card.channel,
+          card.ts,
+          String(now),
+          lease,
+          ...auditArgs(auditEntry(approval, 'posted', 'bot', now, { ...card })),
+          approval.cardId,
+          id,
+          JSON.stringify(cardTimers(id)),
+          JSON.stringify(timers.map((timer) => [dueMember(timer.kind, id), timer.at])),
+        ],
       )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
       return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };
@@ -240,11 +280,6 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
     async findCard(id: string): Promise<CardLocation | undefined> {
       const [channel, ts] = await redis.hmget(recordKey(id), 'channel', 'ts');
       return channel && ts ? { channel, ts } : undefined;
-    },
-
-    /** The policy snapshot in force (the value at `policySnapshotKey`), or undefined when none is set. */
-    async policyInForce(policySnapshotKey: string): Promise<string | undefined> {
-      return (await redis.get(policySnapshotKey)) ?? undefined;
     },
 
     /**
@@ -317,8 +352,8 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
     /** Closes an approval the engine cancelled (or leaves a cancelled record for a request yet to come). */
     async cancel(approval: Pick<Approval, 'id'>, cancellation: Cancellation, entry: AuditEntry, now: number): Promise<CancelResult> {
       const reply = (await run.CANCEL(
-        [recordKey(approval.id), outboxKey, options.audit.key, pendingKey, tombstoneKey(approval.id)],
-        [JSON.stringify(cancellation), String(now), retention, approval.id, ...auditArgs(entry), tombstoneTtl],
+        [recordKey(approval.id), outboxKey, options.audit.key, pendingKey, tombstoneKey(approval.id), dueKey],
+        [JSON.stringify(cancellation), String(now), retention, approval.id, ...auditArgs(entry), tombstoneTtl, ...cardTimers(approval.id)],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };
       if (reply[0] === 'ended') return { kind: 'decided', decision: endingOf(reply[1]!).decision! };
@@ -381,12 +416,22 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       return (await run.CLAIM_NOTICE([recordKey(id)], [`notified_${kind}`])) === 1;
     },
 
-    /** Claims the escalation of the approval's card (see CLAIM_ESCALATION): `claimed` means this caller posts it. */
-    async claimEscalation(id: string, cardId: string): Promise<'claimed' | 'done' | 'ended'> {
-      return (await run.CLAIM_ESCALATION([recordKey(id)], [cardId])) as 'claimed' | 'done' | 'ended';
+    /**
+     * Claims the escalation of the approval's card for `leaseMs` (ms; see CLAIM_ESCALATION): `claimed`
+     * or `reclaimed` means this caller posts it (`reclaimed`: an earlier claim ended without
+     * {@link markEscalated}, so its post may have been carried out: look for it first).
+     */
+    async claimEscalation(id: string, cardId: string, leaseMs: number): Promise<EscalationClaim> {
+      const [kind, leaseEnd] = (await run.CLAIM_ESCALATION([recordKey(id)], [cardId, String(leaseMs)])) as [EscalationClaim['kind'], string?];
+      return kind === 'busy' ? { kind, until: Number(leaseEnd) } : ({ kind } as EscalationClaim);
     },
 
-    /** Gives back a claimed escalation whose post failed, so that a retry posts it. */
+    /** The card's escalation is posted (or was found posted): it is never claimed again. */
+    async markEscalated(id: string, cardId: string): Promise<void> {
+      await run.MARK_ESCALATED([recordKey(id)], [cardId]);
+    },
+
+    /** Ends a claimed escalation's lease at once after its post failed, so that a retry posts it. */
     async releaseEscalation(id: string, cardId: string): Promise<void> {
       await run.RELEASE_ESCALATION([recordKey(id)], [cardId]);
     },
@@ -464,18 +509,4 @@ function parseSupersedes(raw: string | undefined, candidate: Approval): Supersed
 
 function bindingOf(request: Approval['request']): string {
   return `${normalizeHash(request.policy_snapshot)}/${normalizeHash(request.job_hash)}`;
-}
-
-type ScriptRunner = (keys: string[], args: string[]) => Promise<unknown>;
-
-/** Registers Lua scripts on the connection (EVALSHA, falling back to EVAL after a Redis restart). */
-export function defineScripts<T extends Record<string, string>>(redis: RedisClient, scripts: T): { [K in keyof T]: ScriptRunner } {
-  const runners = {} as { [K in keyof T]: ScriptRunner };
-  for (const [name, lua] of Object.entries(scripts) as [keyof T & string, string][]) {
-    const command = `approvals${name}`;
-    if (!(command in redis)) redis.defineCommand(command, { lua });
-    const call = (redis as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[command]!.bind(redis);
-    runners[name] = (keys, args) => call(keys.length, ...keys, ...args);
-  }
-  return runners;
 }

@@ -25,9 +25,84 @@ export const JOB_PART_MAX = SECTION_TEXT_MAX - 6;
 /** The job is shown in at most this many sections: a modal holds 100 blocks, a reviewer reads far fewer. */
 export const JOB_SECTIONS_MAX = 3;
 
-/** The stored preview as the text of a code block: escaped, backticks as ˋ. */
+/** The stored preview as the text of a code block: indented ({@link indentJobPreview}), escaped, backticks as ˋ. */
 export function jobCodeText(preview: string): string {
-  return escapeMrkdwn(preview.replace(/`/g, 'ˋ'));
+  return escapeMrkdwn(indentJobPreview(preview).replace(/`/g, 'ˋ'));
+}
+
+// The note renderJobPreview ends a cut preview with (in approval.ts).
+const CUT_NOTE = /\n… \d+ more characters \(the job hash covers all of them\)$/;
+// Indentation stops deepening here (the contract refuses jobs nested deeper than 64 levels).
+const MAX_INDENT_DEPTH = 64;
+/**
+ * The most characters of indented text made from a preview: more than any card or modal shows
+ * (the budget of a message, MESSAGE_BUDGET), so the cut that shows it still says the rest was left out.
+ */
+const INDENTED_MAX = 4 * MESSAGE_BUDGET;
+
+/**
+ * A stored preview (compact JSON, possibly cut, see `renderJobPreview`) as JSON indented by two
+ * spaces, as `JSON.stringify(job, null, 2)` would show it, with the cut's note kept on its own line.
+ * Works on a cut (unfinished) JSON text and on any text, never throws, and makes at most
+ * {@link INDENTED_MAX} characters. A preview stored already indented (by earlier versions) comes out the same.
+ */
+export function indentJobPreview(preview: string): string {
+  const note = CUT_NOTE.exec(preview)?.[0] ?? '';
+  const json = preview.slice(0, preview.length - note.length);
+  const parts: string[] = [];
+  let length = 0;
+  const put = (text: string) => {
+    parts.push(text);
+    length += text.length;
+  };
+  let depth = 0;
+  const newline = () => put(`\n${'  '.repeat(Math.min(depth, MAX_INDENT_DEPTH))}`);
+  for (let i = 0; i < json.length && length < INDENTED_MAX; i += 1) {
+    const c = json[i]!;
+    if (c === '"') {
+      const end = stringEnd(json, i);
+      put(json.slice(i, end));
+      i = end - 1;
+    } else if (c === '{' || c === '[') {
+      const next = skipSpace(json, i + 1);
+      if (json[next] === (c === '{' ? '}' : ']')) {
+        put(c + json[next]);
+        i = next;
+      } else {
+        depth += 1;
+        put(c);
+        newline();
+      }
+    } else if (c === '}' || c === ']') {
+      depth = Math.max(0, depth - 1);
+      newline();
+      put(c);
+    } else if (c === ',') {
+      put(c);
+      newline();
+    } else if (c === ':') put(': ');
+    else if (!isSpace(c)) put(c);
+  }
+  return parts.join('').slice(0, INDENTED_MAX) + note;
+}
+
+function isSpace(c: string | undefined): boolean {
+  return c === ' ' || c === '\n' || c === '\r' || c === '\t';
+}
+
+function skipSpace(text: string, from: number): number {
+  let i = from;
+  while (isSpace(text[i])) i += 1;
+  return i;
+}
+
+/** Where the JSON string that opens at `start` ends (just past its closing quote, or the text's end). */
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i += 1) {
+    if (text[i] === '\\') i += 1;
+    else if (text[i] === '"') return i + 1;
+  }
+  return text.length;
 }
 
 /**

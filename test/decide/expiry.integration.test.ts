@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_MORE } from '../../src/views/cards.js';
 import { COMMENT_BLOCK, COMMENT_INPUT, TYPED_BLOCK, TYPED_INPUT } from '../../src/views/decide-modal.js';
@@ -13,14 +12,14 @@ import { useGates, type Gate } from '../helpers/gate.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * Expiry is a rule of the decision, not only of the timer: with the timer queue paused (its
- * workers late), a click, a list button, a modal submit or a typed confirmation at or after the
+ * Expiry is a rule of the decision, not only of the timer: with the card's timers gone (as a
+ * sweep that is late leaves them), a click, a list button, a modal submit or a typed confirmation at or after the
  * expiry decides nothing, and the approval ends as expired there and then.
  */
 
 const gates = useGates();
 
-/** A gate whose timers never run (the queue is paused, as a late or busy timer worker would leave it). */
+/** A gate whose timers never run: {@link postAndOutlive} removes the card's due times once they are set. */
 async function openLateTimerGate(routeLines?: string[]): Promise<Gate> {
   const env: Record<string, string> = {};
   if (routeLines) {
@@ -28,16 +27,20 @@ async function openLateTimerGate(routeLines?: string[]): Promise<Gate> {
     writeFileSync(file, ['routes:', '  - name: only', '    channel: C0APPROVALS', ...routeLines].join('\n'));
     Object.assign(env, { APPROVALS_CONFIG: file, APPROVALS_CHANNEL: '' });
   }
-  const g = await gates.open({ env });
-  const timers = new Queue(`${g.env.REQUEST_QUEUE}-timers`, { connection: g.redis, prefix: 'bull' });
-  await timers.pause();
-  await timers.close();
-  return g;
+  return gates.open({ env });
+}
+
+/** Removes the card's timers once the card has set them (they are set just after Slack has the card). */
+async function dropTimers(g: Gate): Promise<void> {
+  const due = `${g.env.STATE_PREFIX}:due`;
+  await waitFor('the card’s timers', async () => (await g.redis.zcard(due)) > 0);
+  await g.redis.del(due);
 }
 
 /** Posts a request expiring in `seconds`, and returns once it certainly has (its clock starts before the card exists). */
 async function postAndOutlive(g: Gate, seconds: number, before?: (card: EmulatedMessage, request: Record<string, unknown>) => Promise<unknown>) {
   const { request, card } = await g.post({ expires_in_sec: seconds });
+  await dropTimers(g);
   const expired = Date.now() + seconds * 1000 + 200;
   await before?.(card, request);
   await delay(Math.max(0, expired - Date.now()));
@@ -106,6 +109,7 @@ describe('a decision at or after the expiry, the timer late', () => {
     const g = await openLateTimerGate(['    approvers: [U0ALICE, U0BOB]', '    required_approvals: 2']);
     const { card } = await g.post({ expires_in_sec: 3 });
     const expiresBy = Date.now() + 3000;
+    await dropTimers(g);
     await g.emulator.click({ channel: card.channel, ts: card.ts, actionId: ACTION_APPROVE, user: 'U0BOB' });
     await waitFor('Bob’s approval counted', () => g.emulator.ephemeralsFor('U0BOB')[0]);
     // Alice completes it before the expiry; her click's re-check of Bob's approval waits on Slack until after it.

@@ -37,18 +37,26 @@ const earlier: Decision = {
 };
 
 describe('the job an approval keeps to show', () => {
-  it('is the job as indented JSON when it is small', () => {
-    expect(renderJobPreview({ sql: 'SELECT 1', params: [1] })).toBe('{\n  "sql": "SELECT 1",\n  "params": [\n    1\n  ]\n}');
+  it('is the job as compact JSON when it is small (it is indented when shown)', () => {
+    expect(renderJobPreview({ sql: 'SELECT 1', params: [1] })).toBe('{"sql":"SELECT 1","params":[1]}');
   });
 
-  it('is cut at a line end when it is large, saying how much is left out', () => {
+  it('is cut when it is large, saying on a line of its own how much is left out', () => {
     const job = { statements: Array.from({ length: 2000 }, (_, i) => `UPDATE t SET a = ${i}`) };
-    const full = JSON.stringify(job, null, 2);
+    const full = JSON.stringify(job);
     const preview = renderJobPreview(job);
     expect(preview.length).toBeLessThanOrEqual(JOB_PREVIEW_MAX);
     const [shown, note] = preview.split('\n… ');
-    expect(full.startsWith(shown! + '\n')).toBe(true);
+    expect(full.startsWith(shown!)).toBe(true);
     expect(note).toBe(`${full.length - shown!.length} more characters (the job hash covers all of them)`);
+  });
+
+  it('is never cut inside a character made of two UTF-16 units', () => {
+    for (let pad = 0; pad < 4; pad += 1) {
+      const preview = renderJobPreview('x'.repeat(pad) + '😀'.repeat(4000));
+      const shown = preview.split('\n… ')[0]!;
+      expect(/[\uD800-\uDBFF]$/.test(shown)).toBe(false);
+    }
   });
 });
 

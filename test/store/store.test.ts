@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createApproval, type Approval } from '../../src/domain/approval.js';
+import { createApproval, JOB_PREVIEW_MAX, type Approval } from '../../src/domain/approval.js';
 import { auditEntry } from '../../src/store/audit.js';
 import { parseRequest, type Decision } from '../../src/domain/contract.js';
 import { createStore, type Store } from '../../src/store/store.js';
@@ -153,12 +153,16 @@ describe('the approval store', () => {
     expect(await redis.ttl(`${prefix}:approval:${waiting.id}`)).toBe(-1);
   });
 
-  it('stores a small record: the request without its job', async () => {
+  it('stores a small record: the request without its job, and at most JOB_PREVIEW_MAX characters of the job to show', async () => {
     const approval = approvalOf({ job: { blob: 'x'.repeat(50_000) } });
     await store.claimCard(approval, '1:1');
     const stored = await redis.hget(`${prefix}:approval:${approval.id}`, 'request');
     expect(JSON.parse(stored!)).not.toHaveProperty('job');
-    expect(await redis.memory('USAGE', `${prefix}:approval:${approval.id}`)).toBeLessThan(2048);
+    // Far below the 50,000 characters of the job (the allocator rounds the preview's 6,000 bytes up).
+    expect(await redis.memory('USAGE', `${prefix}:approval:${approval.id}`)).toBeLessThan(2 * JOB_PREVIEW_MAX);
+    const small = approvalOf({ job: { sql: 'SELECT 1' } });
+    await store.claimCard(small, '1:1');
+    expect(await redis.memory('USAGE', `${prefix}:approval:${small.id}`)).toBeLessThan(2048);
   });
 });
 
@@ -195,17 +199,23 @@ describe('recording decisions', () => {
     for (const result of results.filter((r) => r.kind !== 'recorded')) expect(result).toEqual({ kind: 'decided', decision: stored!.decision });
   });
 
-  it('an escalation is claimed once, only for the current card of a pending approval, and can be given back after a failed post', async () => {
+  it('an escalation is claimed by one caller at a time, only for the current card of a pending approval, and is taken again after a failed post or a lease that ran out', async () => {
     const approval = await postedApproval();
-    expect(await store.claimEscalation(approval.id, 'old-card')).toBe('ended');
-    const claims = await Promise.all(Array.from({ length: 10 }, () => store.claimEscalation(approval.id, approval.cardId)));
-    expect(claims.filter((c) => c === 'claimed')).toHaveLength(1);
-    expect(claims.filter((c) => c === 'done')).toHaveLength(9);
+    expect(await store.claimEscalation(approval.id, 'old-card', 60_000)).toEqual({ kind: 'ended' });
+    const claims = await Promise.all(Array.from({ length: 10 }, () => store.claimEscalation(approval.id, approval.cardId, 60_000)));
+    expect(claims.filter((c) => c.kind === 'claimed')).toHaveLength(1);
+    expect(claims.filter((c) => c.kind === 'busy')).toHaveLength(9);
+    // A failed post ends the lease at once; the next caller looks for the earlier post first.
     await store.releaseEscalation(approval.id, approval.cardId);
-    expect(await store.claimEscalation(approval.id, approval.cardId)).toBe('claimed');
+    expect(await store.claimEscalation(approval.id, approval.cardId, 200)).toEqual({ kind: 'reclaimed' });
+    // A holder that died mid-post: its lease runs out, and the claim is taken again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await store.claimEscalation(approval.id, approval.cardId, 60_000)).toEqual({ kind: 'reclaimed' });
+    await store.markEscalated(approval.id, approval.cardId);
+    expect(await store.claimEscalation(approval.id, approval.cardId, 60_000)).toEqual({ kind: 'done' });
     const other = await postedApproval();
     await record(other, other.cardId, decisionBy('U1', other));
-    expect(await store.claimEscalation(other.id, other.cardId)).toBe('ended');
+    expect(await store.claimEscalation(other.id, other.cardId, 60_000)).toEqual({ kind: 'ended' });
   });
 
   it('refuses a decision for a card that is not the current one', async () => {

@@ -4,7 +4,7 @@ import { createApproval, renderJobPreview } from '../../src/domain/approval.js';
 import { parseRequest } from '../../src/domain/contract.js';
 import { measureBlocks, MESSAGE_BUDGET } from '../../src/views/budget.js';
 import { renderDecidedCard, renderRequestCard } from '../../src/views/cards.js';
-import { ACTION_VIEW_JOB, CARD_JOB_LINES, jobCodeText, jobExcerpt, parseViewJobValue, renderJobModal } from '../../src/views/job-preview.js';
+import { ACTION_VIEW_JOB, CARD_JOB_LINES, indentJobPreview, jobCodeText, jobExcerpt, parseViewJobValue, renderJobModal } from '../../src/views/job-preview.js';
 import { checkBlocks, checkModal } from '../../sandbox/block-kit-rules.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { hostileRecord } from '../helpers/hostile.js';
@@ -94,5 +94,35 @@ describe('the View job modal', () => {
     expect(checkModal(view as unknown as Record<string, unknown>)).toEqual([]);
     expect(measureBlocks(view.blocks)).toBeLessThanOrEqual(MESSAGE_BUDGET);
     expect(JSON.stringify(view.blocks)).toContain('the rest is not shown here');
+  });
+});
+
+describe('the stored job, indented to be shown', () => {
+  const json = fc.jsonValue({ maxDepth: 6 });
+
+  it('is the job as JSON.stringify(job, null, 2) shows it, for any job', () => {
+    fc.assert(fc.property(json, (job) => {
+      expect(indentJobPreview(renderJobPreview(job))).toBe(JSON.stringify(job, null, 2));
+    }), { numRuns: 300 });
+  });
+
+  it('a preview stored indented (by earlier versions) shows the same', () => {
+    fc.assert(fc.property(json, (job) => {
+      expect(indentJobPreview(JSON.stringify(job, null, 2))).toBe(JSON.stringify(job, null, 2));
+    }), { numRuns: 100 });
+  });
+
+  it('a cut preview keeps its note on a line of its own', () => {
+    const job = { statements: Array.from({ length: 2000 }, (_, i) => `UPDATE t SET a = ${i}`) };
+    const shown = indentJobPreview(renderJobPreview(job));
+    expect(JSON.stringify(job, null, 2).startsWith(shown.split('\n… ')[0]!)).toBe(true);
+    expect(shown).toMatch(/\n… \d+ more characters \(the job hash covers all of them\)$/);
+  });
+
+  it('any text, however nested it looks, makes a bounded text', () => {
+    expect(indentJobPreview('['.repeat(6000)).length).toBeLessThanOrEqual(4 * MESSAGE_BUDGET);
+    fc.assert(fc.property(fc.string({ maxLength: 300 }), (text) => {
+      expect(indentJobPreview(text).length).toBeLessThanOrEqual(4 * MESSAGE_BUDGET);
+    }));
   });
 });
