@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { WebClient } from '@slack/web-api';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApproval, type Approval } from '../../src/domain/approval.js';
+import { decisionJobId, parseRequest, type Decision } from '../../src/domain/contract.js';
+import { auditEntry } from '../../src/store/audit.js';
+import { createOutbox } from '../../src/store/outbox.js';
+import { SETTLE_LEASE_MS } from '../../src/store/outbox.js';
+import { createSendTurns } from '../../src/store/send-turns.js';
+import { createStore } from '../../src/store/store.js';
+import { SlackEmulator } from '../../sandbox/slack-emulator.js';
+import { validRequest } from '../../sandbox/valid-request.js';
+import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
+
+/**
+ * One approval id per run and step: a cancelled request replaced by a newer one on the same step
+ * reuses the id, its settle lease key and its outbox entry.
+ */
+
+const TOKEN = 'xoxb-settle-same-step';
+const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+let emulator: SlackEmulator;
+let slack: WebClient;
+beforeAll(async () => {
+  emulator = await new SlackEmulator({ botToken: TOKEN }).start();
+  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await emulator.stop();
+});
+
+describe('a step cancelled, then asked for again and approved', () => {
+  it('the approval of the newer request reaches the engine even while the cancelled card is still being updated', async () => {
+    const prefix = `settle-same-step-${randomBytes(4).toString('hex')}`;
+    const policyKey = `${prefix}:policy`;
+    const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
+    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+    try {
+      const requestOf = (job: unknown) => {
+        const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
+        if (!parsed.ok) throw new Error(parsed.problems.join());
+        return parsed.request;
+      };
+      const post = async (approval: Approval, version: string) => {
+        const claim = await store.claimCard(approval, version);
+        if (claim.kind !== 'claimed' && claim.kind !== 'superseded') throw new Error(claim.kind);
+        const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+        await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
+      };
+
+      // The first request's card, then the engine cancels it: its card update is slow (Slack takes 2 s).
+      const first = createApproval(requestOf({ action: 'deploy', version: 1 }), Date.now());
+      await post(first, `${Date.now()}:1`);
+      await store.cancel(first, { reason: 'superseded by a fixed job', at: new Date().toISOString() }, auditEntry(first, 'cancelled', 'engine', Date.now()), Date.now());
+      emulator.injectFaults('chat.update', { delayMs: 2000 });
+      const cancelling = outbox.settle((await store.load(first.id))!);
+      await delay(200);
+
+      // The engine asks again for the same step with another job; a reviewer approves the new card.
+      const second = createApproval(requestOf({ action: 'deploy', version: 2 }), Date.now());
+      expect(second.id).toBe(first.id);
+      await post(second, `${Date.now() + 1}:2`);
+      await redis.set(policyKey, second.request.policy_snapshot);
+      const read = await store.loadForClick(second.id, policyKey);
+      const now = Date.now();
+      const r = second.request;
+      const decision: Decision = { run_id: r.run_id, step_id: r.step_id, decision: 'approved', decided_by: { id: 'U0ALICE', name: 'alice' }, decided_at: new Date(now).toISOString(), policy_snapshot: r.policy_snapshot, job_hash: r.job_hash, constraints: {} };
+      const recorded = await store.recordClick(second, second.cardId, { kind: 'decision', decision }, read, policyKey, auditEntry(second, 'decided', 'U0ALICE', now), now, { settleLeaseMs: SETTLE_LEASE_MS });
+      expect(recorded.kind).toBe('recorded');
+      // As the button flow does: settle on the record's lease, or claim it.
+      await outbox.settle({ ...read.record!, decision }, recorded.kind === 'recorded' && recorded.settleToken ? { leaseToken: recorded.settleToken } : {}).catch(() => false);
+
+      await cancelling;
+      // Whatever was left goes with the outbox drain (decisions older than its 2 s grace).
+      await delay(2500);
+      await outbox.drain();
+      expect(await outbox.queue.getJob(decisionJobId(second.id))).toBeDefined();
+    } finally {
+      await outbox.queue.obliterate({ force: true });
+      await outbox.close();
+    }
+  });
+});
