@@ -84,4 +84,41 @@ describe('a step cancelled, then asked for again and approved', () => {
       await outbox.close();
     }
   });
+  it('a cancelled card whose update failed for now is still updated once a newer request on the step replaced the approval', async () => {
+    const prefix = `settle-same-step-${randomBytes(4).toString('hex')}`;
+    const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
+    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+    try {
+      const approvalOf = (job: unknown) => {
+        const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
+        if (!parsed.ok) throw new Error(parsed.problems.join());
+        return createApproval(parsed.request, Date.now());
+      };
+      const post = async (approval: Approval, version: string) => {
+        const claim = await store.claimCard(approval, version);
+        if (claim.kind !== 'claimed') throw new Error(claim.kind);
+        const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+        await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
+        return posted.ts!;
+      };
+
+      // The engine cancels the first request; Slack fails the card update for now (the drain is to finish it).
+      const first = approvalOf({ action: 'deploy', version: 1 });
+      const firstTs = await post(first, `${Date.now()}:1`);
+      await store.cancel(first, { reason: 'superseded by a fixed job', at: new Date().toISOString() }, auditEntry(first, 'cancelled', 'engine', Date.now()), Date.now());
+      emulator.injectFaults('chat.update', { status: 503 });
+      await expect(outbox.settle((await store.load(first.id))!)).rejects.toThrow();
+
+      // The engine asks again for the step with another job before the drain comes round.
+      await post(approvalOf({ action: 'deploy', version: 2 }), `${Date.now() + 1}:2`);
+      await delay(2500);
+      await outbox.drain();
+      // The cancelled card no longer offers its buttons: it was updated to say it was cancelled.
+      const updated = emulator.callsOf('chat.update').filter((call) => call.args.ts === firstTs && call.answered === 'ok');
+      expect(updated.length).toBeGreaterThan(0);
+    } finally {
+      await outbox.queue.obliterate({ force: true });
+      await outbox.close();
+    }
+  });
 });
