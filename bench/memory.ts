@@ -7,7 +7,7 @@
  * enqueues N requests in batches of 100, waits for every card, lets the bot settle, then reads
  * `INFO memory` (used_memory, less what the same Redis held before the first request) and sums
  * `MEMORY USAGE` of every key by family (the key with its ids replaced). RSS is the bot's VmRSS and its high-water mark VmHWM.
- * Options: --pending N (default 10000).
+ * Options: --pending N (default 10000); --node-args "…" (V8 flags for the bot, e.g. "--max-old-space-size=96").
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -19,7 +19,7 @@ import { SlackEmulator } from '../sandbox/slack-emulator.js';
 import { validRequest } from '../sandbox/valid-request.js';
 import { residentBytes, spawnUntil } from './processes.js';
 
-const { values } = parseArgs({ options: { pending: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({ options: { pending: { type: 'string', default: '10000' }, 'node-args': { type: 'string', default: '' } } });
 const PENDING = Number(values.pending);
 const TOKEN = 'xoxb-bench';
 const SECRET = 'bench-signing-secret-0123456789';
@@ -33,7 +33,7 @@ let channels = 0;
 // An ephemeral key: the bot refuses to start without one.
 const signingKeyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const env = { REDIS_URL: redisServer.url, SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: emulator.apiUrl, APPROVALS_CHANNEL: CHANNEL, APPROVERS: 'anyone', LOG_LEVEL: 'warn', DECISION_SIGNING_KEY: signingKeyPem };
-const bot = await spawnUntil(['dist/main.js'], { ...env, LOG_LEVEL: 'info' }, (line) => line.includes('approval gate started'));
+const bot = await spawnUntil([...values['node-args'].split(' ').filter(Boolean), 'dist/main.js'], { ...env, LOG_LEVEL: 'info' }, (line) => line.includes('approval gate started'));
 
 try {
   const requests = new Queue('approval-requests', { connection: redis });

@@ -18,8 +18,8 @@ export interface DisplayContext {
 // The emoji the bot's messages use, and a few common ones; others show as their :name:, as Slack does for unknown ones.
 const EMOJI: Record<string, string> = {
   alarm_clock: '⏰', approval: '✅', arrows_counterclockwise: '🔄', ballot_box_with_check: '☑️', building_construction: '🏗️',
-  card_file_box: '🗃️', globe_with_meridians: '🌐', grey_question: '❔', hourglass: '⌛', information_source: 'ℹ️', key: '🔑',
-  lock: '🔒', pencil2: '✏️', no_entry: '⛔', no_entry_sign: '🚫', red_circle: '🔴', small_orange_diamond: '🔸', warning: '⚠️',
+  card_file_box: '🗃️', globe_with_meridians: '🌐', grey_question: '❔', hourglass: '⌛', hourglass_flowing_sand: '⏳', information_source: 'ℹ️', key: '🔑',
+  lock: '🔒', pencil2: '✏️', no_entry: '⛔', no_entry_sign: '🚫', red_circle: '🔴', rotating_light: '🚨', small_orange_diamond: '🔸', warning: '⚠️',
   wastebasket: '🗑️', white_check_mark: '✅', x: '❌', eyes: '👀', rocket: '🚀', tada: '🎉', fire: '🔥', thumbsup: '👍',
 };
 

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blocksToHtml } from '../../sandbox/block-kit-html.js';
 import { mrkdwnToHtml, type DisplayContext } from '../../sandbox/mrkdwn-html.js';
@@ -21,6 +23,14 @@ describe('mrkdwn as the sandbox page shows it', () => {
     ['2*3*4 and snake_case_name', '2*3*4 and snake_case_name'],
   ])('%j becomes %j', (text, html) => {
     expect(mrkdwnToHtml(text, context)).toBe(html);
+  });
+
+  it('shows every emoji the bot’s own messages use as the emoji, not as its :name:', () => {
+    const sources = readdirSync('src', { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+    // An emoji in a message: `:name:` opening a string or after a space, followed by a space (key names are not).
+    const used = new Set(sources.flatMap((file) => [...readFileSync(join('src', file), 'utf8').matchAll(/(?<=['"`\s]):([a-z][a-z0-9_]*):(?= )/g)].map((m) => m[0])));
+    expect(used.size).toBeGreaterThan(5);
+    expect([...used].filter((emoji) => mrkdwnToHtml(emoji, context) === emoji)).toEqual([]);
   });
 
   it('shows mentions by name, as Slack does', () => {

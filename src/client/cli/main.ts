@@ -23,7 +23,8 @@ const USAGE = `usage:
   approval-gate keygen [--out decision-signing-key.pem]         make a decision signing key and its public key
   approval-gate mcp                                             serve the Model Context Protocol over stdio (for agents)
 exit codes: 0 approved (or done), 1 error, 2 invalid input, 3 Redis unreachable, 10 denied, 11 expired,
-  12 stale, 13 cancelled, 14 timeout / still pending, 15 decision not signed by the gate's key, 16 unknown approval`;
+  12 stale, 13 cancelled, 14 timeout / still pending, 15 decision not signed by the gate's key, 16 unknown approval,
+  17 a decision made for another request (job, policy snapshot or step): nobody approved this one`;
 
 /** Runs one command line (without `node` and the script) and resolves with its exit code. */
 export async function runCli(argv: string[], io: CliIo = STDIO): Promise<number> {
