@@ -7,7 +7,7 @@
  * enqueues N requests in batches of 100, waits for every card, lets the bot settle, then reads
  * `INFO memory` (used_memory, less what the same Redis held before the first request) and sums
  * `MEMORY USAGE` of every key by family (the key with its ids replaced). RSS is the bot's VmRSS and its high-water mark VmHWM.
- * Options: --pending N (default 10000); --node-args "…" (V8 flags for the bot, e.g. "--max-old-space-size=96").
+ * Options: --pending N (default 10000); --node-args="…" (V8 flags for the bot, e.g. --node-args="--max-old-space-size=96").
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
