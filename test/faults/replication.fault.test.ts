@@ -85,6 +85,11 @@ describe('Redis Sentinel', () => {
     const status = await runCli(['status', 'run_sentinel_3', 'remediate'], { REDIS_URL: set.primary.url, ...sentinelEnv, ...names });
     expect({ code: status.code, stderr: status.stderr }).toEqual({ code: 10, stderr: '' });
     expect(JSON.parse(status.stdout)).toMatchObject({ state: 'decided', decision: { decision: 'denied' } });
+
+    // A group name the Sentinels do not know is named as the setting to fix, not as an unreachable Redis.
+    const unknownGroup = await runCli(['status', 'run_sentinel_3', 'remediate'], { REDIS_URL: set.primary.url, ...sentinelEnv, REDIS_SENTINEL_NAME: 'no-such-group', ...names });
+    expect(unknownGroup.code).toBe(3);
+    expect(unknownGroup.stderr.trim()).toMatch(/^the Sentinels .* know no primary named "no-such-group": set REDIS_SENTINEL_NAME to the name they monitor/);
     // No connection of the bot gave up during the failover (an ended ioredis client says this).
     expect(g.bot.logs.filter((l) => String(l.err).includes('Connection is closed'))).toEqual([]);
   }, 120_000);

@@ -49,8 +49,14 @@ export async function connectRedis(target: RedisTarget): Promise<RedisClient> {
     return redis;
   } catch (err) {
     redis.disconnect();
+    const reason = (cause ?? (err as Error)).message;
+    // The Sentinels answered: it is the group's name that is wrong, not where Redis is.
+    if (target.sentinel && reason.includes('No such master with that name')) {
+      const sentinels = target.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(', ');
+      throw new Error(`the Sentinels (${sentinels}) know no primary named "${target.sentinel.name}": set REDIS_SENTINEL_NAME to the name they monitor (sentinel monitor <name> … in their configuration)`, { cause: err });
+    }
     const settings = target.cluster ? 'REDIS_CLUSTER_NODES' : target.sentinel ? 'REDIS_SENTINELS and REDIS_SENTINEL_NAME' : 'REDIS_URL';
-    throw new Error(`cannot reach Redis at ${shown} (${(cause ?? (err as Error)).message}): start redis-server or set ${settings}`, { cause: err });
+    throw new Error(`cannot reach Redis at ${shown} (${reason}): start redis-server or set ${settings}`, { cause: err });
   } finally {
     clearTimeout(timer);
   }
