@@ -11,8 +11,9 @@ export type { TimerDeps };
  * due-times.ts) that every replica sweeps: they survive restarts, one sweep at a time runs each
  * (claimed in Redis with a lease, so a sweep that dies hands it on), and first-writer-wins recording
  * makes an expiry count once whatever the number of bot processes. A card's timers are set in the
- * same Redis step that records the card (see `saveCard`), and end with the approval: the action
- * re-reads the approval and does nothing for one that ended or moved to another card.
+ * same Redis step that records the card (see `saveCard`), and are removed in the step that decides
+ * or cancels the approval; an entry left behind (a replaced card) does nothing: the action re-reads
+ * the approval and does nothing for one that ended or moved to another card.
  * The click enforces the expiry on its own (by Redis's clock): a sweep that comes late lets no click
  * decide after the expiry.
  */
