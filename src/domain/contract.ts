@@ -93,7 +93,8 @@ export const MCP_REQUESTER_PREFIX = 'mcp:';
  * in the MCP namespace is only for a request from the MCP server (`requested_by` `mcp:…`), and a
  * request from it only for a run id in that namespace. This keeps a workflow's request off an
  * agent's card (and the MCP server keeps agents off workflows' runs); it cannot tell who wrote a job
- * on the request queue, which only Redis ACLs can (SECURITY.md).
+ * on the request queue, which only Redis ACLs can (SECURITY.md). Cancel jobs are not checked: they
+ * carry no `requested_by`, and a cancel closes an approval without deciding it (README, SECURITY.md).
  */
 export function namespaceProblem(request: { run_id: string; requested_by: string }): string | undefined {
   const agentRun = request.run_id.startsWith(MCP_RUN_PREFIX);

@@ -2,6 +2,7 @@ import type { Approval } from '../domain/approval.js';
 import { escalateAt, expiresAt, nextReminderAt, type Route } from '../domain/routes.js';
 import type { ClaimedTimer, DueTime } from '../store/due-times.js';
 import { classifySlackError } from '../ops/slack-errors.js';
+import { TurnLaterError } from '../store/send-turns.js';
 import { escalate, expire, remind, sweepLateCards, type TimerDeps } from './timer-actions.js';
 
 export type { TimerDeps };
@@ -11,8 +12,9 @@ export type { TimerDeps };
  * due-times.ts) that every replica sweeps: they survive restarts, one sweep at a time runs each
  * (claimed in Redis with a lease, so a sweep that dies hands it on), and first-writer-wins recording
  * makes an expiry count once whatever the number of bot processes. A card's timers are set in the
- * same Redis step that records the card (see `saveCard`), and end with the approval: the action
- * re-reads the approval and does nothing for one that ended or moved to another card.
+ * same Redis step that records the card (see `saveCard`), and are removed in the step that decides
+ * or cancels the approval; an entry left behind (a replaced card) does nothing: the action re-reads
+ * the approval and does nothing for one that ended or moved to another card.
  * The click enforces the expiry on its own (by Redis's clock): a sweep that comes late lets no click
  * decide after the expiry.
  */
@@ -31,8 +33,17 @@ export const SWEEP_EVERY_MS = 1000;
  * (a turn of at most 30 s, then Slack's 10 s timeout). A sweep that dies leaves its timers due again after this.
  */
 export const DUE_LEASE_MS = 120_000;
-/** A timer whose action failed in a way worth retrying (Redis, a 5xx, a turn too far off) is due again this much later (ms). */
+/** A timer whose action failed in a way worth retrying (Redis, a 5xx) is due again this much later (ms). */
 export const RETRY_AFTER_MS = 15_000;
+
+/**
+ * When (ms from now) a timer whose send turn is `waitMs` (ms) away tries again: before the turn, and
+ * before its lease in the channel's turns ends (`renewMs`, ms, + a grace), so it keeps its place
+ * however long the channel stays busy. The sweep may take up to {@link SWEEP_EVERY_MS} more to run it.
+ */
+export function turnRetryDelayMs(waitMs: number, renewMs: number): number {
+  return Math.max(0, Math.min(waitMs, renewMs) - SWEEP_EVERY_MS);
+}
 /** The most timers one process runs at once. */
 const MAX_RUNNING = 10;
 
@@ -117,10 +128,19 @@ async function runTimer(deps: TimerDeps, timer: ClaimedTimer, now: () => number)
   try {
     next = await act(deps, timer, at);
   } catch (err) {
+    if (err instanceof TurnLaterError) {
+      deps.log.debug({ timer: timer.kind, approval_id: timer.approvalId, scope: err.scope, wait_ms: err.waitMs }, 'timer waits for its turn to call Slack');
+      await finish(deps, timer, at + turnRetryDelayMs(err.waitMs, deps.turns.renewMs));
+      return;
+    }
     const permanent = classifySlackError(err).kind === 'permanent';
     deps.log[permanent ? 'error' : 'warn']({ timer: timer.kind, approval_id: timer.approvalId, err: String(err) }, permanent ? 'timer failed; Slack refused it, not retrying' : 'timer failed; will retry');
     next = permanent ? undefined : at + RETRY_AFTER_MS;
   }
+  await finish(deps, timer, next);
+}
+
+async function finish(deps: TimerDeps, timer: ClaimedTimer, next: number | undefined): Promise<void> {
   await deps.due.finish(timer, next).catch((err: unknown) => deps.log.warn({ timer: timer.kind, approval_id: timer.approvalId, err: String(err) }, 'could not end a timer’s claim; it is due again when its lease ends'));
 }
 

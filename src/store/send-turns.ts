@@ -93,23 +93,30 @@ export class TurnLaterError extends Error {
 /**
  * Makes one Slack call in its turn: waits for the turn in process (up to `maxWaitMs`), calls, and
  * on a 429 holds the scope for every replica (logged once per hold) and keeps the caller's turn;
- * otherwise gives the turn up.
+ * otherwise gives the turn up. A turn that cannot be given up (Redis failed) is only warned of:
+ * the call's outcome stands, and the turn's lease ends on its own (its slot + a grace).
  * @throws TurnLaterError when the turn is more than `maxWaitMs` (ms) away, or the call's own error.
  */
 export async function callInTurn<T>(turns: SendTurns, pace: Pace, caller: string, options: { maxWaitMs: number; log: Logger }, call: () => Promise<T>): Promise<T> {
   const waitMs = await turns.take(pace, caller, options.maxWaitMs);
   if (waitMs > options.maxWaitMs) throw new TurnLaterError(pace.scope, waitMs);
   if (waitMs > 0) await delay(waitMs);
+  let result: T;
   try {
-    const result = await call();
-    await turns.drop(pace, caller);
-    return result;
+    result = await call();
   } catch (err) {
     const fault = classifySlackError(err);
     if (fault.kind === 'transient' && fault.rateLimited) await holdForRateLimit(turns, pace, fault.retryAfterMs, options.log);
-    else await turns.drop(pace, caller);
+    else await dropTurn(turns, pace, caller, options.log);
     throw err;
   }
+  // The call went through: a failure to give up its turn must not make it count as failed (and be made again).
+  await dropTurn(turns, pace, caller, options.log);
+  return result;
+}
+
+async function dropTurn(turns: SendTurns, pace: Pace, caller: string, log: Logger): Promise<void> {
+  await turns.drop(pace, caller).catch((err: unknown) => log.warn({ scope: pace.scope, caller, err: String(err) }, 'could not give up a send turn; its lease ends it'));
 }
 
 /**

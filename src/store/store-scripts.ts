@@ -232,14 +232,14 @@ export const RECORD_CLICK = `--[[
   clock (the script may run long after the click was decided: a Redis stall, a slow network). An
   expiry needs none of that: only that the approval is still pending on that card.
   Nothing at all is recorded once Redis's clock is past the caller's deadline (the interaction that
-  asked for it has been answered already). A decision is queued in the outbox in the same step.
+  asked for it has been answered already). A decision is queued in the outbox, and the card's timers removed, in the same step.
   In the same step, for a click: its 'clicked' entry is appended to the stream of clicks (while its
   user is within the refusal limit, as audit.ts's APPEND_CLICK does) whatever the outcome, except
   {'changed'} (decided again, with the entry) and {'too_late'}; and the settle lease of a decision
   recorded is taken for the caller, so it can push the decision without another round trip.
   Input:  KEYS[1] approval hash, KEYS[2] outbox, KEYS[3] policy snapshot key, KEYS[4] audit stream,
           KEYS[5] pending index, KEYS[6] stream of clicks, KEYS[7] the clicker's refusal counter,
-          KEYS[8] settle lease
+          KEYS[8] settle lease, KEYS[9] due set
           ARGV[1] card id clicked, ARGV[2] 'vote', 'decision' or 'expiry' (the expired decision),
           ARGV[3] the votes JSON (vote) or the decision JSON (decision, expiry),
           ARGV[4] now (ms, the caller's clock: when it was decided), ARGV[5] retention s (from the decision),
@@ -249,7 +249,7 @@ export const RECORD_CLICK = `--[[
           ARGV[12] expiry (ms since the epoch; '' for never), ARGV[13] deadline (ms since the epoch; '' for none),
           ARGV[14] the 'clicked' entry (JSON field/value list; '' for none), ARGV[15] the stream of clicks' max
           length, ARGV[16] refusals recorded per window, ARGV[17] settle lease token ('' to take none),
-          ARGV[18] settle lease ms
+          ARGV[18] settle lease ms, ARGV[19…] the card's timers (due-set members), removed with a decision
   Output: {'recorded', '1' when the settle lease was taken else '0'}; {'counted'};
           {'decided', decision JSON} when a decision was recorded first;
           {'cancelled', cancellation JSON}; {'missing'}; {'superseded'} when the card is no longer current;
@@ -290,6 +290,8 @@ else
   redis.call('HSET', KEYS[1], 'status', 'decided', 'decision', ARGV[3], 'decided_at', ARGV[4])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[9])
   redis.call('ZREM', KEYS[5], ARGV[9])
+  -- A decided approval has no timers left to run (as with CANCEL).
+  redis.call('ZREM', KEYS[9], unpack(ARGV, 19))
   -- Kept for the retention period from its decision (a pending one lives as its claim said).
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end

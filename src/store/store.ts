@@ -318,7 +318,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       const settleToken = limits.settleLeaseMs === undefined ? '' : randomBytes(12).toString('hex');
       const reply = (await run.RECORD_CLICK(
         // Without a click, its two keys are the audit stream's (declared, never touched).
-        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey, clicked?.stream ?? options.audit.key, clicked?.counter ?? options.audit.key, settleLeaseKey(id)],
+        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey, clicked?.stream ?? options.audit.key, clicked?.counter ?? options.audit.key, settleLeaseKey(id), dueKey],
         [
           cardId,
           mode,
@@ -338,6 +338,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
           clicked?.limit ?? '0',
           settleToken,
           String(limits.settleLeaseMs ?? 0),
+          ...cardTimers(id),
         ],
       )) as string[];
       if (reply[0] === 'decided') return { kind: 'decided', decision: JSON.parse(reply[1]!) as Decision };

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { callInTurn, createSendTurns, TurnLaterError } from '../../src/store/send-turns.js';
 import { postMessagePace } from '../../src/ops/slack-pace.js';
-import { RETRY_AFTER_MS, SWEEP_EVERY_MS } from '../../src/intake/timers.js';
+import { SWEEP_EVERY_MS, turnRetryDelayMs } from '../../src/intake/timers.js';
 import { createLogger } from '../../src/ops/logger.js';
 
 const redis = new Redis(inject('redisUrl'));
@@ -26,13 +26,13 @@ describe('a reminder or escalation in a busy channel', () => {
     };
     await keepCards();
 
-    // The reminder's first try: its turn is further off than it waits, so the timer comes back RETRY_AFTER_MS later.
+    // The reminder's first try: its turn is further off than it waits, so the timer comes back as timers.ts sets it.
     const first = await callInTurn(turns, channel, 'remind:ap1', { maxWaitMs: TIMER_MAX_WAIT_MS, log }, async () => 'posted').catch((err: unknown) => err);
     expect(first).toBeInstanceOf(TurnLaterError);
     const firstWait = (first as TurnLaterError).waitMs;
 
     // Meanwhile the cards' jobs keep their turns (they come back within the turns' renewal).
-    const comeBack = RETRY_AFTER_MS + SWEEP_EVERY_MS;
+    const comeBack = turnRetryDelayMs(firstWait, turns.renewMs) + SWEEP_EVERY_MS;
     for (let waited = 0; waited < comeBack; waited += 4000) {
       await sleep(Math.min(4000, comeBack - waited));
       await keepCards();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createApproval, type Approval } from '../../src/domain/approval.js';
+import { createApproval, expiredDecision, type Approval } from '../../src/domain/approval.js';
 import { parseRequest } from '../../src/domain/contract.js';
 import { createDueTimes, type DueTimes } from '../../src/store/due-times.js';
 import { createStore, type Store } from '../../src/store/store.js';
@@ -71,6 +71,35 @@ describe('the due times of timers', () => {
     await due.scheduleIfAbsent(approval.id, [{ kind: 'sweep0', at: 200 }]);
     await store.cancel(approval, { reason: 'no longer needed', at: new Date().toISOString() }, auditEntry(approval, 'cancelled', 'engine', Date.now()), Date.now());
     expect(await redis.zrange(due.key, 0, -1, 'WITHSCORES')).toEqual([`sweep0:${approval.id}`, '100']);
+  });
+
+  it('a decision removes the card’s timers in the step that records it; a vote leaves them', async () => {
+    const approval = await posted([{ kind: 'expire', at: Date.now() + 60_000 }, { kind: 'remind', at: 3000 }, { kind: 'escalate', at: 4000 }]);
+    await due.scheduleIfAbsent(approval.id, [{ kind: 'sweep0', at: 100 }]);
+    const policy = `${prefix}:policy`;
+    const vote = { id: 'U1', name: 'u1', at: new Date().toISOString() };
+    const counted = await store.recordClick(approval, approval.cardId, { kind: 'vote', votes: [vote] }, await store.loadForClick(approval.id, policy), policy, auditEntry(approval, 'approval_counted', 'U1', Date.now()), Date.now());
+    expect(counted).toEqual({ kind: 'counted' });
+    expect(await redis.zcard(due.key)).toBe(4);
+    const r = approval.request;
+    const decision = { run_id: r.run_id, step_id: r.step_id, decision: 'approved' as const, decided_by: { id: 'U2', name: 'u2' }, decided_at: new Date().toISOString(), policy_snapshot: r.policy_snapshot, job_hash: r.job_hash, constraints: {} };
+    const read = await store.loadForClick(approval.id, policy);
+    const recorded = await store.recordClick(approval, approval.cardId, { kind: 'decision', decision }, read, policy, auditEntry(approval, 'decided', 'U2', Date.now()), Date.now());
+    expect(recorded.kind).toBe('recorded');
+    expect(await redis.zrange(due.key, 0, -1, 'WITHSCORES')).toEqual([`sweep0:${approval.id}`, '100']);
+  });
+
+  it('an expiry removes the card’s timers, and the expiry timer’s own late finish puts nothing back', async () => {
+    const approval = await posted([{ kind: 'expire', at: 1000 }, { kind: 'remind', at: 3000 }]);
+    const [claimed] = await due.claim(1000, 60_000, 10);
+    expect(claimed?.kind).toBe('expire');
+    const policy = `${prefix}:policy`;
+    const read = await store.loadForClick(approval.id, policy);
+    const recorded = await store.recordClick(approval, approval.cardId, { kind: 'decision', decision: expiredDecision(approval, Date.now()) }, read, policy, auditEntry(approval, 'expired', 'expiry', Date.now()), Date.now());
+    expect(recorded.kind).toBe('recorded');
+    expect(await redis.zcard(due.key)).toBe(0);
+    expect(await due.finish(claimed!)).toBe(false);
+    expect(await redis.zcard(due.key)).toBe(0);
   });
 
   it('timers an earlier version left as delayed jobs are moved into the due set at start-up', async () => {

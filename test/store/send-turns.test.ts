@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createSendTurns, type SendTurns } from '../../src/store/send-turns.js';
+import { callInTurn, createSendTurns, type SendTurns } from '../../src/store/send-turns.js';
+import { createLogger } from '../../src/ops/logger.js';
 import { postMessagePace, type Pace } from '../../src/ops/slack-pace.js';
 
 const redis = new Redis(inject('redisUrl'));
@@ -107,5 +108,26 @@ describe('send turns', () => {
     // c waits in process for its slot (2.1 s), past its renewal: nobody else may take that slot meanwhile.
     await sleep(1500);
     expect(await leased.take(channel, 'd', WAIT)).toBeGreaterThan(3 * channel.intervalMs - 1500 - SLACK);
+  });
+});
+
+describe('a call in its turn', () => {
+  // Redis failing between the call and giving up its turn (the turns' other scripts still run).
+  const withFailingDrop = (real: SendTurns): SendTurns => ({ ...real, drop: () => Promise.reject(new Error('Connection is closed.')) });
+
+  it('that went through stands when its turn cannot be given up: it is made once, and the failure is warned of', async () => {
+    const lines: { level: number; msg: string; caller?: string }[] = [];
+    const log = createLogger('warn', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    let calls = 0;
+    const result = await callInTurn(withFailingDrop(turns), channel, 'remind:ap1', { maxWaitMs: WAIT, log }, async () => ++calls);
+    expect(result).toBe(1);
+    expect(calls).toBe(1);
+    expect(lines).toMatchObject([{ level: 40, msg: 'could not give up a send turn; its lease ends it', caller: 'remind:ap1' }]);
+  });
+
+  it('that failed fails with its own error, not with the failure to give up its turn', async () => {
+    const log = createLogger('silent');
+    const failed = callInTurn(withFailingDrop(turns), channel, 'remind:ap2', { maxWaitMs: WAIT, log }, () => Promise.reject(new Error('slack said no')));
+    await expect(failed).rejects.toThrow('slack said no');
   });
 });
