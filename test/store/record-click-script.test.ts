@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createApproval, expiredDecision, type Approval } from '../../src/domain/approval.js';
@@ -30,6 +31,8 @@ async function pending(): Promise<Approval> {
   if (claim.kind !== 'claimed') throw new Error(claim.kind);
   await store.saveCard(claim.approval, claim.lease, { channel: 'C0APPROVALS', ts: '1764000000.000100' }, Date.now());
   await redis.set(snapshotKey(), parsed.request.policy_snapshot);
+  // A click comes at least a millisecond after its card: the trail orders two streams by time, a click first at the same ms.
+  await delay(2);
   return claim.approval;
 }
 
