@@ -67,3 +67,14 @@ export const RELEASE_SETTLE = `--[[
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
+
+export const CLEAR_SUPERSEDED = `--[[
+  Forgets the older card an approval replaced once it is marked superseded, unless it is a cancelled
+  card whose update the outbox still owes (that one goes with its MARK_SETTLED).
+  Input:  KEYS[1] approval hash
+  Output: 1 when forgotten, 0 when there was none or it is the outbox's
+]]
+local raw = redis.call('HGET', KEYS[1], 'supersedes')
+if not raw or cjson.decode(raw).cancelled then return 0 end
+return redis.call('HDEL', KEYS[1], 'supersedes')
+`;

@@ -5,7 +5,7 @@ import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry, type ClickedAppend } from './audit.js';
 import { recordKeyOf, tombstoneKeyOf } from './approval-status.js';
-import { CLAIM_SETTLE, MARK_SETTLED, RELEASE_SETTLE } from './outbox-scripts.js';
+import { CLAIM_SETTLE, CLEAR_SUPERSEDED, MARK_SETTLED, RELEASE_SETTLE } from './outbox-scripts.js';
 import { defineScripts } from './define-scripts.js';
 import { CARD_TIMERS, dueKeyOf, dueMember, type DueTime } from './due-times.js';
 
@@ -142,7 +142,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
   const policyVersionKey = `${options.prefix}:policy-version`;
   const dueKey = dueKeyOf(options.prefix);
   const cardTimers = (id: string) => CARD_TIMERS.map((kind) => dueMember(kind, id));
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE, CLEAR_SUPERSEDED });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -230,9 +230,9 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       }
     },
 
-    /** The older card this approval replaced is marked superseded: nothing is left to do for it. */
+    /** The older card this approval replaced is marked superseded: nothing is left to do for it (a cancelled one owed its update stays for the outbox). */
     async clearSuperseded(id: string): Promise<void> {
-      await redis.hdel(recordKey(id), 'supersedes');
+      await run.CLEAR_SUPERSEDED([recordKey(id)], []);
     },
 
     async renewLease(id: string, lease: string): Promise<boolean> {
@@ -521,7 +521,9 @@ function endingOf(tombstone: string): Ending {
 
 function parseSupersedes(raw: string | undefined, candidate: Approval): SupersededCard | undefined {
   if (!raw) return undefined;
-  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string };
+  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string; cancelled?: string };
+  // A cancelled card still owed its update is the outbox's (see unsettled): it shows the cancellation.
+  if (old.cancelled) return undefined;
   return { card: { channel: old.channel, ts: old.ts }, approval: { id: candidate.id, cardId: old.card_id, request: JSON.parse(old.request) as Approval['request'], createdAt: candidate.createdAt } };
 }
 
