@@ -102,10 +102,11 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   };
 
   const settle: Outbox['settle'] = async (record, options = {}) => {
-    const claim = options.leaseToken ? { kind: 'claimed' as const, token: options.leaseToken, delivered: false } : await deps.store.claimSettle(record.id, SETTLE_LEASE_MS);
+    // Everything is tied to the card whose ending this is: a newer request on the step reuses the approval id.
+    const claim = options.leaseToken ? { kind: 'claimed' as const, token: options.leaseToken, delivered: false } : await deps.store.claimSettle(record.id, record.cardId, SETTLE_LEASE_MS);
     if (claim.kind !== 'claimed') return false;
     const renewal = setInterval(() => {
-      deps.store.renewSettle(record.id, claim.token, SETTLE_LEASE_MS).catch((err: unknown) => deps.log.warn({ err: String(err), approval_id: record.id }, 'could not renew the settle lease'));
+      deps.store.renewSettle(record.id, record.cardId, claim.token, SETTLE_LEASE_MS).catch((err: unknown) => deps.log.warn({ err: String(err), approval_id: record.id }, 'could not renew the settle lease'));
     }, SETTLE_RENEW_MS);
     // Settled: the lease goes back in the same round trip as the outbox entry; failed: at once.
     let released = false;
@@ -113,7 +114,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       if (released) return;
       released = true;
       clearInterval(renewal);
-      await deps.store.releaseSettle(record.id, claim.token).catch(() => undefined); // else it lapses
+      await deps.store.releaseSettle(record.id, record.cardId, claim.token).catch(() => undefined); // else it lapses
     };
     try {
       await settleClaimed(record, claim.delivered, options.fallback, release);
@@ -144,8 +145,10 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     if (rendered) await updateCard(deps, record, rendered, log, fallback);
     await marked;
     // Both sent at once, in this order, on one connection: one round trip.
-    await Promise.all([deps.store.markSettled(record.id), release()]);
-    await deps.onSettled(record);
+    const [settledAs] = await Promise.all([deps.store.markSettled(record.id, record.cardId), release()]);
+    // Only the approval's own ending is told: the notice is claimed once per approval id, and an
+    // older card's (replaced meanwhile) must not take the newer request's.
+    if (settledAs === 'own') await deps.onSettled(record);
   };
 
   const drain = async () => {
@@ -204,7 +207,7 @@ async function updateCard(
   try {
     // In the workspace's chat.update turns; a 429 holds them all, on every replica, and this card keeps its turn.
     const maxWaitMs = fallback ? MAX_UPDATE_WAIT_WITH_FALLBACK_MS : MAX_UPDATE_WAIT_MS;
-    await callInTurn(deps.turns, UPDATE_PACE, `settle:${record.id}`, { maxWaitMs, log }, () =>
+    await callInTurn(deps.turns, UPDATE_PACE, `settle:${record.id}:${record.cardId}`, { maxWaitMs, log }, () =>
       deps.slack.chat.update({ channel: card.channel, ts: card.ts, ...rendered }),
     );
     log.debug({ ...card }, 'card updated');

@@ -78,7 +78,7 @@ export const CLAIM_CARD = `--[[
   is gone but its tombstone stands, the request gets the ending instead. A claim that posts also
   answers the policy snapshot in force (read in the same step, for the card's stale warning).
   Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] audit stream, KEYS[4] pending index,
-          KEYS[5] tombstone, KEYS[6] policy snapshot key
+          KEYS[5] tombstone, KEYS[6] policy snapshot key, KEYS[7] outbox
           ARGV[1] request JSON, ARGV[2] binding, ARGV[3] card id, ARGV[4] created_at (ms),
           ARGV[5] lease token, ARGV[6] lease ms, ARGV[7] how long a pending approval lives (s; 0: until
           it ends), ARGV[8] audit max length,
@@ -92,8 +92,9 @@ export const CLAIM_CARD = `--[[
                                        claimed, replacing an older pending card
           snapshot: the policy snapshot in force, false (nil) when none is set
           {'posted', channel, ts, supersedes}  the card exists
-          supersedes: '' or the JSON {channel, ts, card_id, request} of an older card this approval
-          replaced and that is not yet marked superseded (a crash came in between)
+          supersedes: '' or the JSON {channel, ts, card_id, request[, cancelled]} of an older card this
+          approval replaced and that is not yet marked superseded (a crash came in between), or a
+          cancelled card whose update is still owed (in the outbox: the drain updates it, see MARK_SETTLED)
           {'cancelled'}                the engine cancelled this approval
           {'decided', tombstone JSON}  decided long ago, under the same binding: its record is gone
           {'conflict'}                 decided already, under another snapshot or job hash
@@ -138,13 +139,19 @@ if fields[1] ~= ARGV[2] then
   if fields[7] then return {'conflict'} end
   -- Only a request enqueued later replaces one: a late retry of an older request changes nothing.
   if compare_orders(fields[10] or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
-  -- A cancelled card already says so; only a pending one is marked superseded.
+  -- A cancelled card says so once its update is done; only a pending one is marked superseded. A
+  -- cancelled card whose update is still owed (its ending in the outbox, unsettled) is kept with its
+  -- cancellation, so the outbox still updates it.
   local old_channel, old_ts = '', ''
   if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
+  local owed = fields[8] and fields[2] and redis.call('ZSCORE', KEYS[7], ARGV[11])
+    and redis.call('HGET', record, 'settled') ~= '1'
   redis.call('DEL', record)
   create(ARGV[10])
   if old_ts ~= '' then
     redis.call('HSET', record, 'supersedes', cjson.encode({channel = old_channel, ts = old_ts, card_id = fields[4] or '', request = fields[9] or ''}))
+  elseif owed then
+    redis.call('HSET', record, 'supersedes', cjson.encode({channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8]}))
   end
   return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or '', redis.call('GET', KEYS[6])}
 end
@@ -317,16 +324,6 @@ local fields = redis.call('HMGET', KEYS[1], 'decision', 'binding', 'version')
 if fields[1] then
   redis.call('SET', KEYS[2], tombstone(fields[2] or '', fields[3] or '', 'decision', fields[1]), 'EX', ARGV[1])
 end
-return 1
-`;
-
-export const MARK_SETTLED = `--[[
-  Notes that everything a decision sets off is done: delivered, and the card updated.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox; ARGV[1] approval id
-  Output: 1
-]]
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'settled', '1') end
-redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 

@@ -5,12 +5,12 @@ import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry, type ClickedAppend } from './audit.js';
 import { recordKeyOf, tombstoneKeyOf } from './approval-status.js';
-import { CLAIM_SETTLE, RELEASE_SETTLE } from './outbox-scripts.js';
+import { CLAIM_SETTLE, CLEAR_SUPERSEDED, MARK_SETTLED, RELEASE_SETTLE } from './outbox-scripts.js';
 import { defineScripts } from './define-scripts.js';
 import { CARD_TIMERS, dueKeyOf, dueMember, type DueTime } from './due-times.js';
 
 export { defineScripts };
-import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, MARK_ESCALATED, RELEASE_ESCALATION, MARK_DELIVERED, MARK_SETTLED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
+import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, MARK_ESCALATED, RELEASE_ESCALATION, MARK_DELIVERED, RECORD_CLICK, RELEASE_AFTER_FAILURE, RENEW_LEASE, SAVE_CARD, SET_POLICY } from './store-scripts.js';
 
 /**
  * Approval state in Redis: one hash per approval, so any replica can serve any later step and a
@@ -23,15 +23,17 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, MARK_ESCAL
  *                      decision (JSON, as pushed to the engine), status ('decided' once decided),
  *                      decided_at, delivered, settled, version (the request's enqueue order),
  *                      escalating ('<card id>:<lease end ms>' while an escalation is posted),
- *                      escalated (the card id whose escalation was posted)
+ *                      escalated (the card id whose escalation was posted),
+ *                      supersedes (JSON: an older card this approval replaced, see CLAIM_CARD)
  *   P:tombstone:<id>   what an ended approval leaves for much longer than its record (see
  *                      TOMBSTONE in store-scripts.ts): JSON {binding, version, decision | cancelled}
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
  *   P:outbox           sorted set of approval ids whose ending (a decision, a cancellation) is
  *                      recorded but not yet settled (delivered to the resume queue and shown on
- *                      the card), scored by when it was recorded
- *   P:settle-lease:<id> token of the one settler (click, timer or drain, on any replica) settling
- *                      this approval's ending now
+ *                      the card; also an older cancelled card kept under `supersedes`), scored by
+ *                      when it was recorded
+ *   P:settle-lease:<id>:<card id> token of the one settler (click, timer or drain, on any
+ *                      replica) settling the ending shown on this card of the approval now
  *   P:pending          sorted set of approval ids waiting for a decision, scored by created_at
  *   P:policy-version   the enqueue order of the policy job that set the snapshot in force
  *   P:due              sorted set of the approvals' timers by due time (see due-times.ts)
@@ -134,13 +136,13 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
   const recordKey = (id: string) => recordKeyOf(options.prefix, id);
   const leaseKey = (id: string) => `${options.prefix}:post-lease:${id}`;
   const tombstoneKey = (id: string) => tombstoneKeyOf(options.prefix, id);
-  const settleLeaseKey = (id: string) => `${options.prefix}:settle-lease:${id}`;
+  const settleLeaseKey = (id: string, cardId: string) => `${options.prefix}:settle-lease:${id}:${cardId}`;
   const outboxKey = `${options.prefix}:outbox`;
   const pendingKey = `${options.prefix}:pending`;
   const policyVersionKey = `${options.prefix}:policy-version`;
   const dueKey = dueKeyOf(options.prefix);
   const cardTimers = (id: string) => CARD_TIMERS.map((kind) => dueMember(kind, id));
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE, CLEAR_SUPERSEDED });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -163,7 +165,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       const { request } = candidate;
       const reply = (await run.CLAIM_CARD(
         // Without a snapshot key, a key that is never set (no snapshot in force).
-        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey, tombstoneKey(candidate.id), policySnapshotKey ?? `${options.prefix}:no-policy`],
+        [recordKey(candidate.id), leaseKey(candidate.id), options.audit.key, pendingKey, tombstoneKey(candidate.id), policySnapshotKey ?? `${options.prefix}:no-policy`, outboxKey],
         [
           JSON.stringify(request),
           bindingOf(request),
@@ -228,9 +230,9 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       }
     },
 
-    /** The older card this approval replaced is marked superseded: nothing is left to do for it. */
+    /** The older card this approval replaced is marked superseded: nothing is left to do for it (a cancelled one owed its update stays for the outbox). */
     async clearSuperseded(id: string): Promise<void> {
-      await redis.hdel(recordKey(id), 'supersedes');
+      await run.CLEAR_SUPERSEDED([recordKey(id)], []);
     },
 
     async renewLease(id: string, lease: string): Promise<boolean> {
@@ -318,7 +320,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       const settleToken = limits.settleLeaseMs === undefined ? '' : randomBytes(12).toString('hex');
       const reply = (await run.RECORD_CLICK(
         // Without a click, its two keys are the audit stream's (declared, never touched).
-        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey, clicked?.stream ?? options.audit.key, clicked?.counter ?? options.audit.key, settleLeaseKey(id), dueKey],
+        [recordKey(id), outboxKey, policySnapshotKey, options.audit.key, pendingKey, clicked?.stream ?? options.audit.key, clicked?.counter ?? options.audit.key, settleLeaseKey(id, cardId), dueKey],
         [
           cardId,
           mode,
@@ -437,37 +439,53 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       await run.RELEASE_ESCALATION([recordKey(id)], [cardId]);
     },
 
-    async markSettled(id: string): Promise<void> {
-      await run.MARK_SETTLED([recordKey(id), outboxKey], [id]);
+    /**
+     * Marks the ending shown on card `cardId` settled (see MARK_SETTLED): never a newer card's.
+     * @returns 'own' when it was the approval's own ending, 'older' when an older cancelled card's it
+     *   replaced, 'replaced' when neither (a newer request replaced the approval meanwhile).
+     */
+    async markSettled(id: string, cardId: string): Promise<'own' | 'older' | 'replaced'> {
+      const marked = Number(await run.MARK_SETTLED([recordKey(id), outboxKey], [id, cardId]));
+      return marked === 1 ? 'own' : marked === 2 ? 'older' : 'replaced';
     },
 
-    /** Claims the settling of an ending in the outbox for `leaseMs` (ms), so one settler at a time updates its card. */
-    async claimSettle(id: string, leaseMs: number): Promise<SettleClaim> {
+    /**
+     * Claims the settling of the ending shown on card `cardId`, in the outbox, for `leaseMs` (ms), so
+     * one settler at a time updates that card; another card's settle neither blocks nor is blocked.
+     */
+    async claimSettle(id: string, cardId: string, leaseMs: number): Promise<SettleClaim> {
       const token = randomBytes(12).toString('hex');
-      const reply = (await run.CLAIM_SETTLE([outboxKey, settleLeaseKey(id), recordKey(id)], [id, token, String(leaseMs)])) as string[];
+      const reply = (await run.CLAIM_SETTLE([outboxKey, settleLeaseKey(id, cardId), recordKey(id)], [id, token, String(leaseMs), cardId])) as string[];
       if (reply[0] === 'claimed') return { kind: 'claimed', token, delivered: reply[1] === '1' };
       return { kind: reply[0] as 'busy' | 'settled' };
     },
 
-    /** Extends a settle lease while its holder is still at work. @returns false when it was lost. */
-    async renewSettle(id: string, token: string, leaseMs: number): Promise<boolean> {
-      return (await run.RENEW_LEASE([settleLeaseKey(id)], [token, String(leaseMs)])) === 1;
+    /** Extends a card's settle lease while its holder is still at work. @returns false when it was lost. */
+    async renewSettle(id: string, cardId: string, token: string, leaseMs: number): Promise<boolean> {
+      return (await run.RENEW_LEASE([settleLeaseKey(id, cardId)], [token, String(leaseMs)])) === 1;
     },
 
-    async releaseSettle(id: string, token: string): Promise<void> {
-      await run.RELEASE_SETTLE([settleLeaseKey(id)], [token]);
+    async releaseSettle(id: string, cardId: string, token: string): Promise<void> {
+      await run.RELEASE_SETTLE([settleLeaseKey(id, cardId)], [token]);
     },
 
-    /** Decisions recorded at least `olderThanMs` ago and not yet settled, oldest first. */
+    /**
+     * Endings recorded at least `olderThanMs` ago and not yet settled, oldest first: an approval's
+     * own, and an older cancelled card it replaced whose update is still owed (as a record of that
+     * card: its card id, request, location and cancellation).
+     */
     async unsettled(olderThanMs: number, limit: number, now: number): Promise<Unsettled[]> {
       const ids = await redis.zrangebyscore(outboxKey, '-inf', now - olderThanMs, 'LIMIT', 0, limit);
       const found: Unsettled[] = [];
       for (const id of ids) {
         const fields = await redis.hgetall(recordKey(id));
         const record = toRecord(id, fields);
+        const older = record && fields.supersedes ? olderCancelledCard(record, fields.supersedes) : undefined;
+        if (older) found.push({ record: older, delivered: true });
+        const owed = (record?.decision || record?.cancelled) && fields.settled !== '1';
+        if (owed) found.push({ record, delivered: fields.delivered === '1' });
         // An approval that expired (or was replaced) before it could be settled has nothing left to do.
-        if (!record?.decision && !record?.cancelled) await redis.zrem(outboxKey, id);
-        else found.push({ record: record as Unsettled['record'], delivered: fields.delivered === '1' });
+        else if (!older) await redis.zrem(outboxKey, id);
       }
       return found;
     },
@@ -504,8 +522,25 @@ function endingOf(tombstone: string): Ending {
 
 function parseSupersedes(raw: string | undefined, candidate: Approval): SupersededCard | undefined {
   if (!raw) return undefined;
-  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string };
+  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string; cancelled?: string };
+  // A cancelled card still owed its update is the outbox's (see unsettled): it shows the cancellation.
+  if (old.cancelled) return undefined;
   return { card: { channel: old.channel, ts: old.ts }, approval: { id: candidate.id, cardId: old.card_id, request: JSON.parse(old.request) as Approval['request'], createdAt: candidate.createdAt } };
+}
+
+/** The older cancelled card kept under `supersedes` (see CLAIM_CARD), as a record of that card, if its update is owed. */
+function olderCancelledCard(record: ApprovalRecord, raw: string): ApprovalRecord | undefined {
+  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string; cancelled?: string };
+  if (!old.cancelled || !old.ts) return undefined;
+  return {
+    id: record.id,
+    cardId: old.card_id,
+    request: JSON.parse(old.request) as ApprovalRecord['request'],
+    createdAt: record.createdAt,
+    votes: [],
+    card: { channel: old.channel, ts: old.ts },
+    cancelled: JSON.parse(old.cancelled) as Cancellation,
+  };
 }
 
 function bindingOf(request: Approval['request']): string {

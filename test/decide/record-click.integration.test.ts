@@ -101,7 +101,7 @@ describe('a click processed alongside its inbox confirmation', () => {
     const result = await decideAndRecord(depsWith(store), approveOn(record), { confirmed: Promise.resolve(true), takeSettleLease: true });
     expect(result).toMatchObject({ outcome: { kind: 'decided' }, settleToken: expect.any(String) });
     expect((await trail(record)).map((e) => e.event).sort()).toEqual(['clicked', 'decided', 'posted', 'requested']);
-    expect(await store.claimSettle(record.id, 15_000)).toEqual({ kind: 'busy' });
+    expect(await store.claimSettle(record.id, record.cardId, 15_000)).toEqual({ kind: 'busy' });
   });
 
   it('takes no settle lease unless asked: any settler may push the decision at once', async () => {
@@ -109,7 +109,7 @@ describe('a click processed alongside its inbox confirmation', () => {
     const result = await decideAndRecord(depsWith(store), approveOn(record));
     expect(result.outcome).toMatchObject({ kind: 'decided' });
     expect(result.settleToken).toBeUndefined();
-    expect(await store.claimSettle(record.id, 15_000)).toMatchObject({ kind: 'claimed' });
+    expect(await store.claimSettle(record.id, record.cardId, 15_000)).toMatchObject({ kind: 'claimed' });
   });
 
   it("a refused click still leaves its 'clicked' entry, once", async () => {

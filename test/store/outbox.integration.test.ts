@@ -103,7 +103,7 @@ describe('the outbox, claimed per entry', () => {
 
   it('a settler that died holding the entry: once its lease lapses, a drain settles it', async () => {
     const record = await decided(5000);
-    const dead = await store.claimSettle(record.id, 300);
+    const dead = await store.claimSettle(record.id, record.cardId, 300);
     expect(dead).toMatchObject({ kind: 'claimed', delivered: false });
     const outbox = replicaOutbox();
     await outbox.drain();
@@ -118,7 +118,7 @@ describe('the outbox, claimed per entry', () => {
     const record = await decided();
     emulator.injectFaults('chat.update', { status: 503 });
     await expect(replicaOutbox().settle(record)).rejects.toThrow();
-    expect(await redis.exists(`${prefix}:settle-lease:${record.id}`)).toBe(0);
+    expect(await redis.exists(`${prefix}:settle-lease:${record.id}:${record.cardId}`)).toBe(0);
     expect(await replicaOutbox().settle(record)).toBe(true);
     expect(updatesOf(record)).toBe(2);
     // Delivered by the first attempt: pushed once.
@@ -127,7 +127,7 @@ describe('the outbox, claimed per entry', () => {
   it('a settler holding the lease its record took settles without claiming, while every other settler is kept out; the lease is given back', async () => {
     const record = await decided();
     const token = 'f'.repeat(24);
-    expect(await redis.set(`${prefix}:settle-lease:${record.id}`, token, 'PX', 15_000, 'NX')).toBe('OK');
+    expect(await redis.set(`${prefix}:settle-lease:${record.id}:${record.cardId}`, token, 'PX', 15_000, 'NX')).toBe('OK');
     emulator.injectFaults('chat.update', { delayMs: 500 });
     const settled = await Promise.all([replicaOutbox().settle(record, { leaseToken: token }), replicaOutbox().settle(record)]);
     expect(settled).toEqual([true, false]);
@@ -135,7 +135,7 @@ describe('the outbox, claimed per entry', () => {
     expect(await outboxes[0]!.queue.getJobCounts('wait')).toEqual({ wait: 1 });
     expect(await redis.hget(`${prefix}:approval:${record.id}`, 'delivered')).toBe('1');
     expect(await redis.zscore(`${prefix}:outbox`, record.id)).toBeNull();
-    expect(await redis.exists(`${prefix}:settle-lease:${record.id}`)).toBe(0);
+    expect(await redis.exists(`${prefix}:settle-lease:${record.id}:${record.cardId}`)).toBe(0);
   });
 
   it('a 429 on chat.update holds chat.update for every settler until Retry-After has passed; then the card is updated', async () => {

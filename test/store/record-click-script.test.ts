@@ -121,9 +121,9 @@ describe('recording a click, checked again when Redis runs it', () => {
     expect(result).toEqual({ kind: 'recorded', settleToken: expect.stringMatching(/^[0-9a-f]{24}$/) });
     expect(await trail(approval)).toEqual(['requested', 'posted', 'clicked', 'decided']);
     // Another settler (a drain, another replica) finds the lease taken; the token's holder can give it back.
-    expect(await store.claimSettle(approval.id, 15_000)).toEqual({ kind: 'busy' });
-    await store.releaseSettle(approval.id, (result as { settleToken: string }).settleToken);
-    expect(await store.claimSettle(approval.id, 15_000)).toMatchObject({ kind: 'claimed', delivered: false });
+    expect(await store.claimSettle(approval.id, approval.cardId, 15_000)).toEqual({ kind: 'busy' });
+    await store.releaseSettle(approval.id, approval.cardId, (result as { settleToken: string }).settleToken);
+    expect(await store.claimSettle(approval.id, approval.cardId, 15_000)).toMatchObject({ kind: 'claimed', delivered: false });
   });
 
   it("appends no 'clicked' entry when what was read changed (the click is decided again, with it), one when a decision came first", async () => {

@@ -4,7 +4,7 @@ import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApproval, type Approval } from '../../src/domain/approval.js';
+import { createApproval, expiredDecision, type Approval, type ApprovalRecord } from '../../src/domain/approval.js';
 import { decisionJobId, parseRequest, type Decision } from '../../src/domain/contract.js';
 import { auditEntry } from '../../src/store/audit.js';
 import { createOutbox } from '../../src/store/outbox.js';
@@ -116,6 +116,56 @@ describe('a step cancelled, then asked for again and approved', () => {
       // The cancelled card no longer offers its buttons: it was updated to say it was cancelled.
       const updated = emulator.callsOf('chat.update').filter((call) => call.args.ts === firstTs && call.answered === 'ok');
       expect(updated.length).toBeGreaterThan(0);
+    } finally {
+      await outbox.queue.obliterate({ force: true });
+      await outbox.close();
+    }
+  });
+  it('the expiry of the newer request reaches the engine at once while the cancelled card is still being updated, and only it is told to the requester', async () => {
+    const prefix = `settle-same-step-${randomBytes(4).toString('hex')}`;
+    const policyKey = `${prefix}:policy`;
+    const told: ApprovalRecord[] = [];
+    const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
+    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async (record) => void told.push(record), log: pino({ level: 'silent' }) });
+    try {
+      const approvalOf = (job: unknown) => {
+        const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
+        if (!parsed.ok) throw new Error(parsed.problems.join());
+        return createApproval(parsed.request, Date.now());
+      };
+      const post = async (approval: Approval, version: string) => {
+        const claim = await store.claimCard(approval, version);
+        if (claim.kind !== 'claimed') throw new Error(claim.kind);
+        const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+        await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
+      };
+
+      // The first request is cancelled; its card update is slow (Slack takes 2 s).
+      const first = approvalOf({ action: 'deploy', version: 1 });
+      await post(first, `${Date.now()}:1`);
+      await store.cancel(first, { reason: 'superseded by a fixed job', at: new Date().toISOString() }, auditEntry(first, 'cancelled', 'engine', Date.now()), Date.now());
+      emulator.injectFaults('chat.update', { delayMs: 2000 });
+      const cancelling = outbox.settle((await store.load(first.id))!);
+      await delay(200);
+
+      // The newer request expires meanwhile, as the expiry timer records and settles it (no lease taken with the record).
+      const second = approvalOf({ action: 'deploy', version: 2 });
+      await post(second, `${Date.now() + 1}:2`);
+      const read = await store.loadForClick(second.id, policyKey);
+      const now = Date.now();
+      const decision = expiredDecision(read.record!, now);
+      expect((await store.recordClick(second, second.cardId, { kind: 'decision', decision }, read, policyKey, auditEntry(second, 'expired', 'expiry', now), now)).kind).toBe('recorded');
+      const settling = outbox.settle({ ...read.record!, decision });
+      // On the resume queue at once, not after the older card's settle or a drain.
+      await delay(300);
+      expect(await outbox.queue.getJob(decisionJobId(second.id))).toBeDefined();
+      expect(await settling).toBe(true);
+      expect(await cancelling).toBe(true);
+
+      // Both endings settled: nothing left in the outbox; the requester was told of the newer one only.
+      expect(await redis.zscore(`${prefix}:outbox`, second.id)).toBeNull();
+      expect(await redis.hget(`${prefix}:approval:${second.id}`, 'settled')).toBe('1');
+      expect(told.map((record) => record.cardId)).toEqual([second.cardId]);
     } finally {
       await outbox.queue.obliterate({ force: true });
       await outbox.close();

@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, expect, inject, it } from 'vitest';
+import { createApproval, type Approval } from '../../src/domain/approval.js';
+import { parseRequest } from '../../src/domain/contract.js';
+import { auditEntry } from '../../src/store/audit.js';
+import { createStore } from '../../src/store/store.js';
+import { validRequest } from '../../sandbox/valid-request.js';
+
+/** A cancelled card replaced by a newer request on the same step (same approval id): each card's ending is settled on its own. */
+
+const redis = new Redis(inject('redisUrl'));
+afterAll(() => redis.disconnect());
+
+function setUp() {
+  const prefix = `settle-per-card-${randomBytes(4).toString('hex')}`;
+  const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
+  const approvalOf = (job: unknown) => {
+    const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
+    if (!parsed.ok) throw new Error(parsed.problems.join());
+    return createApproval(parsed.request, Date.now());
+  };
+  const post = async (approval: Approval, version: string, ts: string) => {
+    const claim = await store.claimCard(approval, version);
+    if (claim.kind !== 'claimed') throw new Error(claim.kind);
+    await store.saveCard(approval, claim.lease, { channel: 'C0APPROVALS', ts }, Date.now() - 5000);
+  };
+  const cancel = (approval: Approval) => store.cancel(approval, { reason: 'not needed', at: new Date().toISOString() }, auditEntry(approval, 'cancelled', 'engine', Date.now()), Date.now() - 5000);
+  return { prefix, store, approvalOf, post, cancel };
+}
+
+it('a cancelled card still owed its update is kept for the drain when a newer request replaces it, and settled on its own lease and mark', async () => {
+  const { prefix, store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  const second = approvalOf({ version: 2 });
+  await post(second, '2:2', '1764000000.000200');
+
+  // A retry of the newer request is not asked to mark it superseded, nor can it forget it: it is the outbox's.
+  expect(await store.claimCard(second, '2:2')).toEqual({ kind: 'posted', card: { channel: 'C0APPROVALS', ts: '1764000000.000200' } });
+  await store.clearSuperseded(second.id);
+  // The drain sees the older card's cancellation, not the newer pending request.
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([
+    { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' }, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: true },
+  ]);
+  // Each card has its own lease: the older card's settle holds nothing of the newer one's.
+  expect(await store.claimSettle(first.id, first.cardId, 15_000)).toMatchObject({ kind: 'claimed', delivered: true });
+  expect(await store.claimSettle(first.id, first.cardId, 15_000)).toEqual({ kind: 'busy' });
+  expect(await store.claimSettle(second.id, second.cardId, 15_000)).toEqual({ kind: 'settled' });
+  // A card the approval never showed marks nothing.
+  expect(await store.markSettled(first.id, 'some-other-card')).toBe('replaced');
+  expect(await redis.zscore(`${prefix}:outbox`, first.id)).not.toBeNull();
+  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await redis.hget(`${prefix}:approval:${second.id}`, 'settled')).toBeNull();
+  expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
+});
+
+it('the outbox entry stays while the newer ending is owed after the older card is settled, and the other way round', async () => {
+  const { prefix, store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  const second = approvalOf({ version: 2 });
+  await post(second, '2:2', '1764000000.000200');
+  await cancel(second);
+
+  expect((await store.unsettled(2000, 10, Date.now())).map(({ record }) => record.cardId)).toEqual([first.cardId, second.cardId]);
+  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await redis.zscore(`${prefix}:outbox`, first.id)).not.toBeNull();
+  expect((await store.unsettled(2000, 10, Date.now())).map(({ record }) => record.cardId)).toEqual([second.cardId]);
+  // Settled: a second settle of the same card claims nothing.
+  expect(await store.markSettled(second.id, second.cardId)).toBe('own');
+  expect(await store.claimSettle(second.id, second.cardId, 15_000)).toEqual({ kind: 'settled' });
+  expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
+});
