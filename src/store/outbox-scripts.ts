@@ -59,6 +59,23 @@ if marked > 0 and not own_owed and not old_owed then redis.call('ZREM', KEYS[2],
 return marked
 `;
 
+export const FORGET_SETTLED = `--[[
+  Removes an approval from the outbox once nothing is owed there: the drain read the record, found
+  nothing to settle, and removes the entry only if that still holds now (an ending recorded since
+  its read keeps it, so it is settled by its own settle or the next drain).
+  Input:  KEYS[1] approval hash, KEYS[2] outbox; ARGV[1] approval id
+  Output: 1 when removed, 0 when an ending is owed
+]]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local fields = redis.call('HMGET', KEYS[1], 'decision', 'cancelled', 'settled', 'supersedes')
+  local own_owed = (fields[1] or fields[2]) and fields[3] ~= '1'
+  local old = fields[4] and cjson.decode(fields[4])
+  if own_owed or (old and old.cancelled) then return 0 end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
 export const RELEASE_SETTLE = `--[[
   Gives the settle lease back (settled, or failed for now and left to the drain).
   Input:  KEYS[1] settle lease; ARGV[1] lease token

@@ -5,7 +5,7 @@ import type { EnqueueOrder } from '../domain/enqueue-order.js';
 import type { Approval, ApprovalRecord, Cancellation, CardLocation } from '../domain/approval.js';
 import { auditEntry, auditFields, type AuditEntry, type ClickedAppend } from './audit.js';
 import { recordKeyOf, tombstoneKeyOf } from './approval-status.js';
-import { CLAIM_SETTLE, CLEAR_SUPERSEDED, MARK_SETTLED, RELEASE_SETTLE } from './outbox-scripts.js';
+import { CLAIM_SETTLE, CLEAR_SUPERSEDED, FORGET_SETTLED, MARK_SETTLED, RELEASE_SETTLE } from './outbox-scripts.js';
 import { defineScripts } from './define-scripts.js';
 import { CARD_TIMERS, dueKeyOf, dueMember, type DueTime } from './due-times.js';
 
@@ -142,7 +142,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
   const policyVersionKey = `${options.prefix}:policy-version`;
   const dueKey = dueKeyOf(options.prefix);
   const cardTimers = (id: string) => CARD_TIMERS.map((kind) => dueMember(kind, id));
-  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE, CLEAR_SUPERSEDED });
+  const run = defineScripts(redis, { CLAIM_CARD, CLAIM_NOTICE, CLAIM_ESCALATION, MARK_ESCALATED, RELEASE_ESCALATION, RENEW_LEASE, RELEASE_AFTER_FAILURE, ABANDON, SAVE_CARD, RECORD_CLICK, MARK_DELIVERED, MARK_SETTLED, CANCEL, SET_POLICY, CLAIM_SETTLE, RELEASE_SETTLE, CLEAR_SUPERSEDED, FORGET_SETTLED });
   const retention = String(options.retentionSec);
   const tombstoneTtl = String(options.tombstoneSec ?? ONE_YEAR_SEC);
   const auditArgs = (entry: AuditEntry) => [String(options.audit.maxLen), JSON.stringify(auditFields(entry))];
@@ -484,8 +484,9 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
         if (older) found.push({ record: older, delivered: true });
         const owed = (record?.decision || record?.cancelled) && fields.settled !== '1';
         if (owed) found.push({ record, delivered: fields.delivered === '1' });
-        // An approval that expired (or was replaced) before it could be settled has nothing left to do.
-        else if (!older) await redis.zrem(outboxKey, id);
+        // An approval that expired (or was replaced) before it could be settled has nothing left to do,
+        // unless an ending was recorded since the read above: the script checks again as it removes.
+        else if (!older) await run.FORGET_SETTLED([recordKey(id), outboxKey], [id]);
       }
       return found;
     },

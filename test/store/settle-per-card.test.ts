@@ -75,3 +75,32 @@ it('the outbox entry stays while the newer ending is owed after the older card i
   expect(await store.claimSettle(second.id, second.cardId, 15_000)).toEqual({ kind: 'settled' });
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
 });
+
+it('the drain never removes an outbox entry an ending added after it read the record (a cancel between its read and its removal)', async () => {
+  const { prefix, store, approvalOf, post, cancel } = setUp();
+  const approval = approvalOf({ version: 1 });
+  await post(approval, '1:1', '1764000000.000300');
+  // A stale entry for the pending approval (left by a replaced card): the drain forgets it.
+  await redis.zadd(`${prefix}:outbox`, Date.now() - 10_000, approval.id);
+  // The drain's own connection, on which the approval is cancelled right after the drain has read it.
+  const drainConnection = new Redis(inject('redisUrl'));
+  try {
+    const drainStore = createStore(drainConnection, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
+    const read = drainConnection.hgetall.bind(drainConnection) as (key: string) => Promise<Record<string, string>>;
+    let cancelled = false;
+    (drainConnection as unknown as { hgetall: (key: string) => Promise<Record<string, string>> }).hgetall = async (key: string) => {
+      const fields = await read(key);
+      if (!cancelled) {
+        cancelled = true;
+        expect(await cancel(approval)).toEqual({ kind: 'cancelled' });
+      }
+      return fields;
+    };
+    expect(await drainStore.unsettled(2000, 10, Date.now())).toEqual([]);
+  } finally {
+    drainConnection.disconnect();
+  }
+  // The cancellation is still owed, and the next drain finds it.
+  expect(await redis.zscore(`${prefix}:outbox`, approval.id)).not.toBeNull();
+  expect(await store.unsettled(0, 10, Date.now() + 1)).toEqual([{ record: expect.objectContaining({ cardId: approval.cardId, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: false }]);
+});
