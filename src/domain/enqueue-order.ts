@@ -1,6 +1,6 @@
 /**
  * Where a job stands in the order its queue received it: `<timestamp ms>:<job id>`, as the store's
- * scripts compare it (COMPARE_ENQUEUE_ORDER in store-scripts.ts): by BullMQ's enqueue timestamp,
+ * scripts compare it (COMPARE_ENQUEUE_ORDER in store/compare-orders-script.ts): by BullMQ's enqueue timestamp,
  * then by job id in natural order, runs of digits compared as the integers they are, whatever their
  * length, and anything else byte by byte. BullMQ's default ids are increasing integers (9 before
  * 10, 999 before 1000), which orders the jobs of one `addBulk`: they share a timestamp when they

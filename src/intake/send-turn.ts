@@ -3,6 +3,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from '../ops/logger.js';
 import type { Pace } from '../ops/slack-pace.js';
 import type { SendTurns } from '../store/send-turns.js';
+import { enqueueOrder } from '../domain/enqueue-order.js';
 
 /**
  * A job's turn to call Slack (see store/send-turns.ts): it waits for it in process when it is near,
@@ -18,18 +19,22 @@ const WAIT_IN_PROCESS_MS = 1500;
 const COME_BACK_EARLY_MS = 300;
 
 /**
- * Waits for the job's turn in the pace's scope.
+ * Waits for the job's turn in the pace's scope, in the order the jobs were enqueued (see
+ * SendTurns.take), taking it again after each wait in process until it has come.
  * @param letGo gives back what the job holds (its post lease) before it goes back to the queue.
  * @throws DelayedError after moving the job back to delayed when its turn is far off (BullMQ
  * treats it as neither success nor failure); the job finds the same turn when it comes back, which
  * it does before the turn's lease ends (turns.renewMs).
  */
 export async function awaitTurn(turns: SendTurns, pace: Pace, job: Job, token: string | undefined, log: Logger, letGo?: () => Promise<unknown>): Promise<void> {
-  const waitMs = await turns.take(pace, String(job.id), WAIT_IN_PROCESS_MS);
-  if (waitMs <= WAIT_IN_PROCESS_MS) {
-    if (waitMs > 0) await delay(waitMs);
-    return;
+  const order = enqueueOrder(job);
+  let waitMs = await turns.take(pace, String(job.id), WAIT_IN_PROCESS_MS, order);
+  // A request enqueued earlier whose job ran later may take this turn's place meanwhile: ask again.
+  while (waitMs > 0 && waitMs <= WAIT_IN_PROCESS_MS) {
+    await delay(waitMs);
+    waitMs = await turns.take(pace, String(job.id), WAIT_IN_PROCESS_MS, order);
   }
+  if (waitMs === 0) return;
   log.debug({ scope: pace.scope, wait_ms: waitMs }, 'waiting for a turn to call Slack');
   await letGo?.();
   await retryLater(job, token, Math.min(waitMs, turns.renewMs) - COME_BACK_EARLY_MS);

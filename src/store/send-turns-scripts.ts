@@ -3,29 +3,40 @@
  * chat.postMessage, the workspace for chat.update), shared by every replica. Times are Redis TIME in
  * ms, so replicas' clocks do not matter.
  *
- * A scope has three keys: a hash with `next` (the earliest free slot, GCRA's theoretical arrival
+ * A scope has four keys: a hash with `next` (the earliest free slot, GCRA's theoretical arrival
  * time), `hold` (no call before this: Slack's Retry-After) and `last` (the latest slot whose call may
- * have been made); a sorted set of the turns taken (caller → slot, ms); and a sorted set of their
- * leases (caller → ms by which the caller must call, or come back for its turn). A turn whose lease
+ * have been made); a sorted set of the turns taken (caller → slot, ms); a sorted set of their
+ * leases (caller → ms by which the caller must call, or come back for its turn); and a hash of the
+ * enqueue orders of the callers that have one (caller → '<ms>:<job id>', request cards). A turn whose lease
  * has passed is reclaimed: its holder died or forgot it, and the turns after it move up, in order, a
  * pace apart, so that nobody waits behind a turn that will never be used.
  */
 
 import { MAX_RETRY_AFTER_MS } from '../ops/slack-errors.js';
+import { COMPARE_ENQUEUE_ORDER } from './compare-orders-script.js';
 
 export const TAKE_TURN = `--[[
   Gives the caller its turn to call Slack in a scope: the same turn again if it has one (not before
   the current hold), else the next free slot (not before now, nor before the scope's hold), which it
   reserves. GCRA-like: up to ARGV[3] calls may share the current moment after a quiet spell (a burst).
   First reclaims the turns whose leases have passed, and moves the later turns up into their places.
+  A new caller with an enqueue order (ARGV[8]) goes before the turns still to come whose callers were
+  enqueued after it: each of those moves to the next one's slot (the last to the new slot), so that
+  cards go in the order their requests were enqueued, whatever order their jobs happened to run in,
+  with no slot added or removed. A turn whose moment has come is never moved (its call may be in
+  flight), nor is one without an order (a reminder keeps the place it took), nor is one moved earlier.
+  A caller told to wait must take its turn again before calling: its slot may have moved back.
   Then leases the caller's turn: until its slot (+ grace) when the caller will wait for it in process
   (the slot is within ARGV[4]), else for ARGV[5] (+ grace), by which the caller must come back.
-  Input:  KEYS[1] scope hash, KEYS[2] turns (zset caller → slot), KEYS[3] leases (zset caller → ms)
+  Input:  KEYS[1] scope hash, KEYS[2] turns (zset caller → slot), KEYS[3] leases (zset caller → ms),
+          KEYS[4] enqueue orders (hash caller → order)
           ARGV[1] interval between calls (ms), ARGV[2] how long keys outlive their last slot (ms),
           ARGV[3] burst (calls), ARGV[4] longest wait the caller makes in process (ms),
-          ARGV[5] how often a caller waiting elsewhere comes back (ms), ARGV[6] grace (ms), ARGV[7] caller
+          ARGV[5] how often a caller waiting elsewhere comes back (ms), ARGV[6] grace (ms), ARGV[7] caller,
+          ARGV[8] the caller's enqueue order ('<ms>:<job id>'), or '' for none
   Output: {slot ms, now ms}, both Redis TIME
 ]]
+${COMPARE_ENQUEUE_ORDER}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -47,6 +58,7 @@ if #dead > 0 then
       -- A turn whose moment came may have been used: it still spaces the next call. A later one is free.
       if slot <= now then last = math.max(last, slot) else reclaimed = reclaimed + 1 end
       redis.call('ZREM', KEYS[2], who)
+      redis.call('HDEL', KEYS[4], who)
     end
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. now)
@@ -74,6 +86,19 @@ if slot then
 else
   slot = math.max(now, hold, nextFree - (burst - 1) * interval)
   nextFree = math.max(nextFree, slot) + interval
+  local order = ARGV[8]
+  if order ~= '' then
+    local waiting = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES')
+    for i = #waiting - 1, 1, -2 do
+      local theirs = redis.call('HGET', KEYS[4], waiting[i])
+      local earlier = tonumber(waiting[i + 1])
+      if not theirs or earlier >= slot or compare_orders(theirs, 1, order) <= 0 then break end
+      redis.call('ZADD', KEYS[2], slot, waiting[i])
+      redis.call('ZADD', KEYS[3], 'GT', slot + grace, waiting[i])
+      slot = earlier
+    end
+    redis.call('HSET', KEYS[4], ARGV[7], order)
+  end
   redis.call('ZADD', KEYS[2], slot, ARGV[7])
 end
 local lease
@@ -81,7 +106,7 @@ if slot - now <= tonumber(ARGV[4]) then lease = slot + grace else lease = now + 
 redis.call('ZADD', KEYS[3], lease, ARGV[7])
 redis.call('HSET', KEYS[1], 'next', nextFree, 'last', last)
 local ttl = math.max(nextFree, lease) - now + keep
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {slot, now}
 `;
 
@@ -89,7 +114,7 @@ export const HOLD = `--[[
   Holds a scope until Slack's Retry-After has passed (a 429), and moves every turn already taken
   back by as much as the hold grew, keeping their order and spacing. A turn whose moment had come
   (its call was in flight) gets ARGV[3] to come back for its place, first after the hold.
-  Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases;
+  Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases, KEYS[4] enqueue orders;
           ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
           so a value beyond reason neither holds the scope for years nor leaves it without a TTL),
           ARGV[2] how long the keys outlive their last slot (ms), ARGV[3] how long a caller in flight has to come back (ms)
@@ -116,14 +141,14 @@ end
 nextFree = math.max(nextFree + grew, until_)
 redis.call('HSET', KEYS[1], 'next', nextFree, 'hold', until_)
 local ttl = nextFree - now + tonumber(ARGV[2]) + tonumber(ARGV[3])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
 return {until_, grew}
 `;
 
 export const DROP_TURN = `--[[
   Gives up the caller's turn (its call went through, or failed for a reason other than a rate limit).
   A turn whose moment had come still spaces the next call: its slot is remembered as the last.
-  Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases; ARGV[1] caller
+  Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases, KEYS[4] enqueue orders; ARGV[1] caller
   Output: 1 when there was one
 ]]
 local slot = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
@@ -137,5 +162,6 @@ if slot <= now and redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 `;

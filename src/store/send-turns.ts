@@ -5,6 +5,7 @@ import type { Pace } from '../ops/slack-pace.js';
 import { classifySlackError } from '../ops/slack-errors.js';
 import { DROP_TURN, HOLD, TAKE_TURN } from './send-turns-scripts.js';
 import { defineScripts } from './store.js';
+import type { EnqueueOrder } from '../domain/enqueue-order.js';
 
 /**
  * Turns to call Slack, shared by every replica through Redis: each caller in a scope (a channel, the
@@ -16,14 +17,18 @@ import { defineScripts } from './store.js';
 export interface SendTurns {
   /**
    * Takes the caller's turn in the pace's scope, or finds the one it already has (moved back by
-   * any hold since it was taken, moved up when turns before it were reclaimed), and renews its lease.
+   * any hold since it was taken or by an earlier-enqueued request that took its place, moved up when
+   * turns before it were reclaimed), and renews its lease. A caller told to wait must take its turn
+   * again when the wait is over and call only when told 0: its turn may have moved back meanwhile.
    * @param caller a stable id for the caller, e.g. the job id: the same caller keeps its place.
    * @param maxWaitMs the longest the caller will wait for its turn in process (ms): a turn within it
    *   is leased until its slot (+ grace); a later one for {@link SendTurns.renewMs} (+ grace), by which
    *   the caller must take it again, or lose it.
+   * @param order the caller's enqueue order, for a request's card: a new turn goes before the turns
+   *   still to come of requests enqueued after it. Without one, a new turn goes after every turn taken.
    * @returns how long (ms) the caller must wait before its call; 0 when it may call now.
    */
-  take(pace: Pace, caller: string, maxWaitMs: number): Promise<number>;
+  take(pace: Pace, caller: string, maxWaitMs: number, order?: EnqueueOrder): Promise<number>;
   /**
    * Holds the scope for `retryAfterMs` (Slack's Retry-After, ms) from now, for every caller.
    * @returns how much (ms) this call lengthened the hold: 0 when another caller had already held it as long.
@@ -49,17 +54,17 @@ export interface TurnLeases {
   graceMs?: number;
 }
 
-/** Send turns under `<prefix>:pace:<scope>`, `<prefix>:turns:<scope>` and `<prefix>:leases:<scope>`. */
+/** Send turns under `<prefix>:pace:<scope>`, `<prefix>:turns:<scope>`, `<prefix>:leases:<scope>` and `<prefix>:order:<scope>`. */
 export function createSendTurns(redis: RedisClient, options: { prefix: string } & TurnLeases): SendTurns {
   const run = defineScripts(redis, { TAKE_TURN, HOLD, DROP_TURN });
   const renewMs = options.renewMs ?? 10_000;
   const graceMs = options.graceMs ?? 2000;
-  const keysOf = (pace: Pace) => [`${options.prefix}:pace:${pace.scope}`, `${options.prefix}:turns:${pace.scope}`, `${options.prefix}:leases:${pace.scope}`];
+  const keysOf = (pace: Pace) => ['pace', 'turns', 'leases', 'order'].map((kind) => `${options.prefix}:${kind}:${pace.scope}`);
   return {
     renewMs,
-    async take(pace, caller, maxWaitMs) {
+    async take(pace, caller, maxWaitMs, order) {
       const args = [pace.intervalMs, KEEP_MS, pace.burst, Math.max(0, Math.round(maxWaitMs)), renewMs, graceMs].map(String);
-      const [slot, now] = (await run.TAKE_TURN(keysOf(pace), [...args, caller])) as [number, number];
+      const [slot, now] = (await run.TAKE_TURN(keysOf(pace), [...args, caller, order ?? ''])) as [number, number];
       return Math.max(0, slot - now);
     },
     async hold(pace, retryAfterMs) {
@@ -91,16 +96,18 @@ export class TurnLaterError extends Error {
 }
 
 /**
- * Makes one Slack call in its turn: waits for the turn in process (up to `maxWaitMs`), calls, and
+ * Makes one Slack call in its turn: waits for the turn in process (up to `maxWaitMs`, taking it again
+ * after each wait, until it has come), calls, and
  * on a 429 holds the scope for every replica (logged once per hold) and keeps the caller's turn;
  * otherwise gives the turn up. A turn that cannot be given up (Redis failed) is only warned of:
  * the call's outcome stands, and the turn's lease ends on its own (its slot + a grace).
  * @throws TurnLaterError when the turn is more than `maxWaitMs` (ms) away, or the call's own error.
  */
 export async function callInTurn<T>(turns: SendTurns, pace: Pace, caller: string, options: { maxWaitMs: number; log: Logger }, call: () => Promise<T>): Promise<T> {
-  const waitMs = await turns.take(pace, caller, options.maxWaitMs);
-  if (waitMs > options.maxWaitMs) throw new TurnLaterError(pace.scope, waitMs);
-  if (waitMs > 0) await delay(waitMs);
+  for (let waitMs = await turns.take(pace, caller, options.maxWaitMs); waitMs > 0; waitMs = await turns.take(pace, caller, options.maxWaitMs)) {
+    if (waitMs > options.maxWaitMs) throw new TurnLaterError(pace.scope, waitMs);
+    await delay(waitMs);
+  }
   let result: T;
   try {
     result = await call();

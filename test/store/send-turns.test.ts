@@ -68,9 +68,10 @@ describe('send turns', () => {
 
   it('leaves nothing behind that does not expire', async () => {
     await turns.take(channel, 'a', WAIT);
+    await turns.take(channel, 'b', WAIT, '1000:7');
     await turns.hold(channel, 1000);
     const keys = await redis.keys(`${prefix}:*`);
-    expect(keys.length).toBe(3);
+    expect(keys.length).toBe(4);
     for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
   });
 
@@ -102,6 +103,38 @@ describe('send turns', () => {
     expect(g - e).toBeLessThanOrEqual(channel.intervalMs + SLACK);
   });
 
+  it('a request enqueued earlier whose job takes its turn later goes before the requests enqueued after it, which each move back a pace', async () => {
+    await turns.take(channel, 'first', WAIT);
+    const ten = await turns.take(channel, '10', WAIT, '1000:10');
+    const eleven = await turns.take(channel, '11', WAIT, '1000:11');
+    const nine = await turns.take(channel, '9', WAIT, '1000:9');
+    expect(nine).toBeLessThanOrEqual(ten);
+    expect(nine).toBeGreaterThan(ten - SLACK);
+    const [tenNow, elevenNow] = [await turns.take(channel, '10', WAIT, '1000:10'), await turns.take(channel, '11', WAIT, '1000:11')];
+    expect(tenNow).toBeGreaterThan(eleven - SLACK);
+    expect(tenNow).toBeLessThanOrEqual(eleven);
+    expect(elevenNow).toBeGreaterThan(eleven + channel.intervalMs - 2 * SLACK);
+    expect(elevenNow).toBeLessThanOrEqual(eleven + channel.intervalMs);
+  });
+
+  it('a request enqueued earlier never takes the place of a turn whose moment has come, nor of a turn without an enqueue order', async () => {
+    expect(await turns.take(channel, '10', WAIT, '1000:10')).toBe(0);
+    const reminder = await turns.take(channel, 'remind:ap1', WAIT);
+    const nine = await turns.take(channel, '9', WAIT, '1000:9');
+    expect(nine).toBeGreaterThan(reminder + channel.intervalMs - SLACK);
+    expect(await turns.take(channel, 'remind:ap1', WAIT)).toBeLessThanOrEqual(reminder);
+  });
+
+  it('orders the jobs of one millisecond by job id, and earlier milliseconds first', async () => {
+    await turns.take(channel, 'first', WAIT);
+    const orders = ['1001:2', '1000:10', '1000:9', '999:50'];
+    for (const order of orders) await turns.take(channel, order, WAIT, order);
+    const waits = new Map<string, number>();
+    for (const order of orders) waits.set(order, await turns.take(channel, order, WAIT, order));
+    const byWait = [...waits].sort((a, b) => a[1] - b[1]).map(([order]) => order);
+    expect(byWait).toEqual(['999:50', '1000:9', '1000:10', '1001:2']);
+  });
+
   it('a turn within the in-process wait is kept until its slot, and one further off until its renewal: no caller loses a turn it is waiting for', async () => {
     const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
     for (const caller of ['a', 'b', 'c']) await leased.take(channel, caller, 3000);
@@ -123,6 +156,20 @@ describe('a call in its turn', () => {
     expect(result).toBe(1);
     expect(calls).toBe(1);
     expect(lines).toMatchObject([{ level: 40, msg: 'could not give up a send turn; its lease ends it', caller: 'remind:ap1' }]);
+  });
+
+  it('waits for its turn where it is when the wait is over: a turn moved back meanwhile is not called at its old slot', async () => {
+    await turns.take(channel, 'first', WAIT);
+    await turns.take(channel, '10', WAIT, '1000:10');
+    const started = Date.now();
+    let calledAfterMs = -1;
+    const call = callInTurn(turns, channel, '10', { maxWaitMs: 3000, log: createLogger('silent') }, async () => {
+      calledAfterMs = Date.now() - started;
+    });
+    await sleep(200);
+    await turns.take(channel, '9', WAIT, '1000:9'); // takes 10's place; 10 moves back a pace
+    await call;
+    expect(calledAfterMs).toBeGreaterThan(2 * channel.intervalMs - SLACK);
   });
 
   it('that failed fails with its own error, not with the failure to give up its turn', async () => {
