@@ -104,3 +104,81 @@ it('the drain never removes an outbox entry an ending added after it read the re
   expect(await redis.zscore(`${prefix}:outbox`, approval.id)).not.toBeNull();
   expect(await store.unsettled(0, 10, Date.now() + 1)).toEqual([{ record: expect.objectContaining({ cardId: approval.cardId, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: false }]);
 });
+
+it('a cancelled card still owed its update is kept when the request that replaced it is itself replaced before its card is posted', async () => {
+  const { store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  // The second request claims its card but has not posted it yet when a third one comes.
+  const second = approvalOf({ version: 2 });
+  expect((await store.claimCard(second, '2:2')).kind).toBe('claimed');
+  const third = approvalOf({ version: 3 });
+  await post(third, '3:3', '1764000000.000300');
+
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([
+    { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' }, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: true },
+  ]);
+  expect(await store.claimSettle(first.id, first.cardId, 15_000)).toMatchObject({ kind: 'claimed', delivered: true });
+  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
+});
+
+it('a cancelled card still owed its update is kept when the request that replaced it is itself replaced after its card is posted, and that card is still marked superseded', async () => {
+  const { store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  const second = approvalOf({ version: 2 });
+  await post(second, '2:2', '1764000000.000200');
+  const third = approvalOf({ version: 3 });
+  const claim = await store.claimCard(third, '3:3');
+
+  // The second (pending) card is for the newer request to mark superseded; the first (cancelled) one is the outbox's.
+  expect(claim).toMatchObject({ kind: 'claimed', superseded: { card: { ts: '1764000000.000200' }, approval: { cardId: second.cardId } } });
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([
+    { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' } }), delivered: true },
+  ]);
+  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
+});
+
+it('two cancelled cards still owed their updates are both kept when a third request replaces the step, each settled on its own', async () => {
+  const { prefix, store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  const second = approvalOf({ version: 2 });
+  await post(second, '2:2', '1764000000.000200');
+  await cancel(second);
+  const third = approvalOf({ version: 3 });
+  await post(third, '3:3', '1764000000.000300');
+
+  expect((await store.unsettled(2000, 10, Date.now())).map(({ record }) => [record.cardId, record.card?.ts])).toEqual([
+    [first.cardId, '1764000000.000100'],
+    [second.cardId, '1764000000.000200'],
+  ]);
+  expect(await store.claimSettle(second.id, second.cardId, 15_000)).toMatchObject({ kind: 'claimed', delivered: true });
+  expect(await store.markSettled(second.id, second.cardId)).toBe('older');
+  expect(await redis.zscore(`${prefix}:outbox`, first.id)).not.toBeNull();
+  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
+});
+
+it('marking an older card superseded forgets only that card: a newer replacement made meanwhile is still to be marked', async () => {
+  const { store, approvalOf, post } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  const second = approvalOf({ version: 2 });
+  await post(second, '2:2', '1764000000.000200');
+  // While the second request is still marking the first card superseded, a third replaces the second.
+  const third = approvalOf({ version: 3 });
+  await post(third, '3:3', '1764000000.000300');
+  await store.clearSuperseded(first.id, first.cardId);
+
+  // A retry of the third request still finds the second card to mark.
+  expect(await store.claimCard(third, '3:3')).toMatchObject({ kind: 'posted', superseded: { card: { ts: '1764000000.000200' }, approval: { cardId: second.cardId } } });
+  await store.clearSuperseded(second.id, second.cardId);
+  expect(await store.claimCard(third, '3:3')).toEqual({ kind: 'posted', card: { channel: 'C0APPROVALS', ts: '1764000000.000300' } });
+});
