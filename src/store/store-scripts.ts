@@ -92,9 +92,11 @@ export const CLAIM_CARD = `--[[
                                        claimed, replacing an older pending card
           snapshot: the policy snapshot in force, false (nil) when none is set
           {'posted', channel, ts, supersedes}  the card exists
-          supersedes: '' or the JSON {channel, ts, card_id, request[, cancelled]} of an older card this
-          approval replaced and that is not yet marked superseded (a crash came in between), or a
-          cancelled card whose update is still owed (in the outbox: the drain updates it, see MARK_SETTLED)
+          supersedes: '' or the JSON {channel, ts, card_id, request} of an older pending card this
+          approval replaced and that is not yet marked superseded (a crash came in between)
+          A replaced cancelled card whose update is still owed is added to 'owed_cards' (a JSON list of
+          {channel, ts, card_id, request, cancelled}, carried over to every later replacement): the
+          outbox drain updates each (see MARK_SETTLED), however many requests replace the step meanwhile.
           {'cancelled'}                the engine cancelled this approval
           {'decided', tombstone JSON}  decided long ago, under the same binding: its record is gone
           {'conflict'}                 decided already, under another snapshot or job hash
@@ -132,7 +134,7 @@ if redis.call('EXISTS', record) == 0 then
   create(ARGV[9])
   return {'claimed', ARGV[3], ARGV[4], '0', '', redis.call('GET', KEYS[6])}
 end
-local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes')
+local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes', 'owed_cards')
 -- A cancel for this request (or one that came before any request) stands.
 if fields[8] and (not fields[1] or fields[1] == ARGV[2]) then return {'cancelled'} end
 if fields[1] ~= ARGV[2] then
@@ -140,19 +142,21 @@ if fields[1] ~= ARGV[2] then
   -- Only a request enqueued later replaces one: a late retry of an older request changes nothing.
   if compare_orders(fields[10] or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
   -- A cancelled card says so once its update is done; only a pending one is marked superseded. A
-  -- cancelled card whose update is still owed (its ending in the outbox, unsettled) is kept with its
-  -- cancellation, so the outbox still updates it.
+  -- cancelled card whose update is still owed (its ending in the outbox, unsettled) joins the cards
+  -- owed their update, with its cancellation; those the replaced record owed are kept too (a step
+  -- cancelled, asked for again and replaced again before the drain came), so the outbox updates each.
   local old_channel, old_ts = '', ''
   if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
-  local owed = fields[8] and fields[2] and redis.call('ZSCORE', KEYS[7], ARGV[11])
-    and redis.call('HGET', record, 'settled') ~= '1'
+  local owed = fields[12] and cjson.decode(fields[12]) or {}
+  if fields[8] and fields[2] and redis.call('ZSCORE', KEYS[7], ARGV[11]) and redis.call('HGET', record, 'settled') ~= '1' then
+    table.insert(owed, {channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8]})
+  end
   redis.call('DEL', record)
   create(ARGV[10])
   if old_ts ~= '' then
     redis.call('HSET', record, 'supersedes', cjson.encode({channel = old_channel, ts = old_ts, card_id = fields[4] or '', request = fields[9] or ''}))
-  elseif owed then
-    redis.call('HSET', record, 'supersedes', cjson.encode({channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8]}))
   end
+  if #owed > 0 then redis.call('HSET', record, 'owed_cards', cjson.encode(owed)) end
   return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or '', redis.call('GET', KEYS[6])}
 end
 if fields[2] then return {'posted', fields[3], fields[2], fields[11] or ''} end

@@ -39,7 +39,7 @@ it('a cancelled card still owed its update is kept for the drain when a newer re
 
   // A retry of the newer request is not asked to mark it superseded, nor can it forget it: it is the outbox's.
   expect(await store.claimCard(second, '2:2')).toEqual({ kind: 'posted', card: { channel: 'C0APPROVALS', ts: '1764000000.000200' } });
-  await store.clearSuperseded(second.id);
+  await store.clearSuperseded(second.id, first.cardId);
   // The drain sees the older card's cancellation, not the newer pending request.
   expect(await store.unsettled(2000, 10, Date.now())).toEqual([
     { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' }, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: true },
