@@ -214,7 +214,9 @@ export const SAVE_CARD = `--[[
           ARGV[7] the card id this card was rendered for, ARGV[8] approval id,
           ARGV[9] the card's timers to clear first (JSON list of due-set members),
           ARGV[10] the card's timers (JSON list of {member, due ms})
-  Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
+  Output: {'saved'}; {'saved', 'ended'} when the approval ended meanwhile (its ending is in the
+          outbox: the caller settles it at once rather than leave the card's buttons to the drain);
+          {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'card_id', 'channel', 'ts', 'decision', 'cancelled')
@@ -228,7 +230,7 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARG
 if fields[4] or fields[5] then
   redis.call('HDEL', KEYS[1], 'settled')
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[8])
-  return {'saved'}
+  return {'saved', 'ended'}
 end
 redis.call('ZREM', KEYS[5], unpack(cjson.decode(ARGV[9])))
 for _, timer in ipairs(cjson.decode(ARGV[10])) do redis.call('ZADD', KEYS[5], timer[2], timer[1]) end

@@ -60,7 +60,8 @@ export type Claim =
   /** The request's enqueue time is further ahead of Redis's clock (`redisNowMs`, ms) than the claim allows: nothing changed. */
   | { kind: 'future'; redisNowMs: number };
 
-export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
+/** `ended`: the approval ended (cancelled, decided) while its card was posted; its ending is in the outbox, to settle. */
+export type SaveResult = { kind: 'saved'; ended?: true } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
 
 export type RecordResult =
   /** `settleToken`: the settle lease taken with it (when asked for, and free), for the outbox's settle. */
@@ -280,6 +281,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
         ],
       )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
+      if (reply[0] === 'saved' && reply[1] === 'ended') return { kind: 'saved', ended: true };
       return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };
     },
 
