@@ -95,7 +95,7 @@ export const CLAIM_CARD = `--[[
           supersedes: '' or the JSON {channel, ts, card_id, request} of an older pending card this
           approval replaced and that is not yet marked superseded (a crash came in between)
           A replaced cancelled card whose update is still owed is added to 'owed_cards' (a JSON list of
-          {channel, ts, card_id, request, cancelled}, carried over to every later replacement): the
+          {channel, ts, card_id, request, cancelled, binding, version}, carried over to every later replacement): the
           outbox drain updates each (see MARK_SETTLED), however many requests replace the step meanwhile.
           {'cancelled'}                the engine cancelled this approval
           {'decided', tombstone JSON}  decided long ago, under the same binding: its record is gone
@@ -149,7 +149,8 @@ if fields[1] ~= ARGV[2] then
   if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
   local owed = fields[12] and cjson.decode(fields[12]) or {}
   if fields[8] and fields[2] and redis.call('ZSCORE', KEYS[7], ARGV[11]) and redis.call('HGET', record, 'settled') ~= '1' then
-    table.insert(owed, {channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8]})
+    table.insert(owed, {channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8],
+      binding = fields[1] or '', version = fields[10] or ''})
   end
   redis.call('DEL', record)
   create(ARGV[10])
@@ -192,14 +193,27 @@ return redis.call('HINCRBY', KEYS[1], 'post_failures', 1)
 
 export const ABANDON = `--[[
   Forgets an approval whose card can never be posted as requested (say the bot is not in the
-  channel), so the same request can be sent again once the cause is fixed.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] pending index; ARGV[1] token, ARGV[2] approval id
+  channel), so the same request can be sent again once the cause is fixed. When it replaced
+  cancelled cards still owed their update ('owed_cards', see CLAIM_CARD), the step goes back to the
+  last of them, as its cancel left it (the others still owed with it), so the outbox updates them all
+  and a late retry of that cancelled request still posts nothing.
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] pending index; ARGV[1] token, ARGV[2] approval id,
+          ARGV[3] retention s (how long the cancelled record it goes back to is kept)
   Output: 1 when forgotten, 0 when a card exists after all (then nothing changes)
 ]]
 if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then return 0 end
+local fields = redis.call('HMGET', KEYS[1], 'owed_cards', 'created_at')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+local owed = fields[1] and cjson.decode(fields[1]) or {}
+if #owed > 0 then
+  local last = table.remove(owed)
+  redis.call('HSET', KEYS[1], 'request', last.request, 'binding', last.binding or '', 'card_id', last.card_id, 'created_at', fields[2] or '0',
+    'channel', last.channel, 'ts', last.ts, 'cancelled', last.cancelled, 'version', last.version or '')
+  if #owed > 0 then redis.call('HSET', KEYS[1], 'owed_cards', cjson.encode(owed)) end
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
 return 1
 `;
 

@@ -254,9 +254,13 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       return Number(await run.RELEASE_AFTER_FAILURE([recordKey(id), leaseKey(id)], [lease, certainlyNotPosted ? '1' : '0', counted ? '1' : '0']));
     },
 
-    /** @returns false when a card exists after all. */
+    /**
+     * Forgets an approval whose card can never be posted; a cancelled card it replaced that is still
+     * owed its update is kept for the outbox, as its cancel left it (see ABANDON).
+     * @returns false when a card exists after all.
+     */
     async abandon(id: string, lease: string): Promise<boolean> {
-      return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id])) === 1;
+      return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id, retention])) === 1;
     },
 
     /**

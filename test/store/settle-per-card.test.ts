@@ -182,3 +182,23 @@ it('marking an older card superseded forgets only that card: a newer replacement
   await store.clearSuperseded(second.id, second.cardId);
   expect(await store.claimCard(third, '3:3')).toEqual({ kind: 'posted', card: { channel: 'C0APPROVALS', ts: '1764000000.000300' } });
 });
+
+it('a cancelled card still owed its update is kept when the request that replaced it is abandoned (its card can never be posted), and the step is as the cancel left it', async () => {
+  const { store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  const second = approvalOf({ version: 2 });
+  const claim = await store.claimCard(second, '2:2');
+  if (claim.kind !== 'claimed') throw new Error(claim.kind);
+  // Slack refuses the second card for good (say the bot is not in its channel).
+  expect(await store.abandon(second.id, claim.lease)).toBe(true);
+
+  expect(await store.unsettled(2000, 10, Date.now())).toEqual([
+    { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' }, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: false },
+  ]);
+  // A late retry of the cancelled request still posts nothing; the abandoned one, sent again, may post.
+  expect(await store.claimCard(first, '1:1')).toEqual({ kind: 'cancelled' });
+  expect(await store.claimCard(second, '2:2')).toMatchObject({ kind: 'claimed' });
+  expect((await store.unsettled(2000, 10, Date.now())).map(({ record }) => record.cardId)).toEqual([first.cardId]);
+});
