@@ -50,20 +50,26 @@ export const MARK_SETTLED = `--[[
   Notes that everything one card's ending sets off is done: delivered, and the card updated. Only
   that card's ending is marked: the record's own while it is bound to the card, else that of the
   older cancelled card it replaced (taken off 'owed_cards'). The outbox entry goes once none is left
-  owed, so a settle of an older ending never marks or removes a newer one's.
-  Input:  KEYS[1] approval hash, KEYS[2] outbox; ARGV[1] approval id, ARGV[2] card id
-  Output: 1 when the record's own ending was marked, 2 when an older card's, 0 when neither (replaced meanwhile)
+  owed, so a settle of an older ending never marks or removes a newer one's. The record's own ending
+  is marked only if the settler showed it on the message recorded now: an ending settled before its
+  card was recorded (a policy change or a cancel while the card was posted) is still owed once
+  SAVE_CARD recorded it meanwhile.
+  Input:  KEYS[1] approval hash, KEYS[2] outbox; ARGV[1] approval id, ARGV[2] card id,
+          ARGV[3] the ts of the message the settler updated ('' when it knew of none)
+  Output: 1 when the record's own ending was marked, 2 when an older card's, 0 when neither (replaced
+          meanwhile, or a card recorded since that the settler did not update)
 ]]
 ${OWED_CARD}
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
 end
-local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'cancelled', 'settled', 'owed_cards')
+local fields = redis.call('HMGET', KEYS[1], 'card_id', 'decision', 'cancelled', 'settled', 'owed_cards', 'ts')
 local index, owed = owed_card(fields[5], ARGV[2])
 local own_owed = (fields[2] or fields[3]) and fields[4] ~= '1'
 local marked = 0
 if fields[1] == ARGV[2] then
+  if (fields[6] or '') ~= ARGV[3] then return 0 end
   redis.call('HSET', KEYS[1], 'settled', '1')
   own_owed, marked = false, 1
 elseif index then

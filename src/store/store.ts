@@ -452,11 +452,13 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
 
     /**
      * Marks the ending shown on card `cardId` settled (see MARK_SETTLED): never a newer card's.
+     * @param shownTs the ts of the message the settler updated (undefined: it knew of none): a card
+     *   recorded since, not updated, stays owed.
      * @returns 'own' when it was the approval's own ending, 'older' when that of an older cancelled card
      *   it replaced, 'replaced' when neither (a newer request replaced the approval meanwhile).
      */
-    async markSettled(id: string, cardId: string): Promise<'own' | 'older' | 'replaced'> {
-      const marked = Number(await run.MARK_SETTLED([recordKey(id), outboxKey], [id, cardId]));
+    async markSettled(id: string, cardId: string, shownTs: string | undefined): Promise<'own' | 'older' | 'replaced'> {
+      const marked = Number(await run.MARK_SETTLED([recordKey(id), outboxKey], [id, cardId, shownTs ?? '']));
       return marked === 1 ? 'own' : marked === 2 ? 'older' : 'replaced';
     },
 

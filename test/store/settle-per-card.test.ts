@@ -49,9 +49,9 @@ it('a cancelled card still owed its update is kept for the drain when a newer re
   expect(await store.claimSettle(first.id, first.cardId, 15_000)).toEqual({ kind: 'busy' });
   expect(await store.claimSettle(second.id, second.cardId, 15_000)).toEqual({ kind: 'settled' });
   // A card the approval never showed marks nothing.
-  expect(await store.markSettled(first.id, 'some-other-card')).toBe('replaced');
+  expect(await store.markSettled(first.id, 'some-other-card', undefined)).toBe('replaced');
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).not.toBeNull();
-  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.markSettled(first.id, first.cardId, '1764000000.000100')).toBe('older');
   expect(await redis.hget(`${prefix}:approval:${second.id}`, 'settled')).toBeNull();
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
   expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
@@ -67,11 +67,11 @@ it('the outbox entry stays while the newer ending is owed after the older card i
   await cancel(second);
 
   expect((await store.unsettled(2000, 10, Date.now())).map(({ record }) => record.cardId)).toEqual([first.cardId, second.cardId]);
-  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.markSettled(first.id, first.cardId, '1764000000.000100')).toBe('older');
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).not.toBeNull();
   expect((await store.unsettled(2000, 10, Date.now())).map(({ record }) => record.cardId)).toEqual([second.cardId]);
   // Settled: a second settle of the same card claims nothing.
-  expect(await store.markSettled(second.id, second.cardId)).toBe('own');
+  expect(await store.markSettled(second.id, second.cardId, '1764000000.000200')).toBe('own');
   expect(await store.claimSettle(second.id, second.cardId, 15_000)).toEqual({ kind: 'settled' });
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
 });
@@ -120,7 +120,7 @@ it('a cancelled card still owed its update is kept when the request that replace
     { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' }, cancelled: expect.objectContaining({ reason: 'not needed' }) }), delivered: true },
   ]);
   expect(await store.claimSettle(first.id, first.cardId, 15_000)).toMatchObject({ kind: 'claimed', delivered: true });
-  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.markSettled(first.id, first.cardId, '1764000000.000100')).toBe('older');
   expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
 });
 
@@ -139,7 +139,7 @@ it('a cancelled card still owed its update is kept when the request that replace
   expect(await store.unsettled(2000, 10, Date.now())).toEqual([
     { record: expect.objectContaining({ cardId: first.cardId, card: { channel: 'C0APPROVALS', ts: '1764000000.000100' } }), delivered: true },
   ]);
-  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.markSettled(first.id, first.cardId, '1764000000.000100')).toBe('older');
   expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
 });
 
@@ -159,9 +159,9 @@ it('two cancelled cards still owed their updates are both kept when a third requ
     [second.cardId, '1764000000.000200'],
   ]);
   expect(await store.claimSettle(second.id, second.cardId, 15_000)).toMatchObject({ kind: 'claimed', delivered: true });
-  expect(await store.markSettled(second.id, second.cardId)).toBe('older');
+  expect(await store.markSettled(second.id, second.cardId, '1764000000.000200')).toBe('older');
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).not.toBeNull();
-  expect(await store.markSettled(first.id, first.cardId)).toBe('older');
+  expect(await store.markSettled(first.id, first.cardId, '1764000000.000100')).toBe('older');
   expect(await redis.zscore(`${prefix}:outbox`, first.id)).toBeNull();
   expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
 });
