@@ -96,9 +96,12 @@ export async function postCard(attempt: Attempt, targets: CardTarget[]): Promise
 /**
  * Shows the ending recorded while the card was posted (a cancel, a policy change) on the card just
  * saved, at once: the cancel or the decision could not update a card it did not know of yet, and the
- * outbox drain would leave its buttons up for seconds. A failure is left to the drain.
+ * outbox drain would leave its buttons up for seconds. The requester's "waiting for approval" notice
+ * is claimed first and never sent: the card was never shown pending, and the ending's notice comes
+ * with this settle. A failure is left to the drain.
  */
 async function settleEnded(deps: IntakeDeps, log: Logger, id: string): Promise<void> {
+  await deps.store.claimNotice(id, 'posted');
   const record = await deps.store.load(id);
   if (!record) return;
   log.info({ outcome: record.decision ? 'decided' : 'cancelled' }, 'the approval ended while its card was posted; updating the card');

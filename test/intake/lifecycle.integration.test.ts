@@ -59,9 +59,9 @@ describe('cancel', () => {
     }
   });
 
-  it('a cancel that comes while the card is being posted: the card shows the cancellation once posted, without waiting for the outbox drain', async () => {
+  it('a cancel that comes while the card is being posted: the card shows the cancellation once posted, without waiting for the outbox drain; the requester hears only of the cancellation', async () => {
     const g = await openGate();
-    const request = validRequest({ run_id: 'run_cancel_mid_post' });
+    const request = validRequest({ run_id: 'run_cancel_mid_post', initiated_by: 'U0CAROL' });
     const record = `${g.env.STATE_PREFIX}:approval:${approvalIdOf({ run_id: 'run_cancel_mid_post', step_id: 'remediate' })}`;
     g.emulator.injectFaults('chat.postMessage', { delayMs: 1500 });
     const posting = await g.requests.add('request', request);
@@ -77,6 +77,8 @@ describe('cancel', () => {
     await new Promise((resolve) => setTimeout(resolve, 7000));
     expect(g.bot.logs.filter((line) => line.msg === 'settled an ending left unsettled')).toEqual([]);
     expect(await g.decisions()).toEqual([]);
+    // Not "waiting for approval" after (or before) "cancelled": the card was never shown pending.
+    expect(g.emulator.directMessagesTo('U0CAROL').map((m) => m.text)).toEqual([expect.stringContaining(':no_entry_sign: *Cancelled* by the workflow')]);
   });
 
   it('refuses a malformed cancel, naming the field', async () => {
