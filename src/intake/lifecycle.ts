@@ -38,13 +38,21 @@ export async function processCancel(deps: IntakeDeps, job: Job): Promise<CancelR
       return { outcome: 'already_cancelled' };
     case 'cancelled':
       log.info({ outcome: 'cancelled', reason }, record ? 'approval cancelled' : 'approval cancelled before its request came');
-      if (record?.card) {
-        await deps.outbox
-          .settle({ ...record, cancelled: cancellation })
-          .catch((err: unknown) => log.warn({ err: String(err) }, 'card not yet updated; the outbox drain will update it'));
-      }
+      await settleCancelled(deps, log, id);
       return { outcome: 'cancelled' };
   }
+}
+
+/**
+ * Updates the card the cancel closed: the one on the record as the cancel left it, read again, since
+ * a newer request for the step may have replaced the card read before the cancel (a settle of that
+ * older card would find nothing to do, and the newer card's buttons would stay up until the drain).
+ * A card still being posted is updated by its delivery once saved (see postCard); a failure is left to the drain.
+ */
+async function settleCancelled(deps: IntakeDeps, log: Logger, id: string): Promise<void> {
+  const cancelled = await deps.store.load(id);
+  if (!cancelled?.card || !cancelled.cancelled) return;
+  await deps.outbox.settle(cancelled).catch((err: unknown) => log.warn({ err: String(err) }, 'card not yet updated; the outbox drain will update it'));
 }
 
 export async function processPolicy(deps: IntakeDeps, job: Job): Promise<{ outcome: 'set' | 'outdated'; stale: number }> {

@@ -29,5 +29,5 @@ export async function markSuperseded(deps: IntakeDeps, log: Logger, old: Superse
     }
     log.warn({ err: String(err), ...old.card }, 'Slack will not update the older card (deleted?); clicks on it still decide nothing');
   }
-  await deps.store.clearSuperseded(old.approval.id);
+  await deps.store.clearSuperseded(old.approval.id, old.approval.cardId);
 }

@@ -78,6 +78,7 @@ export async function postCard(attempt: Attempt, targets: CardTarget[]): Promise
   if (saved.kind === 'saved') {
     log.info({ outcome, ...card, latency_ms: now - job.timestamp }, outcome === 'recovered' ? 'card found after a crash and recorded' : 'card posted');
     deps.onCardPosted?.(attempt.route.name, outcome, Math.max(0, now - job.timestamp) / 1000);
+    if (saved.ended) await settleEnded(deps, log, approval.id);
     return { outcome, ...card };
   }
   // Another delivery recorded a card first (this one lost its lease mid-call), or a newer request
@@ -90,6 +91,21 @@ export async function postCard(attempt: Attempt, targets: CardTarget[]): Promise
   if (saved.kind === 'missing') throw new Error(`approval ${approval.id} vanished while its card was posted; the card was removed`);
   log.warn({ outcome: 'duplicate', ...saved.card, removed_ts: card.ts }, 'another delivery recorded a card first; removed this one');
   return { outcome: 'duplicate', ...saved.card };
+}
+
+/**
+ * Shows the ending recorded while the card was posted (a cancel, a policy change) on the card just
+ * saved, at once: the cancel or the decision could not update a card it did not know of yet, and the
+ * outbox drain would leave its buttons up for seconds. The requester's "waiting for approval" notice
+ * is claimed first and never sent: the card was never shown pending, and the ending's notice comes
+ * with this settle. A failure is left to the drain.
+ */
+async function settleEnded(deps: IntakeDeps, log: Logger, id: string): Promise<void> {
+  await deps.store.claimNotice(id, 'posted');
+  const record = await deps.store.load(id);
+  if (!record) return;
+  log.info({ outcome: record.decision ? 'decided' : 'cancelled' }, 'the approval ended while its card was posted; updating the card');
+  await deps.outbox.settle(record).catch((err: unknown) => log.warn({ err: String(err) }, 'card not yet updated; the outbox drain will update it'));
 }
 
 /** Posts to the first target; when the bot cannot post there and the route has a fallback, posts there with a note. */

@@ -145,7 +145,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     if (rendered) await updateCard(deps, record, rendered, log, fallback);
     await marked;
     // Both sent at once, in this order, on one connection: one round trip.
-    const [settledAs] = await Promise.all([deps.store.markSettled(record.id, record.cardId), release()]);
+    const [settledAs] = await Promise.all([deps.store.markSettled(record.id, record.cardId, record.card?.ts), release()]);
     // Only the approval's own ending is told: the notice is claimed once per approval id, and an
     // older card's (replaced meanwhile) must not take the newer request's.
     if (settledAs === 'own') await deps.onSettled(record);

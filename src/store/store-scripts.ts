@@ -36,9 +36,11 @@ export const CLAIM_CARD = `--[[
                                        claimed, replacing an older pending card
           snapshot: the policy snapshot in force, false (nil) when none is set
           {'posted', channel, ts, supersedes}  the card exists
-          supersedes: '' or the JSON {channel, ts, card_id, request[, cancelled]} of an older card this
-          approval replaced and that is not yet marked superseded (a crash came in between), or a
-          cancelled card whose update is still owed (in the outbox: the drain updates it, see MARK_SETTLED)
+          supersedes: '' or the JSON {channel, ts, card_id, request} of an older pending card this
+          approval replaced and that is not yet marked superseded (a crash came in between)
+          A replaced cancelled card whose update is still owed is added to 'owed_cards' (a JSON list of
+          {channel, ts, card_id, request, cancelled, binding, version}, carried over to every later replacement): the
+          outbox drain updates each (see MARK_SETTLED), however many requests replace the step meanwhile.
           {'cancelled'}                the engine cancelled this approval
           {'decided', tombstone JSON}  decided long ago, under the same binding: its record is gone
           {'conflict'}                 decided already, under another snapshot or job hash
@@ -76,7 +78,7 @@ if redis.call('EXISTS', record) == 0 then
   create(ARGV[9])
   return {'claimed', ARGV[3], ARGV[4], '0', '', redis.call('GET', KEYS[6])}
 end
-local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes')
+local fields = redis.call('HMGET', record, 'binding', 'ts', 'channel', 'card_id', 'created_at', 'post_started', 'decision', 'cancelled', 'request', 'version', 'supersedes', 'owed_cards')
 -- A cancel for this request (or one that came before any request) stands.
 if fields[8] and (not fields[1] or fields[1] == ARGV[2]) then return {'cancelled'} end
 if fields[1] ~= ARGV[2] then
@@ -84,19 +86,22 @@ if fields[1] ~= ARGV[2] then
   -- Only a request enqueued later replaces one: a late retry of an older request changes nothing.
   if compare_orders(fields[10] or '', 1, ARGV[12]) >= 0 then return {'outdated'} end
   -- A cancelled card says so once its update is done; only a pending one is marked superseded. A
-  -- cancelled card whose update is still owed (its ending in the outbox, unsettled) is kept with its
-  -- cancellation, so the outbox still updates it.
+  -- cancelled card whose update is still owed (its ending in the outbox, unsettled) joins the cards
+  -- owed their update, with its cancellation; those the replaced record owed are kept too (a step
+  -- cancelled, asked for again and replaced again before the drain came), so the outbox updates each.
   local old_channel, old_ts = '', ''
   if not fields[8] then old_channel, old_ts = fields[3] or '', fields[2] or '' end
-  local owed = fields[8] and fields[2] and redis.call('ZSCORE', KEYS[7], ARGV[11])
-    and redis.call('HGET', record, 'settled') ~= '1'
+  local owed = fields[12] and cjson.decode(fields[12]) or {}
+  if fields[8] and fields[2] and redis.call('ZSCORE', KEYS[7], ARGV[11]) and redis.call('HGET', record, 'settled') ~= '1' then
+    table.insert(owed, {channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8],
+      binding = fields[1] or '', version = fields[10] or ''})
+  end
   redis.call('DEL', record)
   create(ARGV[10])
   if old_ts ~= '' then
     redis.call('HSET', record, 'supersedes', cjson.encode({channel = old_channel, ts = old_ts, card_id = fields[4] or '', request = fields[9] or ''}))
-  elseif owed then
-    redis.call('HSET', record, 'supersedes', cjson.encode({channel = fields[3] or '', ts = fields[2], card_id = fields[4] or '', request = fields[9] or '', cancelled = fields[8]}))
   end
+  if #owed > 0 then redis.call('HSET', record, 'owed_cards', cjson.encode(owed)) end
   return {'superseded', ARGV[3], ARGV[4], old_channel, old_ts, fields[9] or '', fields[4] or '', redis.call('GET', KEYS[6])}
 end
 if fields[2] then return {'posted', fields[3], fields[2], fields[11] or ''} end
@@ -132,14 +137,27 @@ return redis.call('HINCRBY', KEYS[1], 'post_failures', 1)
 
 export const ABANDON = `--[[
   Forgets an approval whose card can never be posted as requested (say the bot is not in the
-  channel), so the same request can be sent again once the cause is fixed.
-  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] pending index; ARGV[1] token, ARGV[2] approval id
+  channel), so the same request can be sent again once the cause is fixed. When it replaced
+  cancelled cards still owed their update ('owed_cards', see CLAIM_CARD), the step goes back to the
+  last of them, as its cancel left it (the others still owed with it), so the outbox updates them all
+  and a late retry of that cancelled request still posts nothing.
+  Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] pending index; ARGV[1] token, ARGV[2] approval id,
+          ARGV[3] retention s (how long the cancelled record it goes back to is kept)
   Output: 1 when forgotten, 0 when a card exists after all (then nothing changes)
 ]]
 if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then return 0 end
+local fields = redis.call('HMGET', KEYS[1], 'owed_cards', 'created_at')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+local owed = fields[1] and cjson.decode(fields[1]) or {}
+if #owed > 0 then
+  local last = table.remove(owed)
+  redis.call('HSET', KEYS[1], 'request', last.request, 'binding', last.binding or '', 'card_id', last.card_id, 'created_at', fields[2] or '0',
+    'channel', last.channel, 'ts', last.ts, 'cancelled', last.cancelled, 'version', last.version or '')
+  if #owed > 0 then redis.call('HSET', KEYS[1], 'owed_cards', cjson.encode(owed)) end
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
 return 1
 `;
 
@@ -154,7 +172,9 @@ export const SAVE_CARD = `--[[
           ARGV[7] the card id this card was rendered for, ARGV[8] approval id,
           ARGV[9] the card's timers to clear first (JSON list of due-set members),
           ARGV[10] the card's timers (JSON list of {member, due ms})
-  Output: {'saved'}; {'other', channel, ts} when another card was recorded first;
+  Output: {'saved'}; {'saved', 'ended'} when the approval ended meanwhile (its ending is in the
+          outbox: the caller settles it at once rather than leave the card's buttons to the drain);
+          {'other', channel, ts} when another card was recorded first;
           {'missing'} when the approval no longer exists; {'replaced'} when a newer request replaced it
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'card_id', 'channel', 'ts', 'decision', 'cancelled')
@@ -168,7 +188,7 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(cjson.decode(ARG
 if fields[4] or fields[5] then
   redis.call('HDEL', KEYS[1], 'settled')
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[8])
-  return {'saved'}
+  return {'saved', 'ended'}
 end
 redis.call('ZREM', KEYS[5], unpack(cjson.decode(ARGV[9])))
 for _, timer in ipairs(cjson.decode(ARGV[10])) do redis.call('ZADD', KEYS[5], timer[2], timer[1]) end

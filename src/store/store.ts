@@ -24,13 +24,15 @@ import { ABANDON, CANCEL, CLAIM_CARD, CLAIM_ESCALATION, CLAIM_NOTICE, MARK_ESCAL
  *                      decided_at, delivered, settled, version (the request's enqueue order),
  *                      escalating ('<card id>:<lease end ms>' while an escalation is posted),
  *                      escalated (the card id whose escalation was posted),
- *                      supersedes (JSON: an older card this approval replaced, see CLAIM_CARD)
+ *                      supersedes (JSON: an older pending card this approval replaced, to be
+ *                      marked superseded, see CLAIM_CARD), owed_cards (JSON list: older cancelled
+ *                      cards it replaced whose update is still owed, see CLAIM_CARD)
  *   P:tombstone:<id>   what an ended approval leaves for much longer than its record (see
  *                      TOMBSTONE in store-scripts.ts): JSON {binding, version, decision | cancelled}
  *   P:post-lease:<id>  token of the one delivery allowed to talk to Slack for this card now
  *   P:outbox           sorted set of approval ids whose ending (a decision, a cancellation) is
  *                      recorded but not yet settled (delivered to the resume queue and shown on
- *                      the card; also an older cancelled card kept under `supersedes`), scored by
+ *                      the card; also the older cancelled cards kept in `owed_cards`), scored by
  *                      when it was recorded
  *   P:settle-lease:<id>:<card id> token of the one settler (click, timer or drain, on any
  *                      replica) settling the ending shown on this card of the approval now
@@ -58,7 +60,8 @@ export type Claim =
   /** The request's enqueue time is further ahead of Redis's clock (`redisNowMs`, ms) than the claim allows: nothing changed. */
   | { kind: 'future'; redisNowMs: number };
 
-export type SaveResult = { kind: 'saved' } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
+/** `ended`: the approval ended (cancelled, decided) while its card was posted; its ending is in the outbox, to settle. */
+export type SaveResult = { kind: 'saved'; ended?: true } | { kind: 'other'; card: CardLocation } | { kind: 'missing' } | { kind: 'replaced' };
 
 export type RecordResult =
   /** `settleToken`: the settle lease taken with it (when asked for, and free), for the outbox's settle. */
@@ -230,9 +233,12 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       }
     },
 
-    /** The older card this approval replaced is marked superseded: nothing is left to do for it (a cancelled one owed its update stays for the outbox). */
-    async clearSuperseded(id: string): Promise<void> {
-      await run.CLEAR_SUPERSEDED([recordKey(id)], []);
+    /**
+     * The older card `cardId` this approval replaced is marked superseded: nothing is left to do for
+     * it. Only that card is forgotten: a newer request may have replaced the approval again meanwhile.
+     */
+    async clearSuperseded(id: string, cardId: string): Promise<void> {
+      await run.CLEAR_SUPERSEDED([recordKey(id)], [cardId]);
     },
 
     async renewLease(id: string, lease: string): Promise<boolean> {
@@ -248,9 +254,13 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       return Number(await run.RELEASE_AFTER_FAILURE([recordKey(id), leaseKey(id)], [lease, certainlyNotPosted ? '1' : '0', counted ? '1' : '0']));
     },
 
-    /** @returns false when a card exists after all. */
+    /**
+     * Forgets an approval whose card can never be posted; a cancelled card it replaced that is still
+     * owed its update is kept for the outbox, as its cancel left it (see ABANDON).
+     * @returns false when a card exists after all.
+     */
     async abandon(id: string, lease: string): Promise<boolean> {
-      return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id])) === 1;
+      return (await run.ABANDON([recordKey(id), leaseKey(id), pendingKey], [lease, id, retention])) === 1;
     },
 
     /**
@@ -275,6 +285,7 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
         ],
       )) as string[];
       if (reply[0] === 'other') return { kind: 'other', card: { channel: reply[1]!, ts: reply[2]! } };
+      if (reply[0] === 'saved' && reply[1] === 'ended') return { kind: 'saved', ended: true };
       return { kind: reply[0] as 'saved' | 'missing' | 'replaced' };
     },
 
@@ -441,11 +452,13 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
 
     /**
      * Marks the ending shown on card `cardId` settled (see MARK_SETTLED): never a newer card's.
-     * @returns 'own' when it was the approval's own ending, 'older' when an older cancelled card's it
-     *   replaced, 'replaced' when neither (a newer request replaced the approval meanwhile).
+     * @param shownTs the ts of the message the settler updated (undefined: it knew of none): a card
+     *   recorded since, not updated, stays owed.
+     * @returns 'own' when it was the approval's own ending, 'older' when that of an older cancelled card
+     *   it replaced, 'replaced' when neither (a newer request replaced the approval meanwhile).
      */
-    async markSettled(id: string, cardId: string): Promise<'own' | 'older' | 'replaced'> {
-      const marked = Number(await run.MARK_SETTLED([recordKey(id), outboxKey], [id, cardId]));
+    async markSettled(id: string, cardId: string, shownTs: string | undefined): Promise<'own' | 'older' | 'replaced'> {
+      const marked = Number(await run.MARK_SETTLED([recordKey(id), outboxKey], [id, cardId, shownTs ?? '']));
       return marked === 1 ? 'own' : marked === 2 ? 'older' : 'replaced';
     },
 
@@ -471,8 +484,8 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
 
     /**
      * Endings recorded at least `olderThanMs` ago and not yet settled, oldest first: an approval's
-     * own, and an older cancelled card it replaced whose update is still owed (as a record of that
-     * card: its card id, request, location and cancellation).
+     * own, and each older cancelled card it replaced whose update is still owed, oldest first (as a
+     * record of that card: its card id, request, location and cancellation).
      */
     async unsettled(olderThanMs: number, limit: number, now: number): Promise<Unsettled[]> {
       const ids = await redis.zrangebyscore(outboxKey, '-inf', now - olderThanMs, 'LIMIT', 0, limit);
@@ -480,13 +493,13 @@ export function createStore(redis: RedisClient, options: StoreOptions) {
       for (const id of ids) {
         const fields = await redis.hgetall(recordKey(id));
         const record = toRecord(id, fields);
-        const older = record && fields.supersedes ? olderCancelledCard(record, fields.supersedes) : undefined;
-        if (older) found.push({ record: older, delivered: true });
+        const older = record && fields.owed_cards ? olderCancelledCards(record, fields.owed_cards) : [];
+        for (const card of older) found.push({ record: card, delivered: true });
         const owed = (record?.decision || record?.cancelled) && fields.settled !== '1';
         if (owed) found.push({ record, delivered: fields.delivered === '1' });
         // An approval that expired (or was replaced) before it could be settled has nothing left to do,
         // unless an ending was recorded since the read above: the script checks again as it removes.
-        else if (!older) await run.FORGET_SETTLED([recordKey(id), outboxKey], [id]);
+        else if (older.length === 0) await run.FORGET_SETTLED([recordKey(id), outboxKey], [id]);
       }
       return found;
     },
@@ -523,17 +536,14 @@ function endingOf(tombstone: string): Ending {
 
 function parseSupersedes(raw: string | undefined, candidate: Approval): SupersededCard | undefined {
   if (!raw) return undefined;
-  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string; cancelled?: string };
-  // A cancelled card still owed its update is the outbox's (see unsettled): it shows the cancellation.
-  if (old.cancelled) return undefined;
+  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string };
   return { card: { channel: old.channel, ts: old.ts }, approval: { id: candidate.id, cardId: old.card_id, request: JSON.parse(old.request) as Approval['request'], createdAt: candidate.createdAt } };
 }
 
-/** The older cancelled card kept under `supersedes` (see CLAIM_CARD), as a record of that card, if its update is owed. */
-function olderCancelledCard(record: ApprovalRecord, raw: string): ApprovalRecord | undefined {
-  const old = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string; cancelled?: string };
-  if (!old.cancelled || !old.ts) return undefined;
-  return {
+/** The older cancelled cards kept in `owed_cards` (see CLAIM_CARD), oldest first, each as a record of that card. */
+function olderCancelledCards(record: ApprovalRecord, raw: string): ApprovalRecord[] {
+  const owed = JSON.parse(raw) as { channel: string; ts: string; card_id: string; request: string; cancelled: string }[];
+  return owed.map((old) => ({
     id: record.id,
     cardId: old.card_id,
     request: JSON.parse(old.request) as ApprovalRecord['request'],
@@ -541,7 +551,7 @@ function olderCancelledCard(record: ApprovalRecord, raw: string): ApprovalRecord
     votes: [],
     card: { channel: old.channel, ts: old.ts },
     cancelled: JSON.parse(old.cancelled) as Cancellation,
-  };
+  }));
 }
 
 function bindingOf(request: Approval['request']): string {

@@ -59,6 +59,28 @@ describe('cancel', () => {
     }
   });
 
+  it('a cancel that comes while the card is being posted: the card shows the cancellation once posted, without waiting for the outbox drain; the requester hears only of the cancellation', async () => {
+    const g = await openGate();
+    const request = validRequest({ run_id: 'run_cancel_mid_post', initiated_by: 'U0CAROL' });
+    const record = `${g.env.STATE_PREFIX}:approval:${approvalIdOf({ run_id: 'run_cancel_mid_post', step_id: 'remediate' })}`;
+    g.emulator.injectFaults('chat.postMessage', { delayMs: 1500 });
+    const posting = await g.requests.add('request', request);
+    await waitFor('the card to be claimed for posting', async () => (await g.redis.hexists(record, 'post_started')) === 1);
+    const cancel = await g.finished(await g.requests.add('cancel', { run_id: 'run_cancel_mid_post', step_id: 'remediate', reason: 'not needed' }));
+    expect(cancel.returnvalue).toEqual({ outcome: 'cancelled' });
+    const { returnvalue } = await g.finished(posting);
+    const card = { channel: returnvalue.channel as string, ts: returnvalue.ts as string } as EmulatedMessage;
+
+    const updated = await waitFor('the cancelled card', () => !hasButtons(shown(g, card)) && shown(g, card));
+    expect(JSON.stringify(updated.blocks)).toContain(':no_entry_sign: *Cancelled* by the workflow');
+    // Settled by the delivery that posted it, at once: the drain (2 s later at the earliest) found nothing left.
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    expect(g.bot.logs.filter((line) => line.msg === 'settled an ending left unsettled')).toEqual([]);
+    expect(await g.decisions()).toEqual([]);
+    // Not "waiting for approval" after (or before) "cancelled": the card was never shown pending.
+    expect(g.emulator.directMessagesTo('U0CAROL').map((m) => m.text)).toEqual([expect.stringContaining(':no_entry_sign: *Cancelled* by the workflow')]);
+  });
+
   it('refuses a malformed cancel, naming the field', async () => {
     const g = await openGate();
     const job = await g.finished(await g.requests.add('cancel', { run_id: 'r' }));

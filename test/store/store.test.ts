@@ -250,7 +250,7 @@ describe('recording decisions', () => {
     expect(await store.unsettled(10_000, 10, Date.now())).toEqual([]);
     await store.markDelivered(approval.id);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([expect.objectContaining({ delivered: true })]);
-    await store.markSettled(approval.id, approval.cardId);
+    await store.markSettled(approval.id, approval.cardId, card.ts);
     expect(await store.unsettled(2000, 10, Date.now())).toEqual([]);
   });
 

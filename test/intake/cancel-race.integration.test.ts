@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { WebClient } from '@slack/web-api';
+import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { createApproval, type Approval } from '../../src/domain/approval.js';
+import { parseRequest } from '../../src/domain/contract.js';
+import type { IntakeDeps } from '../../src/intake/deps.js';
+import { processCancel } from '../../src/intake/lifecycle.js';
+import { createOutbox } from '../../src/store/outbox.js';
+import { createSendTurns } from '../../src/store/send-turns.js';
+import { createStore } from '../../src/store/store.js';
+import { SlackEmulator } from '../../sandbox/slack-emulator.js';
+import { validRequest } from '../../sandbox/valid-request.js';
+import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
+
+/** A cancel job racing a newer request for the same step (one approval id for both cards). */
+
+const TOKEN = 'xoxb-cancel-race';
+const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+let emulator: SlackEmulator;
+let slack: WebClient;
+beforeAll(async () => {
+  emulator = await new SlackEmulator({ botToken: TOKEN }).start();
+  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await emulator.stop();
+});
+
+it('a cancel that read the older card before a newer request replaced it updates the newer card it closed, at once', async () => {
+  const prefix = `cancel-race-${randomBytes(4).toString('hex')}`;
+  const options = { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 };
+  const store = createStore(redis, options);
+  // The cancel job's own connection, on which the newer request replaces the card right after the cancel read it.
+  const cancelConnection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+  const cancelStore = createStore(cancelConnection, options);
+  const log = pino({ level: 'silent' });
+  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store: cancelStore, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log });
+  try {
+    const approvalOf = (job: unknown) => {
+      const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
+      if (!parsed.ok) throw new Error(parsed.problems.join());
+      return createApproval(parsed.request, Date.now());
+    };
+    const post = async (approval: Approval, version: string) => {
+      const claim = await store.claimCard(approval, version);
+      if (claim.kind !== 'claimed') throw new Error(claim.kind);
+      const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+      await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
+      return posted.ts!;
+    };
+    const first = approvalOf({ action: 'deploy', version: 1 });
+    await post(first, `${Date.now()}:1`);
+
+    let newerTs = '';
+    const read = cancelConnection.hgetall.bind(cancelConnection) as (key: string) => Promise<Record<string, string>>;
+    (cancelConnection as unknown as { hgetall: (key: string) => Promise<Record<string, string>> }).hgetall = async (key: string) => {
+      const fields = await read(key);
+      if (!newerTs) newerTs = await post(approvalOf({ action: 'deploy', version: 2 }), `${Date.now() + 1}:2`);
+      return fields;
+    };
+    const deps = { store: cancelStore, outbox, log } as Pick<IntakeDeps, 'store' | 'outbox' | 'log'> as IntakeDeps;
+    const job = { id: 'cancel-1', data: { run_id: `run-${prefix}`, step_id: 'deploy', reason: 'not needed' } } as Job;
+    expect(await processCancel(deps, job)).toEqual({ outcome: 'cancelled' });
+
+    // The newer card, the one the cancel closed, already says so: its buttons are not left to the outbox drain.
+    expect(newerTs).not.toBe('');
+    expect(emulator.callsOf('chat.update').filter((call) => call.args.ts === newerTs && call.answered === 'ok')).toHaveLength(1);
+  } finally {
+    cancelConnection.disconnect();
+    await outbox.queue.obliterate({ force: true });
+    await outbox.close();
+  }
+});
