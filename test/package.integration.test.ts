@@ -28,7 +28,7 @@ beforeAll(async () => {
   const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
   tarball = join(dir, packed!.filename);
   files = packed!.files.map((file) => file.path).sort();
-}, 60_000);
+}, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the package npm pack makes', () => {
@@ -74,5 +74,5 @@ describe('the package npm pack makes', () => {
     );
     const typecheck = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project]).catch((err: { stdout: string }) => err);
     expect(typecheck.stdout).toBe('');
-  }, 180_000);
+  }, 300_000);
 });
