@@ -10,6 +10,19 @@ import { createApprovalClient, type ApprovalClient } from '../approval-client.js
 export const MAX_REDIS_SILENCE_MS = 30_000;
 
 /**
+ * How long (ms) queuing one request (the read of the policy snapshot in force, then BullMQ's add) may
+ * take on the command line and the MCP server. Past it the request may or may not be queued: the add
+ * is still waiting on the connection and goes through if Redis answers later.
+ */
+export const SEND_DEADLINE_MS = 10_000;
+
+/**
+ * How long (ms) one read of the bot's store (an approval's state) may go unanswered behind an MCP tool
+ * call: the command line's per-command limit (connect-redis.ts), and a waiter's `readTimeoutMs`.
+ */
+export const READ_DEADLINE_MS = 5_000;
+
+/**
  * The approval client for the command line and the MCP server, from their environment: its Redis,
  * queue names and prefix, the policy snapshot key, the bot's key prefix and, when given, the public
  * keys decisions must be signed with. Its connection follows REDIS_SENTINELS or REDIS_CLUSTER_NODES

@@ -3,7 +3,7 @@ import type { CliConfig } from '../../ops/config.js';
 import { describeRedisTarget } from '../../ops/redis-connection.js';
 import { redactRedisUrl } from '../../ops/redis-settings.js';
 import { noSnapshotProblem, prepareRequest, type ApprovalHandle } from '../approval-client.js';
-import { clientFromConfig } from './client-from-config.js';
+import { clientFromConfig, SEND_DEADLINE_MS } from './client-from-config.js';
 import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, UntrustedDecisionError } from '../errors.js';
 import { withTimeout } from '../../ops/with-timeout.js';
 import { connectRedis } from './connect-redis.js';
@@ -14,9 +14,6 @@ export interface CliIo {
   out(line: string): void;
   err(line: string): void;
 }
-
-// Queuing one request (read the snapshot in force, add the job) must answer within this (ms).
-const SEND_DEADLINE_MS = 10_000;
 
 type Read = { file: string; data: Record<string, unknown> } | { file: string; problem: string };
 

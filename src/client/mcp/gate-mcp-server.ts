@@ -4,7 +4,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { approvalIdOf, LIMITS, MCP_REQUESTER_PREFIX, MCP_RUN_PREFIX, type Decision } from '../../domain/contract.js';
 import type { ApprovalClient } from '../approval-client.js';
-import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError } from '../errors.js';
+import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, DecisionTimeoutError, RedisUnavailableError } from '../errors.js';
+import { readStatusWithin, RedisToolError, sendWithin, silentWhileWaiting } from './redis-tool-error.js';
 
 /**
  * The gate as an MCP server for agents: `request_approval` (ask, and optionally wait) and
@@ -14,7 +15,10 @@ import { ApprovalCancelledError, ApprovalRequestError, DecisionMismatchError, De
  * namespace (every run id starts with `mcp-`), so an agent can neither supersede nor read the
  * approval of a workflow's step. A decision is answered only for exactly the request it was made for:
  * its job hash and policy snapshot, remembered by the session that asked, or given to get_approval by
- * an agent in a new session (request_approval returns them).
+ * an agent in a new session (request_approval returns them). Every Redis read and write behind a tool
+ * call has a deadline (redis-tool-error.ts): on a Redis silent from the start of a call, the call
+ * ends as a tool error that says what failed and what to do within 10 s, or 35 s while it waits for a
+ * decision (30 s of silence, then the read still out).
  */
 
 /** Longest wait in one tool call (s): under the 60 s that MCP clients commonly allow a tool call. */
@@ -68,9 +72,10 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
     } catch (err) {
       if (err instanceof DecisionMismatchError) return { state: 'mismatch', run_id, step_id, may_proceed: false, reason: `${err.message}; do not proceed: ask again with new run_id and step_id`, ...bound };
       if (err instanceof ApprovalCancelledError) return { state: 'cancelled', run_id, step_id, reason: err.reason, ...bound };
+      if (err instanceof RedisUnavailableError) throw silentWhileWaiting(err);
       if (!(err instanceof DecisionTimeoutError)) throw err;
       // A request just queued may not be in the bot's store yet: it is pending all the same.
-      const status = await client.status(run_id, step_id);
+      const status = await readStatusWithin(client, run_id, step_id);
       if (status.state === 'unknown' && !justRequested) return { state: 'unknown', run_id, step_id };
       if (status.state === 'cancelled') return { state: 'cancelled', run_id, step_id, reason: status.reason, ...bound };
       return { state: 'pending', run_id, step_id, next: pendingNext, ...bound };
@@ -79,7 +84,7 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
 
   /** A step this session did not ask for and whose binding the agent did not give: its state, but never a decision as the answer. */
   const unbound = async (run_id: string, step_id: string): Promise<Answer> => {
-    const status = await client.status(run_id, step_id);
+    const status = await readStatusWithin(client, run_id, step_id);
     if (status.state === 'unknown') return { state: 'unknown', run_id, step_id };
     if (status.state === 'cancelled') return { state: 'cancelled', run_id, step_id, reason: status.reason };
     if (status.state === 'pending') return { state: 'pending', run_id, step_id, next: `${pendingNext}, with job_hash and policy_snapshot as request_approval returned them` };
@@ -117,7 +122,7 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
       if (!run_id.startsWith(MCP_RUN_PREFIX)) return outsideNamespace(run_id);
       let bound: Binding;
       try {
-        const handle = await client.requestApproval({
+        const handle = await sendWithin(client, {
           run_id,
           step_id,
           requested_by: requester(),
@@ -131,9 +136,9 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
         remember(run_id, step_id, bound);
       } catch (err) {
         if (err instanceof ApprovalRequestError) return { isError: true, content: [{ type: 'text', text: `not sent: ${err.problems.join('; ')}` }] };
-        throw err;
+        return redisFailure(err);
       }
-      return toResult(await answerAfter(run_id, step_id, args.wait_sec ?? 0, bound, true));
+      return answerAfter(run_id, step_id, args.wait_sec ?? 0, bound, true).then(toResult, redisFailure);
     },
   );
 
@@ -158,7 +163,7 @@ export function createGateMcpServer(client: ApprovalClient, options: { version: 
       }
       // What the agent says it asked for wins over what this session remembers: it may be a newer request on the step.
       const given = args.job_hash !== undefined && args.policy_snapshot !== undefined ? { job_hash: args.job_hash, policy_snapshot: args.policy_snapshot } : undefined;
-      return toResult(await answerAfter(args.run_id, args.step_id, args.wait_sec ?? 0, given ?? sent.get(approvalIdOf(args)), false));
+      return answerAfter(args.run_id, args.step_id, args.wait_sec ?? 0, given ?? sent.get(approvalIdOf(args)), false).then(toResult, redisFailure);
     },
   );
 
@@ -170,6 +175,12 @@ const pendingNext = `a person has not decided yet: call get_approval with this r
 /** The refusal of a run id outside the MCP namespace: workflows' approvals are not the agent's to ask for or read. */
 function outsideNamespace(run_id: string): CallToolResult {
   return { isError: true, content: [{ type: 'text', text: `run_id "${run_id}" does not start with "${MCP_RUN_PREFIX}": an agent asks for and reads only approvals of its own runs; leave run_id out to get a new one` }] };
+}
+
+/** A Redis that failed or did not answer behind the call, as a tool error saying what to do; any other error is thrown on (the SDK reports it). */
+function redisFailure(err: unknown): CallToolResult {
+  if (!(err instanceof RedisToolError)) throw err;
+  return { isError: true, content: [{ type: 'text', text: err.message }] };
 }
 
 function toResult(answer: Answer): CallToolResult {
