@@ -115,7 +115,8 @@ export const HOLD = `--[[
   back by as much as the hold grew, and to no earlier than its end, keeping their order and the gap
   to the turn before (up to ARGV[4]). A turn whose moment had come (its call was in flight) goes first
   after the hold, and gets ARGV[3] to come back for it; the turn after it stays a pace behind it, and
-  no turn is left before the hold for a request enqueued earlier to take (TAKE_TURN).
+  no live turn is left before the hold for a request enqueued earlier to take (TAKE_TURN). A turn whose
+  moment and lease have both passed (its caller died) stays where it is, for the next take to reclaim.
   Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases, KEYS[4] enqueue orders;
           ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
           so a value beyond reason neither holds the scope for years nor leaves it without a TTL),
@@ -140,12 +141,16 @@ local turns = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 local before, movedBefore = nil, nil
 for i = 1, #turns, 2 do
   local slot = tonumber(turns[i + 1])
-  -- A turn in flight moved back by the hold alone would still be before its end (its slot had passed).
-  local moved = math.max(slot + grew, until_)
-  if before then moved = math.max(moved, movedBefore + math.min(slot - before, interval)) end
-  redis.call('ZADD', KEYS[2], moved, turns[i])
-  if slot <= now then redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[3]), turns[i]) end
-  before, movedBefore = slot, moved
+  local lease = tonumber(redis.call('ZSCORE', KEYS[3], turns[i])) or now
+  -- A turn whose moment and lease have both passed is a dead caller's: the next take reclaims it where it is.
+  if slot > now or lease >= now then
+    -- A turn in flight moved back by the hold alone would still be before its end (its slot had passed).
+    local moved = math.max(slot + grew, until_)
+    if before then moved = math.max(moved, movedBefore + math.min(slot - before, interval)) end
+    redis.call('ZADD', KEYS[2], moved, turns[i])
+    if slot <= now then redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[3]), turns[i]) end
+    before, movedBefore = slot, moved
+  end
 end
 nextFree = math.max(nextFree + grew, until_)
 if movedBefore then nextFree = math.max(nextFree, movedBefore + interval) end

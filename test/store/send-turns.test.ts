@@ -60,6 +60,15 @@ describe('send turns', () => {
     expect(next - again).toBeGreaterThan(channel.intervalMs - SLACK);
   });
 
+  it('a hold does not bring back the turn of a caller that died after its slot: the next turn is not put a pace behind it', async () => {
+    const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
+    await leased.take(channel, 'died', WAIT);
+    const next = await leased.take(channel, 'next', WAIT);
+    await sleep(400); // died's lease (its slot + 200 ms) has passed, and nobody has taken a turn since
+    await leased.hold(channel, 3000);
+    expect(await leased.take(channel, 'next', WAIT)).toBeLessThanOrEqual(next - 400 + 3000 + SLACK);
+  });
+
   it('a request enqueued earlier that takes the place of a card held in flight still waits for the hold', async () => {
     await turns.take(channel, '10', WAIT, '1000:10');
     await sleep(500); // 10's call is answered 429 half a second after its slot
