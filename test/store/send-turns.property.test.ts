@@ -69,8 +69,6 @@ async function play(turns: SendTurns, prefix: string, steps: Step[], checkOrder:
   const cameDue = new Set<string>();
   for (const s of steps) {
     const before = await readState(prefix);
-    // (A moment that comes between this read and the step's script counts as come: a hold may start after it.)
-    for (const turn of before.turns) if (turn.slot <= before.now + 5) cameDue.add(turn.caller);
     if (s.kind === 'take') await turns.take(pace, callerName(s.caller, s.ordered), s.maxWaitMs, s.ordered ? orderOf(s.caller) : undefined);
     else if (s.kind === 'drop') {
       await turns.drop(pace, `${s.caller}`);
@@ -78,6 +76,9 @@ async function play(turns: SendTurns, prefix: string, steps: Step[], checkOrder:
     } else if (s.kind === 'hold') await turns.hold(pace, s.ms);
     else await sleep(s.ms);
     const after = await readState(prefix);
+    // A hold that grew began at its end less its length: the turns whose moment had come by then went first after it.
+    const heldAt = s.kind === 'hold' && after.hold !== before.hold ? after.hold - s.ms : before.now;
+    for (const turn of before.turns) if (turn.slot <= heldAt) cameDue.add(turn.caller);
     const slots = after.turns.map((turn) => turn.slot);
     // No two turns closer than the pace (burst 1): two calls in one slot would be a 429.
     for (let i = 1; i < slots.length; i += 1) expect(slots[i]! - slots[i - 1]!, JSON.stringify({ s, before, after })).toBeGreaterThanOrEqual(pace.intervalMs);
