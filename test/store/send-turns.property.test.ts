@@ -117,7 +117,7 @@ describe('send turns under any sequence of takes, drops, holds and waits', () =>
         const prefix = `turns-prop-${randomBytes(4).toString('hex')}`;
         await play(createSendTurns(redis, { prefix, ...LEASES }), prefix, steps, false);
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   }, 120_000);
 
@@ -127,7 +127,7 @@ describe('send turns under any sequence of takes, drops, holds and waits', () =>
         const prefix = `turns-prop-${randomBytes(4).toString('hex')}`;
         await play(createSendTurns(redis, { prefix, ...LEASES }), prefix, steps, true);
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   }, 120_000);
 });
