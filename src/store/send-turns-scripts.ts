@@ -112,12 +112,16 @@ return {slot, now}
 
 export const HOLD = `--[[
   Holds a scope until Slack's Retry-After has passed (a 429), and moves every turn already taken
-  back by as much as the hold grew, keeping their order and spacing. A turn whose moment had come
-  (its call was in flight) gets ARGV[3] to come back for its place, first after the hold.
+  back by as much as the hold grew, and to no earlier than its end, keeping their order and the gap
+  to the turn before (up to ARGV[4]). A turn whose moment had come (its call was in flight) goes first
+  after the hold, and gets ARGV[3] to come back for it; the turn after it stays a pace behind it, and
+  no live turn is left before the hold for a request enqueued earlier to take (TAKE_TURN). A turn whose
+  moment and lease have both passed (its caller died) stays where it is, for the next take to reclaim.
   Input:  KEYS[1] scope hash, KEYS[2] turns, KEYS[3] leases, KEYS[4] enqueue orders;
           ARGV[1] Retry-After (ms; NaN counts as 0; clamped to 0..${MAX_RETRY_AFTER_MS} and made whole,
           so a value beyond reason neither holds the scope for years nor leaves it without a TTL),
-          ARGV[2] how long the keys outlive their last slot (ms), ARGV[3] how long a caller in flight has to come back (ms)
+          ARGV[2] how long the keys outlive their last slot (ms), ARGV[3] how long a caller in flight has to come back (ms),
+          ARGV[4] interval between calls (ms)
   Output: {hold until ms, how much the hold grew ms (0 when another caller already held it as long)}
 ]]
 local t = redis.call('TIME')
@@ -132,13 +136,24 @@ local until_ = now + retryAfter
 local from = math.max(hold, now)
 if until_ <= from then return {hold, 0} end
 local grew = until_ - from
+local interval = tonumber(ARGV[4])
 local turns = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local before, movedBefore = nil, nil
 for i = 1, #turns, 2 do
   local slot = tonumber(turns[i + 1])
-  redis.call('ZADD', KEYS[2], slot + grew, turns[i])
-  if slot <= now then redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[3]), turns[i]) end
+  local lease = tonumber(redis.call('ZSCORE', KEYS[3], turns[i])) or now
+  -- A turn whose moment and lease have both passed is a dead caller's: the next take reclaims it where it is.
+  if slot > now or lease >= now then
+    -- A turn in flight moved back by the hold alone would still be before its end (its slot had passed).
+    local moved = math.max(slot + grew, until_)
+    if before then moved = math.max(moved, movedBefore + math.min(slot - before, interval)) end
+    redis.call('ZADD', KEYS[2], moved, turns[i])
+    if slot <= now then redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[3]), turns[i]) end
+    before, movedBefore = slot, moved
+  end
 end
 nextFree = math.max(nextFree + grew, until_)
+if movedBefore then nextFree = math.max(nextFree, movedBefore + interval) end
 redis.call('HSET', KEYS[1], 'next', nextFree, 'hold', until_)
 local ttl = nextFree - now + tonumber(ARGV[2]) + tonumber(ARGV[3])
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end

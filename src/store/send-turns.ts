@@ -68,7 +68,8 @@ export function createSendTurns(redis: RedisClient, options: { prefix: string } 
       return Math.max(0, slot - now);
     },
     async hold(pace, retryAfterMs) {
-      const [, grew] = (await run.HOLD(keysOf(pace), [String(Math.max(0, Math.round(retryAfterMs))), String(KEEP_MS), String(renewMs + graceMs)])) as [number, number];
+      const args = [Math.max(0, Math.round(retryAfterMs)), KEEP_MS, renewMs + graceMs, pace.intervalMs].map(String);
+      const [, grew] = (await run.HOLD(keysOf(pace), args)) as [number, number];
       return grew;
     },
     async drop(pace, caller) {

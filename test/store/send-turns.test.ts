@@ -50,6 +50,33 @@ describe('send turns', () => {
     expect(await turns.take(channel, 'd', WAIT)).toBeGreaterThan(after[2]! + channel.intervalMs - SLACK);
   });
 
+  it('after a hold, the turn whose call was in flight goes first after it, and the next one a full pace later', async () => {
+    await turns.take(channel, 'in flight', WAIT);
+    await turns.take(channel, 'next', WAIT);
+    await sleep(500); // the call in flight is answered 429 half a second after its slot
+    await turns.hold(channel, 3000);
+    const [again, next] = [await turns.take(channel, 'in flight', WAIT), await turns.take(channel, 'next', WAIT)];
+    expect(again).toBeGreaterThan(3000 - SLACK);
+    expect(next - again).toBeGreaterThan(channel.intervalMs - SLACK);
+  });
+
+  it('a hold does not bring back the turn of a caller that died after its slot: the next turn is not put a pace behind it', async () => {
+    const leased = createSendTurns(redis, { prefix, renewMs: 1000, graceMs: 200 });
+    await leased.take(channel, 'died', WAIT);
+    const next = await leased.take(channel, 'next', WAIT);
+    await sleep(400); // died's lease (its slot + 200 ms) has passed, and nobody has taken a turn since
+    await leased.hold(channel, 3000);
+    expect(await leased.take(channel, 'next', WAIT)).toBeLessThanOrEqual(next - 400 + 3000 + SLACK);
+  });
+
+  it('a request enqueued earlier that takes the place of a card held in flight still waits for the hold', async () => {
+    await turns.take(channel, '10', WAIT, '1000:10');
+    await sleep(500); // 10's call is answered 429 half a second after its slot
+    await turns.hold(channel, 3000);
+    expect(await turns.take(channel, '9', WAIT, '1000:9')).toBeGreaterThan(3000 - SLACK);
+    expect(await turns.take(channel, '10', WAIT, '1000:10')).toBeGreaterThan(3000 + channel.intervalMs - 2 * SLACK);
+  });
+
   it('a second 429 within the same hold does not lengthen it again', async () => {
     await turns.take(channel, 'a', WAIT);
     expect(await turns.hold(channel, 3000)).toBeGreaterThan(0);
