@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { WebClient } from '@slack/web-api';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, expect, inject, it } from 'vitest';
 import { createApproval, type Approval } from '../../src/domain/approval.js';
 import { parseRequest } from '../../src/domain/contract.js';
 import type { IntakeDeps } from '../../src/intake/deps.js';
@@ -11,7 +10,7 @@ import { processCancel } from '../../src/intake/lifecycle.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { createSendTurns } from '../../src/store/send-turns.js';
 import { createStore } from '../../src/store/store.js';
-import { SlackEmulator } from '../../sandbox/slack-emulator.js';
+import { useEmulatedSlack } from '../helpers/emulated-slack.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
@@ -19,16 +18,8 @@ import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
 const TOKEN = 'xoxb-cancel-race';
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-let emulator: SlackEmulator;
-let slack: WebClient;
-beforeAll(async () => {
-  emulator = await new SlackEmulator({ botToken: TOKEN }).start();
-  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await emulator.stop();
-});
+const slack = useEmulatedSlack(TOKEN);
+afterAll(() => redis.disconnect());
 
 it('a cancel that read the older card before a newer request replaced it updates the newer card it closed, at once', async () => {
   const prefix = `cancel-race-${randomBytes(4).toString('hex')}`;
@@ -38,7 +29,7 @@ it('a cancel that read the older card before a newer request replaced it updates
   const cancelConnection = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
   const cancelStore = createStore(cancelConnection, options);
   const log = pino({ level: 'silent' });
-  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store: cancelStore, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log });
+  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store: cancelStore, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log });
   try {
     const approvalOf = (job: unknown) => {
       const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
@@ -48,7 +39,7 @@ it('a cancel that read the older card before a newer request replaced it updates
     const post = async (approval: Approval, version: string) => {
       const claim = await store.claimCard(approval, version);
       if (claim.kind !== 'claimed') throw new Error(claim.kind);
-      const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+      const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
       await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
       return posted.ts!;
     };
@@ -68,7 +59,7 @@ it('a cancel that read the older card before a newer request replaced it updates
 
     // The newer card, the one the cancel closed, already says so: its buttons are not left to the outbox drain.
     expect(newerTs).not.toBe('');
-    expect(emulator.callsOf('chat.update').filter((call) => call.args.ts === newerTs && call.answered === 'ok')).toHaveLength(1);
+    expect(slack.emulator.callsOf('chat.update').filter((call) => call.args.ts === newerTs && call.answered === 'ok')).toHaveLength(1);
   } finally {
     cancelConnection.disconnect();
     await outbox.queue.obliterate({ force: true });

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createApproval, type ApprovalRecord } from '../../src/domain/approval.js';
 import { parseRequest, type Decision } from '../../src/domain/contract.js';
 import { auditEntry } from '../../src/store/audit.js';
@@ -11,7 +10,7 @@ import { createOutbox, type Outbox } from '../../src/store/outbox.js';
 import { createSendTurns, TurnLaterError } from '../../src/store/send-turns.js';
 import { UPDATE_PACE } from '../../src/ops/slack-pace.js';
 import { createStore, type Store } from '../../src/store/store.js';
-import { SlackEmulator } from '../../sandbox/slack-emulator.js';
+import { useEmulatedSlack } from '../helpers/emulated-slack.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
@@ -19,17 +18,8 @@ import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
 const TOKEN = 'xoxb-outbox-test';
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-let emulator: SlackEmulator;
-let slack: WebClient;
-beforeAll(async () => {
-  emulator = await new SlackEmulator({ botToken: TOKEN }).start();
-  // As main.ts builds it: no retries of its own, 429s handed back.
-  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await emulator.stop();
-});
+const slack = useEmulatedSlack(TOKEN);
+afterAll(() => redis.disconnect());
 
 let prefix: string;
 let store: Store;
@@ -47,7 +37,7 @@ afterEach(async () => {
 
 /** A replica's outbox: its own resume queue producer and drain, over the shared store. */
 function replicaOutbox(): Outbox {
-  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+  const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
   outboxes.push(outbox);
   return outbox;
 }
@@ -62,7 +52,7 @@ async function decided(agoMs = 0): Promise<ApprovalRecord> {
   const approval = createApproval(parsed.request, Date.now());
   const claim = await store.claimCard(approval, '1:1');
   if (claim.kind !== 'claimed') throw new Error(claim.kind);
-  const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+  const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
   const card = { channel: posted.channel!, ts: posted.ts! };
   await store.saveCard(approval, claim.lease, card, Date.now());
   await redis.set(`${prefix}:policy`, approval.request.policy_snapshot);
@@ -74,12 +64,12 @@ async function decided(agoMs = 0): Promise<ApprovalRecord> {
   return { ...read.record!, decision };
 }
 
-const updatesOf = (record: ApprovalRecord) => emulator.callsOf('chat.update').filter((call) => call.args.ts === record.card!.ts).length;
+const updatesOf = (record: ApprovalRecord) => slack.emulator.callsOf('chat.update').filter((call) => call.args.ts === record.card!.ts).length;
 
 describe('the outbox, claimed per entry', () => {
   it('two replicas settling the same ending at once: one updates the card and pushes the decision, the other does nothing', async () => {
     const record = await decided();
-    emulator.injectFaults('chat.update', { delayMs: 500 });
+    slack.emulator.injectFaults('chat.update', { delayMs: 500 });
     const settled = await Promise.all([replicaOutbox().settle(record), replicaOutbox().settle(record)]);
     expect(settled.sort()).toEqual([false, true]);
     expect(updatesOf(record)).toBe(1);
@@ -92,7 +82,7 @@ describe('the outbox, claimed per entry', () => {
 
   it('drains on three replicas while a slow settle holds the entry: the card is still updated once', async () => {
     const record = await decided(5000);
-    emulator.injectFaults('chat.update', { delayMs: 1500 });
+    slack.emulator.injectFaults('chat.update', { delayMs: 1500 });
     const replicas = [replicaOutbox(), replicaOutbox(), replicaOutbox()];
     await delay(200);
     await Promise.all(replicas.map((outbox) => outbox.drain()));
@@ -116,7 +106,7 @@ describe('the outbox, claimed per entry', () => {
 
   it('a settle that fails for now gives its claim back, so the next drain can try at once', async () => {
     const record = await decided();
-    emulator.injectFaults('chat.update', { status: 503 });
+    slack.emulator.injectFaults('chat.update', { status: 503 });
     await expect(replicaOutbox().settle(record)).rejects.toThrow();
     expect(await redis.exists(`${prefix}:settle-lease:${record.id}:${record.cardId}`)).toBe(0);
     expect(await replicaOutbox().settle(record)).toBe(true);
@@ -128,7 +118,7 @@ describe('the outbox, claimed per entry', () => {
     const record = await decided();
     const token = 'f'.repeat(24);
     expect(await redis.set(`${prefix}:settle-lease:${record.id}:${record.cardId}`, token, 'PX', 15_000, 'NX')).toBe('OK');
-    emulator.injectFaults('chat.update', { delayMs: 500 });
+    slack.emulator.injectFaults('chat.update', { delayMs: 500 });
     const settled = await Promise.all([replicaOutbox().settle(record, { leaseToken: token }), replicaOutbox().settle(record)]);
     expect(settled).toEqual([true, false]);
     expect(updatesOf(record)).toBe(1);
@@ -141,12 +131,12 @@ describe('the outbox, claimed per entry', () => {
   it('a 429 on chat.update holds chat.update for every settler until Retry-After has passed; then the card is updated', async () => {
     const first = await decided();
     const second = await decided();
-    emulator.injectFaults('chat.update', { status: 429, retryAfterSec: 2 });
+    slack.emulator.injectFaults('chat.update', { status: 429, retryAfterSec: 2 });
     await expect(replicaOutbox().settle(first)).rejects.toThrow();
-    const refusedAt = emulator.callsOf('chat.update').at(-1)!.at;
+    const refusedAt = slack.emulator.callsOf('chat.update').at(-1)!.at;
     // Another replica, with a card of its own to update, waits for the hold too.
     expect(await replicaOutbox().settle(second)).toBe(true);
-    const secondUpdate = emulator.callsOf('chat.update').find((call) => call.args.ts === second.card!.ts)!;
+    const secondUpdate = slack.emulator.callsOf('chat.update').find((call) => call.args.ts === second.card!.ts)!;
     expect(secondUpdate.at - refusedAt).toBeGreaterThanOrEqual(2000 - 50);
     expect(await replicaOutbox().settle(first)).toBe(true);
     expect(updatesOf(first)).toBe(2);

@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, expect, inject, it } from 'vitest';
 import { createApproval, staleUnderPolicy } from '../../src/domain/approval.js';
 import { parseRequest } from '../../src/domain/contract.js';
 import { auditEntry } from '../../src/store/audit.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { createSendTurns } from '../../src/store/send-turns.js';
 import { createStore } from '../../src/store/store.js';
-import { SlackEmulator } from '../../sandbox/slack-emulator.js';
+import { useEmulatedSlack } from '../helpers/emulated-slack.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
@@ -17,16 +16,8 @@ import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
 const TOKEN = 'xoxb-settle-before-card';
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-let emulator: SlackEmulator;
-let slack: WebClient;
-beforeAll(async () => {
-  emulator = await new SlackEmulator({ botToken: TOKEN }).start();
-  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await emulator.stop();
-});
+const slack = useEmulatedSlack(TOKEN);
+afterAll(() => redis.disconnect());
 
 it('a card recorded while an ending is settled without one is still owed its update: the settle does not mark it settled', async () => {
   const prefix = `settle-before-card-${randomBytes(4).toString('hex')}`;
@@ -37,7 +28,7 @@ it('a card recorded while an ending is settled without one is still owed its upd
   const approval = createApproval(parsed.request, Date.now());
   const claim = await store.claimCard(approval, `${Date.now()}:1`);
   if (claim.kind !== 'claimed') throw new Error(claim.kind);
-  const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+  const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
 
   // A policy change ends the approval as stale while its card is being posted; its settle knows of no card.
   await redis.set(policyKey, 'another-snapshot-0123456789');
@@ -53,7 +44,7 @@ it('a card recorded while an ending is settled without one is still owed its upd
     retentionSec: 3600,
     signingKey: TEST_SIGNING_KEY,
     store,
-    slack,
+    slack: slack.client,
     turns: createSendTurns(redis, { prefix }),
     onSettled: async () => undefined,
     waitForReplicas: async () => expect(await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now())).toEqual({ kind: 'saved', ended: true }),
@@ -63,7 +54,7 @@ it('a card recorded while an ending is settled without one is still owed its upd
     await outbox.settle({ ...read.record!, decision });
 
     // The card recorded meanwhile still shows its buttons: its update is still owed, and the outbox finds it.
-    expect(emulator.callsOf('chat.update').filter((call) => call.args.ts === posted.ts)).toEqual([]);
+    expect(slack.emulator.callsOf('chat.update').filter((call) => call.args.ts === posted.ts)).toEqual([]);
     expect(await store.unsettled(0, 10, Date.now() + 1)).toEqual([{ record: expect.objectContaining({ card: { channel: posted.channel, ts: posted.ts }, decision }), delivered: true }]);
   } finally {
     await outbox.queue.obliterate({ force: true });

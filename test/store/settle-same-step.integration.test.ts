@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createApproval, expiredDecision, type Approval, type ApprovalRecord } from '../../src/domain/approval.js';
 import { decisionJobId, parseRequest, type Decision } from '../../src/domain/contract.js';
 import { auditEntry } from '../../src/store/audit.js';
@@ -11,7 +10,7 @@ import { createOutbox } from '../../src/store/outbox.js';
 import { SETTLE_LEASE_MS } from '../../src/store/outbox.js';
 import { createSendTurns } from '../../src/store/send-turns.js';
 import { createStore } from '../../src/store/store.js';
-import { SlackEmulator } from '../../sandbox/slack-emulator.js';
+import { useEmulatedSlack } from '../helpers/emulated-slack.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
@@ -22,23 +21,15 @@ import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
 
 const TOKEN = 'xoxb-settle-same-step';
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-let emulator: SlackEmulator;
-let slack: WebClient;
-beforeAll(async () => {
-  emulator = await new SlackEmulator({ botToken: TOKEN }).start();
-  slack = new WebClient(TOKEN, { slackApiUrl: emulator.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await emulator.stop();
-});
+const slack = useEmulatedSlack(TOKEN);
+afterAll(() => redis.disconnect());
 
 describe('a step cancelled, then asked for again and approved', () => {
   it('the approval of the newer request reaches the engine even while the cancelled card is still being updated', async () => {
     const prefix = `settle-same-step-${randomBytes(4).toString('hex')}`;
     const policyKey = `${prefix}:policy`;
     const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
-    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
     try {
       const requestOf = (job: unknown) => {
         const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
@@ -48,7 +39,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       const post = async (approval: Approval, version: string) => {
         const claim = await store.claimCard(approval, version);
         if (claim.kind !== 'claimed') throw new Error(claim.kind);
-        const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+        const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
         await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
       };
 
@@ -56,7 +47,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       const first = createApproval(requestOf({ action: 'deploy', version: 1 }), Date.now());
       await post(first, `${Date.now()}:1`);
       await store.cancel(first, { reason: 'superseded by a fixed job', at: new Date().toISOString() }, auditEntry(first, 'cancelled', 'engine', Date.now()), Date.now());
-      emulator.injectFaults('chat.update', { delayMs: 2000 });
+      slack.emulator.injectFaults('chat.update', { delayMs: 2000 });
       const cancelling = outbox.settle((await store.load(first.id))!);
       await delay(200);
 
@@ -87,7 +78,7 @@ describe('a step cancelled, then asked for again and approved', () => {
   it('a cancelled card whose update failed for now is still updated once a newer request on the step replaced the approval', async () => {
     const prefix = `settle-same-step-${randomBytes(4).toString('hex')}`;
     const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
-    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
+    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
     try {
       const approvalOf = (job: unknown) => {
         const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
@@ -97,7 +88,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       const post = async (approval: Approval, version: string) => {
         const claim = await store.claimCard(approval, version);
         if (claim.kind !== 'claimed') throw new Error(claim.kind);
-        const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+        const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
         await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
         return posted.ts!;
       };
@@ -106,7 +97,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       const first = approvalOf({ action: 'deploy', version: 1 });
       const firstTs = await post(first, `${Date.now()}:1`);
       await store.cancel(first, { reason: 'superseded by a fixed job', at: new Date().toISOString() }, auditEntry(first, 'cancelled', 'engine', Date.now()), Date.now());
-      emulator.injectFaults('chat.update', { status: 503 });
+      slack.emulator.injectFaults('chat.update', { status: 503 });
       await expect(outbox.settle((await store.load(first.id))!)).rejects.toThrow();
 
       // The engine asks again for the step with another job before the drain comes round.
@@ -114,7 +105,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       await delay(2500);
       await outbox.drain();
       // The cancelled card no longer offers its buttons: it was updated to say it was cancelled.
-      const updated = emulator.callsOf('chat.update').filter((call) => call.args.ts === firstTs && call.answered === 'ok');
+      const updated = slack.emulator.callsOf('chat.update').filter((call) => call.args.ts === firstTs && call.answered === 'ok');
       expect(updated.length).toBeGreaterThan(0);
     } finally {
       await outbox.queue.obliterate({ force: true });
@@ -126,7 +117,7 @@ describe('a step cancelled, then asked for again and approved', () => {
     const policyKey = `${prefix}:policy`;
     const told: ApprovalRecord[] = [];
     const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
-    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack, turns: createSendTurns(redis, { prefix }), onSettled: async (record) => void told.push(record), log: pino({ level: 'silent' }) });
+    const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async (record) => void told.push(record), log: pino({ level: 'silent' }) });
     try {
       const approvalOf = (job: unknown) => {
         const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
@@ -136,7 +127,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       const post = async (approval: Approval, version: string) => {
         const claim = await store.claimCard(approval, version);
         if (claim.kind !== 'claimed') throw new Error(claim.kind);
-        const posted = await slack.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
+        const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
         await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
       };
 
@@ -144,7 +135,7 @@ describe('a step cancelled, then asked for again and approved', () => {
       const first = approvalOf({ action: 'deploy', version: 1 });
       await post(first, `${Date.now()}:1`);
       await store.cancel(first, { reason: 'superseded by a fixed job', at: new Date().toISOString() }, auditEntry(first, 'cancelled', 'engine', Date.now()), Date.now());
-      emulator.injectFaults('chat.update', { delayMs: 2000 });
+      slack.emulator.injectFaults('chat.update', { delayMs: 2000 });
       const cancelling = outbox.settle((await store.load(first.id))!);
       await delay(200);
 
