@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { awaitTurn, retryLater } from './send-turn.js';
 import { postMessagePace } from '../ops/slack-pace.js';
-import { holdForRateLimit } from '../store/send-turns.js';
+import { dropTurn, holdForRateLimit } from '../store/send-turns.js';
 import type { Approval, CardLocation } from '../domain/approval.js';
 import { cardContext, renderRequestCard } from '../views/cards.js';
 import { normalizeHash } from '../domain/contract.js';
@@ -72,6 +72,9 @@ export async function postCard(attempt: Attempt, targets: CardTarget[]): Promise
   } finally {
     clearInterval(renewal);
   }
+  // The card is in Slack: its turn (taken on the first target's channel) is used, and a hold for a
+  // 429 that comes within its lease must not keep it as a call in flight, first after the hold.
+  await dropTurn(deps.turns, postMessagePace(targets[0]!.channel), String(job.id), log);
 
   const now = deps.now?.() ?? Date.now();
   const saved = await store.saveCard(approval, lease, card, now, cardTimers(approval, attempt.route, now));

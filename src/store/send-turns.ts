@@ -123,7 +123,11 @@ export async function callInTurn<T>(turns: SendTurns, pace: Pace, caller: string
   return result;
 }
 
-async function dropTurn(turns: SendTurns, pace: Pace, caller: string, log: Logger): Promise<void> {
+/**
+ * Gives up the caller's turn once its call is made; a failure (Redis) is only warned of, since the
+ * call's outcome stands and the turn's lease ends it (its slot + a grace).
+ */
+export async function dropTurn(turns: SendTurns, pace: Pace, caller: string, log: Logger): Promise<void> {
   await turns.drop(pace, caller).catch((err: unknown) => log.warn({ scope: pace.scope, caller, err: String(err) }, 'could not give up a send turn; its lease ends it'));
 }
 

@@ -35,6 +35,14 @@ describe('pacing posts to Slack', () => {
     expect(lines.length).toBeLessThanOrEqual(2 * 60);
   }, 180_000);
 
+  it('a posted card gives its turn up at once, so a 429 soon after it does not keep it in the channel as a call in flight', async () => {
+    const g = await gates.open({ channelRateLimit: SLACK_PACE });
+    const job = await g.finished(await g.requests.add('request', validRequest({ run_id: 'run_turn_given_up' })));
+    expect(job.returnvalue).toMatchObject({ outcome: 'posted' });
+    const turns = await g.redis.zrange(`${g.env.STATE_PREFIX}:turns:chat.postMessage:${APPROVALS_CHANNEL}`, 0, -1);
+    expect(turns).not.toContain(String(job.id));
+  });
+
   it('more 429s in a row than the failures a request may have still end in its card, not a failure', async () => {
     const g = await gates.open();
     g.emulator.injectFaults('chat.postMessage', ...Array.from({ length: 25 }, () => ({ status: 429, retryAfterSec: 0 })));
