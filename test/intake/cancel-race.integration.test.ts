@@ -3,16 +3,15 @@ import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, expect, inject, it } from 'vitest';
-import { createApproval, type Approval } from '../../src/domain/approval.js';
-import { parseRequest } from '../../src/domain/contract.js';
+import type { Approval } from '../../src/domain/approval.js';
 import type { IntakeDeps } from '../../src/intake/deps.js';
 import { processCancel } from '../../src/intake/lifecycle.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { createSendTurns } from '../../src/store/send-turns.js';
 import { createStore } from '../../src/store/store.js';
 import { useEmulatedSlack } from '../helpers/emulated-slack.js';
-import { validRequest } from '../../sandbox/valid-request.js';
 import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
+import { approvalOnStep, postStepCard } from '../helpers/step-cards.js';
 
 /** A cancel job racing a newer request for the same step (one approval id for both cards). */
 
@@ -31,18 +30,8 @@ it('a cancel that read the older card before a newer request replaced it updates
   const log = pino({ level: 'silent' });
   const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store: cancelStore, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log });
   try {
-    const approvalOf = (job: unknown) => {
-      const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
-      if (!parsed.ok) throw new Error(parsed.problems.join());
-      return createApproval(parsed.request, Date.now());
-    };
-    const post = async (approval: Approval, version: string) => {
-      const claim = await store.claimCard(approval, version);
-      if (claim.kind !== 'claimed') throw new Error(claim.kind);
-      const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
-      await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
-      return posted.ts!;
-    };
+    const approvalOf = (job: unknown) => approvalOnStep(`run-${prefix}`, job);
+    const post = (approval: Approval, version: string) => postStepCard(store, slack.client, approval, version);
     const first = approvalOf({ action: 'deploy', version: 1 });
     await post(first, `${Date.now()}:1`);
 

@@ -13,6 +13,7 @@ import { createStore } from '../../src/store/store.js';
 import { useEmulatedSlack } from '../helpers/emulated-slack.js';
 import { validRequest } from '../../sandbox/valid-request.js';
 import { TEST_SIGNING_KEY } from '../helpers/signing-key.js';
+import { approvalOnStep, postStepCard } from '../helpers/step-cards.js';
 
 /**
  * One approval id per run and step: a cancelled request replaced by a newer one on the same step
@@ -36,12 +37,7 @@ describe('a step cancelled, then asked for again and approved', () => {
         if (!parsed.ok) throw new Error(parsed.problems.join());
         return parsed.request;
       };
-      const post = async (approval: Approval, version: string) => {
-        const claim = await store.claimCard(approval, version);
-        if (claim.kind !== 'claimed') throw new Error(claim.kind);
-        const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
-        await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
-      };
+      const post = (approval: Approval, version: string) => postStepCard(store, slack.client, approval, version);
 
       // The first request's card, then the engine cancels it: its card update is slow (Slack takes 2 s).
       const first = createApproval(requestOf({ action: 'deploy', version: 1 }), Date.now());
@@ -80,18 +76,8 @@ describe('a step cancelled, then asked for again and approved', () => {
     const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
     const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async () => undefined, log: pino({ level: 'silent' }) });
     try {
-      const approvalOf = (job: unknown) => {
-        const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
-        if (!parsed.ok) throw new Error(parsed.problems.join());
-        return createApproval(parsed.request, Date.now());
-      };
-      const post = async (approval: Approval, version: string) => {
-        const claim = await store.claimCard(approval, version);
-        if (claim.kind !== 'claimed') throw new Error(claim.kind);
-        const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
-        await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
-        return posted.ts!;
-      };
+      const approvalOf = (job: unknown) => approvalOnStep(`run-${prefix}`, job);
+      const post = (approval: Approval, version: string) => postStepCard(store, slack.client, approval, version);
 
       // The engine cancels the first request; Slack fails the card update for now (the drain is to finish it).
       const first = approvalOf({ action: 'deploy', version: 1 });
@@ -119,17 +105,8 @@ describe('a step cancelled, then asked for again and approved', () => {
     const store = createStore(redis, { prefix, audit: { key: `${prefix}:audit`, maxLen: 1000 }, retentionSec: 3600, leaseMs: 10_000 });
     const outbox = createOutbox({ connection: redis, queueName: `${prefix}-resume`, queuePrefix: 'bull', retentionSec: 3600, signingKey: TEST_SIGNING_KEY, store, slack: slack.client, turns: createSendTurns(redis, { prefix }), onSettled: async (record) => void told.push(record), log: pino({ level: 'silent' }) });
     try {
-      const approvalOf = (job: unknown) => {
-        const parsed = parseRequest(validRequest({ run_id: `run-${prefix}`, step_id: 'deploy', job }));
-        if (!parsed.ok) throw new Error(parsed.problems.join());
-        return createApproval(parsed.request, Date.now());
-      };
-      const post = async (approval: Approval, version: string) => {
-        const claim = await store.claimCard(approval, version);
-        if (claim.kind !== 'claimed') throw new Error(claim.kind);
-        const posted = await slack.client.chat.postMessage({ channel: 'C0APPROVALS', text: 'card' });
-        await store.saveCard(approval, claim.lease, { channel: posted.channel!, ts: posted.ts! }, Date.now());
-      };
+      const approvalOf = (job: unknown) => approvalOnStep(`run-${prefix}`, job);
+      const post = (approval: Approval, version: string) => postStepCard(store, slack.client, approval, version);
 
       // The first request is cancelled; its card update is slow (Slack takes 2 s).
       const first = approvalOf({ action: 'deploy', version: 1 });
