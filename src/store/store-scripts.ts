@@ -140,17 +140,21 @@ export const ABANDON = `--[[
   channel), so the same request can be sent again once the cause is fixed. When it replaced
   cancelled cards still owed their update ('owed_cards', see CLAIM_CARD), the step goes back to the
   last of them, as its cancel left it (the others still owed with it), so the outbox updates them all
-  and a late retry of that cancelled request still posts nothing.
+  and a late retry of that cancelled request still posts nothing. An approval that itself ended while
+  its card was posted (cancelled, decided) brings nothing back: its tombstone must answer a retry of it,
+  and a restored older record would let that retry replace it and post a live card for an ended step
+  (the older card's update is then left undone; its buttons decide nothing).
   Input:  KEYS[1] approval hash, KEYS[2] post lease, KEYS[3] pending index; ARGV[1] token, ARGV[2] approval id,
           ARGV[3] retention s (how long the cancelled record it goes back to is kept)
   Output: 1 when forgotten, 0 when a card exists after all (then nothing changes)
 ]]
 if redis.call('HEXISTS', KEYS[1], 'ts') == 1 then return 0 end
-local fields = redis.call('HMGET', KEYS[1], 'owed_cards', 'created_at')
+local fields = redis.call('HMGET', KEYS[1], 'owed_cards', 'created_at', 'cancelled', 'decision')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-local owed = fields[1] and cjson.decode(fields[1]) or {}
+local ended = fields[3] or fields[4]
+local owed = (not ended and fields[1]) and cjson.decode(fields[1]) or {}
 if #owed > 0 then
   local last = table.remove(owed)
   redis.call('HSET', KEYS[1], 'request', last.request, 'binding', last.binding or '', 'card_id', last.card_id, 'created_at', fields[2] or '0',

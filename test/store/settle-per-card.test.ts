@@ -183,6 +183,22 @@ it('marking an older card superseded forgets only that card: a newer replacement
   expect(await store.claimCard(third, '3:3')).toEqual({ kind: 'posted', card: { channel: 'C0APPROVALS', ts: '1764000000.000300' } });
 });
 
+it('a request that replaced a cancelled card, and was itself cancelled before its card could be posted, is not replaced by its own retry once abandoned', async () => {
+  const { store, approvalOf, post, cancel } = setUp();
+  const first = approvalOf({ version: 1 });
+  await post(first, '1:1', '1764000000.000100');
+  await cancel(first);
+  const second = approvalOf({ version: 2 });
+  const claim = await store.claimCard(second, '2:2');
+  if (claim.kind !== 'claimed') throw new Error(claim.kind);
+  // The engine cancels the second request while its card is posted; then Slack refuses that card for good.
+  await cancel(second);
+  expect(await store.abandon(second.id, claim.lease)).toBe(true);
+
+  // Its retry posts nothing: the step stays cancelled.
+  expect(await store.claimCard(second, '2:2')).toEqual({ kind: 'cancelled' });
+});
+
 it('a cancelled card still owed its update is kept when the request that replaced it is abandoned (its card can never be posted), and the step is as the cancel left it', async () => {
   const { store, approvalOf, post, cancel } = setUp();
   const first = approvalOf({ version: 1 });
